@@ -1,0 +1,1 @@
+"""Inference backends behind the :class:`~epistula.engines.base.Engine` protocol."""

@@ -1,0 +1,127 @@
+"""The engine boundary: token ids and sampling parameters in, token events out.
+
+Engines know nothing about the Anthropic protocol. They receive an already
+rendered and tokenized prompt, sample under :class:`SamplingParams`, and stream
+:class:`TokenEvent` values until a :class:`Finished` event. Stop sequences,
+content blocks and usage accounting live above this boundary.
+
+Cancellation: the consumer closes the async iterator (``aclose()``), or simply
+stops iterating and lets it be garbage collected; the engine must then free the
+sequence within one decoding step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["eos", "max_tokens", "context_window"]
+
+
+class EngineError(Exception):
+    """Generation failed inside the engine (mapped to ``api_error``)."""
+
+
+class EngineOverloaded(EngineError):
+    """The engine's admission queue is full (mapped to ``overloaded_error``)."""
+
+
+class PromptTooLong(EngineError):
+    """The prompt does not fit the context window."""
+
+    def __init__(self, prompt_tokens: int, context_window: int) -> None:
+        super().__init__(f"prompt is too long: {prompt_tokens} tokens > {context_window} maximum")
+        self.prompt_tokens = prompt_tokens
+        self.context_window = context_window
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """How to pick each next token. ``temperature == 0`` means greedy."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    grammar: str | None = None
+    """A GBNF grammar (root rule ``root``) the output must match, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    prompt: tuple[int, ...]
+    sampling: SamplingParams
+    request_id: str = ""
+    cache_namespace: str = ""
+    """Prefix reuse never crosses namespaces (one per workspace)."""
+    cache_points: tuple[int, ...] = ()
+    """Prompt lengths (in tokens) whose KV state is worth keeping (prompt caching)."""
+    priority: int = 0
+    """Lower runs first; batch work uses a higher number than live traffic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One generated token. ``piece`` is raw bytes: a UTF-8 character may span tokens."""
+
+    id: int
+    piece: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PromptProgress:
+    """Emitted while a long prompt is prefilled (lets the server send keep-alives)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: FinishReason
+    prompt_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    """Prompt tokens whose KV state was reused rather than computed."""
+
+
+TokenEvent = Token | PromptProgress | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What the layers above need to know about the loaded model."""
+
+    name: str
+    context_window: int
+    chat_template: str
+    bos_token: str = ""
+    eos_token: str = ""
+    eog_token_ids: frozenset[int] = field(default_factory=frozenset)
+    vocab_size: int = 0
+    supports_grammar: bool = False
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An inference backend. Implementations: ``fake`` and ``llamacpp``."""
+
+    @property
+    def facts(self) -> ModelFacts: ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokenize rendered prompt text; special-token markup is parsed, no BOS is added."""
+        ...
+
+    def detokenize(self, ids: list[int]) -> str: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        """Stream tokens for one sequence; raise :class:`PromptTooLong` or
+        :class:`EngineOverloaded` before the first event when they apply."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...

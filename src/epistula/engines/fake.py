@@ -1,0 +1,148 @@
+"""A deterministic engine for protocol tests: byte-level tokenizer, scripted replies.
+
+Tokens are UTF-8 bytes (ids 0-255) plus a few ChatML special tokens, so counts are
+exact and predictable and multi-byte characters really do span several tokens.
+
+The reply is chosen from directives in the *last user turn* of the prompt:
+
+* ``#say:TEXT`` (to the end of the line) -> reply exactly TEXT, then end of turn.
+* ``#fail-before`` -> raise :class:`EngineError` before the first token.
+* ``#fail-after:N`` -> emit N tokens, then raise :class:`EngineError`.
+* ``#overload`` -> raise :class:`EngineOverloaded` at admission.
+* ``#slow:MS`` -> wait MS milliseconds before each token.
+* ``#prefill:MS`` -> wait MS milliseconds before the first token.
+* ``#forever`` -> never stop on its own (until max_tokens or the window).
+
+Without a directive the reply is ``You said: <last user text>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from .base import (
+    EngineError,
+    EngineOverloaded,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    ModelFacts,
+    PromptProgress,
+    PromptTooLong,
+    Token,
+    TokenEvent,
+)
+from epistula.prompting.template import CHATML_TEMPLATE
+
+SPECIALS = {"<|im_start|>": 256, "<|im_end|>": 257, "<|endoftext|>": 258}
+_SPECIAL_TEXT = {v: k for k, v in SPECIALS.items()}
+_SPECIAL_RE = re.compile("|".join(re.escape(s) for s in SPECIALS))
+EOS = SPECIALS["<|im_end|>"]
+
+
+class FakeEngine:
+    def __init__(self, *, name: str = "fake", context_window: int = 8192, max_active: int = 16) -> None:
+        self._facts = ModelFacts(
+            name=name,
+            context_window=context_window,
+            chat_template=CHATML_TEMPLATE,
+            eos_token="<|im_end|>",
+            eog_token_ids=frozenset({EOS, SPECIALS["<|endoftext|>"]}),
+            vocab_size=259,
+            supports_grammar=False,
+        )
+        self._slots = asyncio.Semaphore(max_active)
+        self.active = 0
+
+    @property
+    def facts(self) -> ModelFacts:
+        return self._facts
+
+    def tokenize(self, text: str) -> list[int]:
+        ids: list[int] = []
+        pos = 0
+        for match in _SPECIAL_RE.finditer(text):
+            ids.extend(text[pos : match.start()].encode())
+            ids.append(SPECIALS[match.group()])
+            pos = match.end()
+        ids.extend(text[pos:].encode())
+        return ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        out = bytearray()
+        for i in ids:
+            out += _SPECIAL_TEXT[i].encode() if i in _SPECIAL_TEXT else bytes([i])
+        return out.decode("utf-8", errors="replace")
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def _last_user_text(self, prompt: tuple[int, ...]) -> str:
+        text = self.detokenize(list(prompt))
+        marker = "<|im_start|>user\n"
+        start = text.rfind(marker)
+        if start == -1:
+            return text
+        body = text[start + len(marker) :]
+        return body.split("<|im_end|>", 1)[0]
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        if len(request.prompt) > self._facts.context_window:
+            raise PromptTooLong(len(request.prompt), self._facts.context_window)
+        user = self._last_user_text(request.prompt)
+        if "#overload" in user:
+            raise EngineOverloaded("fake engine overloaded")
+        if "#fail-before" in user:
+            raise EngineError("injected failure before the first token")
+        said = re.search(r"#say:(.*)", user)
+        reply = said.group(1) if said else f"You said: {user}"
+        forever = "#forever" in user
+        fail_after = _int_directive(user, "fail-after")
+        per_token = _int_directive(user, "slow") or 0
+        prefill = _int_directive(user, "prefill") or 0
+        async with self._slots:
+            self.active += 1
+            try:
+                if prefill:
+                    await asyncio.sleep(prefill / 1000)
+                    yield PromptProgress(done=len(request.prompt), total=len(request.prompt))
+                async for event in self._emit(request, reply.encode(), forever, fail_after, per_token):
+                    yield event
+            finally:
+                self.active -= 1
+
+    async def _emit(
+        self, request: GenerationRequest, data: bytes, forever: bool, fail_after: int | None, per_token: int
+    ) -> AsyncIterator[TokenEvent]:
+        window = self._facts.context_window
+        produced = 0
+        reason: FinishReason = "eos"
+        while True:
+            if produced >= request.sampling.max_tokens:
+                reason = "max_tokens"
+                break
+            if len(request.prompt) + produced >= window:
+                reason = "context_window"
+                break
+            if fail_after is not None and produced >= fail_after:
+                raise EngineError("injected failure mid-stream")
+            if not forever and produced >= len(data):
+                break
+            byte = data[produced % len(data)] if data else ord(".")
+            if per_token:
+                await asyncio.sleep(per_token / 1000)
+            else:
+                await asyncio.sleep(0)
+            produced += 1
+            yield Token(id=byte, piece=bytes([byte]))
+        yield Finished(reason=reason, prompt_tokens=len(request.prompt), output_tokens=produced)
+
+
+def _int_directive(text: str, name: str) -> int | None:
+    match = re.search(rf"#{name}:(\d+)", text)
+    return int(match.group(1)) if match else None

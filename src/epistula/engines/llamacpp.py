@@ -1,0 +1,202 @@
+"""llama.cpp engine: continuous batching over llama-cpp-python's C API.
+
+The asyncio side (this module) validates requests, builds each request's
+native sampler chain (so a bad grammar fails before admission) and streams
+events from a per-request :class:`asyncio.Queue`. Everything that touches the
+llama context runs on the scheduler's single worker thread
+(:mod:`epistula.engines.llamacpp_scheduler`), so the event loop never blocks
+on inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from epistula.engines.base import (
+    EngineError,
+    Finished,
+    GenerationRequest,
+    ModelFacts,
+    PromptTooLong,
+    TokenEvent,
+)
+from epistula.engines.llamacpp_native import NativeContext, NativeModel, default_threads
+from epistula.engines.llamacpp_scheduler import Job, Outcome, Scheduler
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONTEXT = 8192
+"""Cap on the default window: the trained context of big models would make
+the (unified) KV cache needlessly large; pass ``n_ctx`` to go beyond."""
+
+
+class LlamaCppEngine:
+    """An :class:`~epistula.engines.base.Engine` backed by one llama.cpp context.
+
+    ``n_ctx`` is the KV cache size *and* what one request may use (the cache
+    is unified across the ``n_seq_max`` parallel sequences). ``n_batch`` bounds
+    the tokens per ``llama_decode`` call, so it is also the prefill chunk size.
+    ``max_queue`` is how many requests may wait for a free sequence slot
+    before :class:`~epistula.engines.base.EngineOverloaded` is raised.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        n_ctx: int | None = None,
+        n_seq_max: int = 16,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+        max_queue: int = 64,
+        name: str | None = None,
+    ) -> None:
+        if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
+            raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
+        self._path = model_path
+        self._n_ctx_arg = n_ctx
+        self._n_seq_max = n_seq_max
+        self._n_batch = n_batch
+        self._n_threads = n_threads or default_threads()
+        self._max_queue = max_queue
+        self._name = name or Path(model_path).stem
+        self._model_lock = threading.Lock()
+        self._model: NativeModel | None = None
+        self._facts: ModelFacts | None = None
+        self._scheduler: Scheduler | None = None
+        self._closed = False
+
+    # -- model and facts (usable before start) -----------------------------
+
+    def _loaded(self) -> NativeModel:
+        """Load the model on first use (thread-safe); weights are mmapped."""
+        if self._closed:
+            raise EngineError("engine shut down")
+        with self._model_lock:
+            if self._model is None:
+                self._model = NativeModel(self._path)
+            return self._model
+
+    def _n_ctx(self, model: NativeModel) -> int:
+        if self._n_ctx_arg is not None:
+            return self._n_ctx_arg
+        trained = model.n_ctx_train or DEFAULT_MAX_CONTEXT
+        return min(trained, DEFAULT_MAX_CONTEXT)
+
+    @property
+    def facts(self) -> ModelFacts:
+        if self._facts is None:
+            model = self._loaded()
+            window = self._scheduler.context_window if self._scheduler else self._n_ctx(model)
+            bos, eos = model.bos_token(), model.eos_token()
+            self._facts = ModelFacts(
+                name=self._name,
+                context_window=window,
+                chat_template=model.chat_template(),
+                bos_token=model.token_text(bos),
+                eos_token=model.token_text(eos),
+                eog_token_ids=model.eog_ids,
+                vocab_size=model.vocab_size,
+                supports_grammar=True,
+            )
+        return self._facts
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._loaded().tokenize(text)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._loaded().detokenize(ids)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the model and start the worker (both off the event loop)."""
+        if self._scheduler is not None:
+            return
+        model = await asyncio.to_thread(self._loaded)
+        n_ctx = self._n_ctx(model)
+
+        def make_context() -> NativeContext:
+            return NativeContext(
+                model,
+                n_ctx=n_ctx,
+                n_seq_max=self._n_seq_max,
+                n_batch=self._n_batch,
+                n_threads=self._n_threads,
+                kv_unified=True,
+            )
+
+        scheduler = Scheduler(
+            model,
+            make_context,
+            n_seq_max=self._n_seq_max,
+            n_batch=self._n_batch,
+            max_queue=self._max_queue,
+        )
+        await asyncio.to_thread(scheduler.start)
+        self._scheduler = scheduler
+        self._facts = None  # recompute with the context's real window
+        log.info(
+            "llama.cpp engine %s ready: window=%d seqs=%d batch=%d threads=%d",
+            self._name, scheduler.context_window, self._n_seq_max, self._n_batch, self._n_threads,
+        )
+
+    async def close(self) -> None:
+        """Fail pending and running requests, stop the worker, free native memory."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.stop)
+            self._scheduler = None
+        with self._model_lock:
+            if self._model is not None:
+                self._model.free()
+                self._model = None
+
+    # -- generation -----------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        """Stream one sequence: tokens, prompt progress, then one ``Finished``."""
+        if self._closed:
+            raise EngineError("engine shut down")
+        if self._scheduler is None:
+            await self.start()
+        scheduler = self._scheduler
+        assert scheduler is not None
+        window = scheduler.context_window
+        if len(request.prompt) > window:
+            raise PromptTooLong(len(request.prompt), window)
+        if not request.prompt:
+            raise EngineError("empty prompt")
+        model = self._loaded()
+        queue: asyncio.Queue[Outcome] = asyncio.Queue()
+        job = Job(
+            prompt=tuple(request.prompt),
+            sampling=request.sampling,
+            namespace=request.cache_namespace,
+            priority=request.priority,
+            chain=model.sampler_chain(request.sampling),
+            loop=asyncio.get_running_loop(),
+            queue=queue,
+        )
+        try:
+            scheduler.submit(job)
+        except BaseException:
+            job.chain.free()
+            raise
+        try:
+            while True:
+                outcome = await queue.get()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                yield outcome
+                if isinstance(outcome, Finished):
+                    return
+        finally:
+            if not job.done:
+                scheduler.cancel(job)

@@ -1,0 +1,28 @@
+"""Build an engine for a configured model (the only place that picks an implementation)."""
+
+from __future__ import annotations
+
+from epistula.catalog import resolve_model_path
+from epistula.config import ModelConfig, Settings
+
+from .base import Engine
+
+
+def build_engine(settings: Settings, model: ModelConfig) -> Engine:
+    if settings.engine == "fake":
+        from .fake import FakeEngine
+
+        return FakeEngine(name=model.id, context_window=model.context_window or 8192)
+    from .llamacpp import LlamaCppEngine
+
+    path = resolve_model_path(model.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return LlamaCppEngine(
+        str(path),
+        n_ctx=model.context_window or settings.n_ctx,
+        n_seq_max=settings.n_seq_max,
+        n_threads=settings.n_threads,
+        max_queue=settings.max_queue,
+        name=model.id,
+    )

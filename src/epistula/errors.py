@@ -1,0 +1,81 @@
+"""The one exception hierarchy. Each class fixes an HTTP status and an Anthropic
+``error.type``; :mod:`epistula.http.errors` is the only place that turns them into
+responses (a JSON envelope, or an SSE ``error`` event once a stream has started).
+
+    ApiError
+    ├── InvalidRequestError        400 invalid_request_error
+    ├── AuthenticationError        401 authentication_error
+    ├── PermissionDeniedError      403 permission_error
+    ├── NotFoundError              404 not_found_error
+    ├── ConflictError              409 conflict_error
+    ├── RequestTooLargeError       413 request_too_large
+    ├── RateLimitError             429 rate_limit_error
+    ├── InternalServerError        500 api_error
+    └── OverloadedError            529 overloaded_error
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from epistula.protocol.errors import ErrorType
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 500
+    error_type: ClassVar[ErrorType] = "api_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class InvalidRequestError(ApiError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationError(ApiError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class PermissionDeniedError(ApiError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class MethodNotAllowedError(ApiError):
+    status = 405
+    error_type = "invalid_request_error"
+
+
+class ConflictError(ApiError):
+    status = 409
+    error_type = "conflict_error"
+
+
+class RequestTooLargeError(ApiError):
+    status = 413
+    error_type = "request_too_large"
+
+
+class RateLimitError(ApiError):
+    status = 429
+    error_type = "rate_limit_error"
+
+
+class InternalServerError(ApiError):
+    status = 500
+    error_type = "api_error"
+
+
+class OverloadedError(ApiError):
+    status = 529
+    error_type = "overloaded_error"

@@ -1,0 +1,1 @@
+"""Engine-neutral orchestration: prompt -> engine -> Anthropic stream events."""

@@ -1,0 +1,93 @@
+"""Fold a stream of events into the final ``Message``: the only place that builds one.
+
+Non-streaming responses and batch results are this fold of the same event stream
+a streaming client receives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
+from epistula.protocol.messages import Message
+from epistula.protocol.streaming import (
+    InputJSONDelta,
+    RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    RawMessageStopEvent,
+    RawMessageStreamEvent,
+    SignatureDelta,
+    TextDelta,
+    ThinkingDelta,
+)
+
+
+class Accumulator:
+    def __init__(self) -> None:
+        self.message: Message | None = None
+        self._json: dict[int, str] = {}
+
+    def add(self, event: RawMessageStreamEvent) -> None:
+        if isinstance(event, RawMessageStartEvent):
+            self.message = event.message.model_copy(deep=True)
+            return
+        message = self.message
+        if message is None:
+            raise ValueError("first event must be message_start")
+        if isinstance(event, RawContentBlockStartEvent):
+            message.content.append(event.content_block.model_copy(deep=True))
+        elif isinstance(event, RawContentBlockDeltaEvent):
+            self._apply_delta(message, event)
+        elif isinstance(event, RawContentBlockStopEvent):
+            block = message.content[event.index]
+            if isinstance(block, ToolUseBlock) and event.index in self._json:
+                raw = self._json.pop(event.index)
+                block.input = json.loads(raw) if raw else {}
+        elif isinstance(event, RawMessageDeltaEvent):
+            message.stop_reason = event.delta.stop_reason
+            message.stop_sequence = event.delta.stop_sequence
+            message.usage.output_tokens = event.usage.output_tokens
+            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+                value: Any = getattr(event.usage, name)
+                if value is not None:
+                    setattr(message.usage, name, value)
+        elif isinstance(event, RawMessageStopEvent):
+            pass
+
+    def _apply_delta(self, message: Message, event: RawContentBlockDeltaEvent) -> None:
+        block = message.content[event.index]
+        delta = event.delta
+        if isinstance(delta, TextDelta) and isinstance(block, TextBlock):
+            block.text += delta.text
+        elif isinstance(delta, InputJSONDelta) and isinstance(block, ToolUseBlock):
+            self._json[event.index] = self._json.get(event.index, "") + delta.partial_json
+        elif isinstance(delta, ThinkingDelta) and isinstance(block, ThinkingBlock):
+            block.thinking += delta.thinking
+        elif isinstance(delta, SignatureDelta) and isinstance(block, ThinkingBlock):
+            block.signature = delta.signature
+        else:
+            raise ValueError(f"delta {delta.type} does not fit block {block.type}")
+
+    def result(self) -> Message:
+        if self.message is None:
+            raise ValueError("empty event stream")
+        return self.message
+
+
+def accumulate(events: Iterable[RawMessageStreamEvent]) -> Message:
+    acc = Accumulator()
+    for event in events:
+        acc.add(event)
+    return acc.result()
+
+
+async def accumulate_async(events: AsyncIterator[RawMessageStreamEvent]) -> Message:
+    acc = Accumulator()
+    async for event in events:
+        acc.add(event)
+    return acc.result()

@@ -1,0 +1,1 @@
+"""The HTTP edge (Starlette). Nothing imports this package except the CLI."""

@@ -1,0 +1,49 @@
+"""The one place where exceptions become HTTP responses (or SSE ``error`` events)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from epistula.errors import ApiError, InternalServerError, MethodNotAllowedError, NotFoundError
+from epistula.protocol.errors import ErrorObject, ErrorResponse
+
+log = logging.getLogger("epistula.http")
+
+
+def to_api_error(exc: BaseException) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return NotFoundError("Not Found")
+        if exc.status_code == 405:
+            return MethodNotAllowedError("Method Not Allowed")
+    log.exception("unhandled error", exc_info=exc)
+    return InternalServerError("Internal server error")
+
+
+def envelope(error: ApiError, request_id: str | None) -> ErrorResponse:
+    return ErrorResponse(
+        error=ErrorObject(type=error.error_type, message=error.message), request_id=request_id
+    )
+
+
+def error_headers(error: ApiError) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        headers["retry-after"] = str(max(1, round(error.retry_after)))
+        headers["retry-after-ms"] = str(int(error.retry_after * 1000))
+    return headers
+
+
+def error_response(error: ApiError, request_id: str | None) -> Response:
+    body = envelope(error, request_id).model_dump(mode="json")
+    return JSONResponse(body, status_code=error.status, headers=error_headers(error))
+
+
+async def handle_exception(request: Request, exc: Exception) -> Response:
+    return error_response(to_api_error(exc), getattr(request.state, "request_id", None))

@@ -1,0 +1,82 @@
+"""Reading a request: size limit, JSON, typed validation, API version, credentials."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from epistula.auth.keys import Principal
+from epistula.errors import AuthenticationError, InvalidRequestError, RequestTooLargeError
+from epistula.validation import check_version, format_validation_error
+
+from .state import AppState
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.epistula
+    return state
+
+
+def authenticate(request: Request) -> Principal:
+    """The key comes in ``x-api-key`` or ``Authorization: Bearer`` (SDK 2.x); when both are
+    sent (Claude Code with two variables set), either one being valid is enough."""
+    state = app_state(request)
+    candidates: list[str] = []
+    if key := request.headers.get("x-api-key"):
+        candidates.append(key.strip())
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        candidates.append(auth[7:].strip())
+    if not candidates:
+        raise AuthenticationError("x-api-key header is required")
+    for key in candidates:
+        principal = state.keys.verify(key)
+        if principal is not None:
+            return principal
+    raise AuthenticationError("invalid x-api-key")
+
+
+def api_version(request: Request) -> str:
+    return check_version(request.headers.get("anthropic-version"))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    body = await read_body(request, limit)
+    ctype = request.headers.get("content-type", "")
+    if ctype and "json" not in ctype.lower():
+        raise InvalidRequestError(f"Unsupported content type: {ctype.split(';')[0]}; expected application/json")
+    if not body.strip():
+        raise InvalidRequestError("request body is empty; expected a JSON object")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestError("The request body must be a JSON object")
+    return data
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequestError(format_validation_error(exc)) from exc

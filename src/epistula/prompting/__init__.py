@@ -1,0 +1,1 @@
+"""Anthropic request -> engine prompt (one way only)."""

@@ -1,0 +1,146 @@
+"""Flatten an Anthropic conversation into the chat template's message list.
+
+The rendering is a pure function of the request, and turn N+1 renders as a
+strict extension of turn N (no hoisting of inline system messages, no key
+reordering of tool arguments), so that prefix caching keeps working across turns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from epistula import compat
+from epistula.protocol.content import (
+    ContentBlockSource,
+    DocumentBlockParam,
+    PlainTextSource,
+    SearchResultBlockParam,
+    TextBlockParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+)
+from epistula.protocol.messages import (
+    AssistantMessageParam,
+    MessageCountTokensParams,
+    MessageCreateParams,
+    SystemMessageParam,
+)
+
+from .template import ChatTemplate
+
+PromptParams = MessageCreateParams | MessageCountTokensParams
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    text: str
+    """The full prompt text handed to the tokenizer (ends with any prefill)."""
+    prefill: str
+    """The final assistant message the reply continues ("" when there is none)."""
+
+
+def system_text(system: str | list[TextBlockParam] | None) -> str:
+    if system is None:
+        return ""
+    if isinstance(system, str):
+        return system
+    blocks = compat.drop_billing_header_blocks(system)
+    return "\n\n".join(block.text for block in blocks)
+
+
+def _document_text(block: DocumentBlockParam) -> str:
+    source = block.source
+    if isinstance(source, PlainTextSource):
+        body = source.data
+    elif isinstance(source, ContentBlockSource):
+        if isinstance(source.content, str):
+            body = source.content
+        else:
+            body = "\n".join(b.text for b in source.content if isinstance(b, TextBlockParam))
+    else:  # pragma: no cover - rejected by validation.check_supported
+        raise AssertionError(f"unsupported document source {source.type}")
+    head = f'<document title="{block.title}">' if block.title else "<document>"
+    context = f"\n<context>{block.context}</context>" if block.context else ""
+    return f"{head}{context}\n{body}\n</document>"
+
+
+def _search_result_text(block: SearchResultBlockParam) -> str:
+    body = "\n".join(b.text for b in block.content)
+    return f'<search_result source="{block.source}" title="{block.title}">\n{body}\n</search_result>'
+
+
+def _tool_result_text(block: ToolResultBlockParam) -> str:
+    if block.content is None:
+        body = ""
+    elif isinstance(block.content, str):
+        body = block.content
+    else:
+        parts: list[str] = []
+        for item in block.content:
+            if isinstance(item, TextBlockParam):
+                parts.append(item.text)
+            elif isinstance(item, DocumentBlockParam):
+                parts.append(_document_text(item))
+            elif isinstance(item, SearchResultBlockParam):
+                parts.append(_search_result_text(item))
+            elif item.type == "tool_reference":
+                parts.append(f"[tool {item.tool_name} is now available]")
+        body = "\n".join(parts)
+    status = ' is_error="true"' if block.is_error else ""
+    return f"<tool_response{status}>\n{body}\n</tool_response>"
+
+
+def _tool_use_text(block: ToolUseBlockParam) -> str:
+    call = {"name": block.name, "arguments": block.input}
+    return f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
+
+
+def content_text(content: str | list[Any]) -> str:
+    """The text a content value contributes to the prompt."""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, TextBlockParam):
+            parts.append(block.text)
+        elif isinstance(block, DocumentBlockParam):
+            parts.append(_document_text(block))
+        elif isinstance(block, SearchResultBlockParam):
+            parts.append(_search_result_text(block))
+        elif isinstance(block, ToolResultBlockParam):
+            parts.append(_tool_result_text(block))
+        elif isinstance(block, ToolUseBlockParam):
+            parts.append(_tool_use_text(block))
+        # thinking / redacted_thinking / echoed server-tool blocks carry nothing
+        # a non-reasoning local model can use; they are accepted and not rendered.
+    return "\n".join(parts)
+
+
+def template_messages(params: PromptParams) -> list[dict[str, Any]]:
+    """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge."""
+    out: list[dict[str, Any]] = []
+    system = system_text(params.system)
+    if system:
+        out.append({"role": "system", "content": system})
+    for message in params.messages:
+        role = message.role
+        text = content_text(message.content)
+        if out and out[-1]["role"] == role and role != "system":
+            out[-1]["content"] += "\n\n" + text
+        else:
+            out.append({"role": role, "content": text})
+    return out
+
+
+def render_prompt(params: PromptParams, template: ChatTemplate) -> RenderedPrompt:
+    messages = template_messages(params)
+    prefill = ""
+    last = params.messages[-1] if params.messages else None
+    if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":
+        prefill = messages.pop()["content"]
+    elif isinstance(last, SystemMessageParam):
+        pass
+    text = template.render(messages, add_generation_prompt=True)
+    return RenderedPrompt(text=text + prefill, prefill=prefill)

@@ -1,0 +1,1 @@
+"""Anthropic wire types (pydantic v2, no behaviour). Names follow the official SDK."""

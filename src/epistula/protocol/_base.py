@@ -1,0 +1,23 @@
+"""Base classes shared by every wire type."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RequestModel(BaseModel):
+    """A request body part: unknown fields are rejected, as the real API does."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LenientModel(BaseModel):
+    """A request part we only echo back or ignore: unknown fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ResponseModel(BaseModel):
+    """A response object built by the server."""
+
+    model_config = ConfigDict(extra="forbid")

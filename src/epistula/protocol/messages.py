@@ -1,0 +1,165 @@
+"""``POST /v1/messages`` request and response types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from ._base import LenientModel, RequestModel, ResponseModel
+from .common import CacheControlEphemeral, Metadata
+from .content import ContentBlock, ContentBlockParam, TextBlockParam
+from .tools import Tool, ToolChoice, VersionedTool
+from .usage import Usage
+
+# ---------------------------------------------------------------- thinking & output config
+
+
+class ThinkingConfigEnabled(RequestModel):
+    type: Literal["enabled"]
+    budget_tokens: int = Field(ge=1024)
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class ThinkingConfigDisabled(RequestModel):
+    type: Literal["disabled"]
+
+
+class ThinkingConfigAdaptive(RequestModel):
+    type: Literal["adaptive"]
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class ThinkingConfigBetweenTools(RequestModel):
+    type: Literal["between_tools"]
+    display: Literal["summarized", "omitted"] | None = None
+
+
+ThinkingConfig = Annotated[
+    ThinkingConfigEnabled
+    | ThinkingConfigDisabled
+    | ThinkingConfigAdaptive
+    | ThinkingConfigBetweenTools,
+    Field(discriminator="type"),
+]
+
+
+class JSONOutputFormat(RequestModel):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(RequestModel):
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: JSONOutputFormat | None = None
+    task_budget: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- messages
+
+
+class UserMessageParam(RequestModel):
+    role: Literal["user"]
+    content: str | list[ContentBlockParam]
+
+
+class AssistantMessageParam(RequestModel):
+    role: Literal["assistant"]
+    content: str | list[ContentBlockParam]
+
+
+class SystemMessageParam(RequestModel):
+    """A mid-conversation system message (newest API; sent by Claude Code)."""
+
+    role: Literal["system"]
+    content: str | list[TextBlockParam]
+    output_config: OutputConfig | None = None
+
+
+MessageParam = Annotated[
+    UserMessageParam | AssistantMessageParam | SystemMessageParam,
+    Field(discriminator="role"),
+]
+
+
+def _tool_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        kind = value.get("type")
+    else:
+        kind = getattr(value, "type", None)
+    return "custom" if kind in (None, "custom") else "versioned"
+
+
+ToolUnion = Annotated[
+    Annotated[Tool, Tag("custom")] | Annotated[VersionedTool, Tag("versioned")],
+    Discriminator(_tool_kind),
+]
+
+
+class ContextManagementConfig(LenientModel):
+    edits: list[dict[str, Any]] | None = None
+
+
+class _PromptParams(RequestModel):
+    """Fields shared by message creation and token counting."""
+
+    model: str
+    messages: list[MessageParam]
+    system: str | list[TextBlockParam] | None = None
+    tools: list[ToolUnion] | None = None
+    tool_choice: ToolChoice | None = None
+    thinking: ThinkingConfig | None = None
+    output_config: OutputConfig | None = None
+    output_format: JSONOutputFormat | None = None
+    cache_control: CacheControlEphemeral | None = None
+    context_management: ContextManagementConfig | None = None
+    mcp_servers: list[dict[str, Any]] | None = None
+    speed: Literal["standard", "fast"] | None = None
+
+
+class MessageCreateParams(_PromptParams):
+    max_tokens: int
+    metadata: Metadata | None = None
+    stop_sequences: list[str] | None = None
+    stream: bool | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    service_tier: Literal["auto", "standard_only"] | None = None
+    container: str | dict[str, Any] | None = None
+    inference_geo: str | None = None
+    diagnostics: dict[str, Any] | None = None
+
+
+class MessageCountTokensParams(_PromptParams):
+    pass
+
+
+class MessageTokensCount(ResponseModel):
+    input_tokens: int
+
+
+# ---------------------------------------------------------------- response
+
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
+
+
+class Message(ResponseModel):
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[ContentBlock]
+    stop_reason: StopReason | None = None
+    stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
+    container: dict[str, Any] | None = None
+    usage: Usage

@@ -1,0 +1,32 @@
+"""``usage`` objects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ._base import ResponseModel
+
+
+class CacheCreation(ResponseModel):
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+
+class Usage(ResponseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation: CacheCreation = CacheCreation()
+    server_tool_use: None = None
+    service_tier: Literal["standard", "priority", "batch"] | None = "standard"
+    inference_geo: str | None = None
+    output_tokens_details: None = None
+    speed: Literal["standard", "fast"] | None = None
+
+
+class MessageDeltaUsage(ResponseModel):
+    input_tokens: int | None = None
+    output_tokens: int
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None

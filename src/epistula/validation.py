@@ -1,0 +1,248 @@
+"""Checks that types alone cannot express, with the real API's messages.
+
+Pydantic validation errors are converted into the Anthropic message format
+(``<dotted.path>: <reason>``) by :func:`format_validation_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from epistula.errors import InvalidRequestError
+from epistula.protocol.content import (
+    ImageBlockParam,
+    TextBlockParam,
+    ThinkingBlockParam,
+    RedactedThinkingBlockParam,
+    ToolResultBlockParam,
+    ToolUseBlockParam,
+    DocumentBlockParam,
+)
+from epistula.protocol.messages import (
+    AssistantMessageParam,
+    MessageCountTokensParams,
+    MessageCreateParams,
+    SystemMessageParam,
+    ThinkingConfigEnabled,
+    UserMessageParam,
+)
+from epistula.protocol.tools import ToolChoiceAny, ToolChoiceTool
+
+API_VERSIONS = ("2023-06-01", "2026-10-21", "2023-01-01")
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> str:
+    """Drop pydantic's union-member markers (``str``, ``list[...]``, ``function-...``)."""
+    parts: list[str] = []
+    for item in loc:
+        text = str(item)
+        if isinstance(item, str) and ("[" in text or text in ("str", "int", "bool", "float")):
+            continue
+        parts.append(text)
+    return ".".join(parts)
+
+
+def _is_type_mismatch_of_union_member(err: Any) -> bool:
+    return any(isinstance(p, str) and ("[" in p or p == "str") for p in err["loc"])
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    # For `str | list[...]` fields pydantic reports one error per union member; keep
+    # the member whose shape matches the input (the one that failed deeper).
+    best = max(errors, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    if not _is_type_mismatch_of_union_member(best):
+        best = errors[0]
+    message = best["msg"]
+    if best["type"] == "missing":
+        message = "Field required"
+    path = _clean_loc(tuple(best["loc"]))
+    return f"{path}: {message}" if path else message
+
+
+def check_version(version: str | None) -> str:
+    if version is None:
+        raise InvalidRequestError("anthropic-version: header is required")
+    if version not in API_VERSIONS:
+        raise InvalidRequestError(f'anthropic-version: "{version}" is not a valid version')
+    return version
+
+
+def check_version_rules(raw: dict[str, Any], version: str) -> None:
+    """The breaking request changes of API version 2026-10-21."""
+    if version != "2026-10-21":
+        return
+    for name in SAMPLING_FIELDS:
+        if name in raw:
+            raise InvalidRequestError(f"{name}: Extra inputs are not permitted")
+
+
+def _check_text_blocks(content: list[Any], where: str) -> None:
+    texts = [b for b in content if isinstance(b, TextBlockParam)]
+    if any(b.text == "" for b in texts):
+        raise InvalidRequestError(f"{where}: text content blocks must be non-empty")
+    if len(content) == 1 and texts and not texts[0].text.strip():
+        raise InvalidRequestError(f"{where}: text content blocks must contain non-whitespace text")
+
+
+def _check_system(params: MessageCreateParams | MessageCountTokensParams) -> None:
+    system = params.system
+    if isinstance(system, str):
+        if system and not system.strip():
+            raise InvalidRequestError("system: text content blocks must contain non-whitespace text")
+    elif system is not None:
+        _check_text_blocks(list(system), "system")
+
+
+def _check_tool_pairing(params: MessageCreateParams | MessageCountTokensParams) -> None:
+    pending: list[str] = []
+    pending_at = 0
+    for i, message in enumerate(params.messages):
+        if isinstance(message, SystemMessageParam):
+            continue
+        blocks = [] if isinstance(message.content, str) else message.content
+        if isinstance(message, UserMessageParam):
+            results = {b.tool_use_id for b in blocks if isinstance(b, ToolResultBlockParam)}
+            for j, block in enumerate(blocks):
+                if isinstance(block, ToolResultBlockParam) and block.tool_use_id not in pending:
+                    raise InvalidRequestError(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                        f"`tool_result` blocks: {block.tool_use_id}. Each `tool_result` block "
+                        "must have a corresponding `tool_use` block in the previous message."
+                    )
+            missing = [t for t in pending if t not in results]
+            if missing:
+                raise InvalidRequestError(
+                    f"messages.{pending_at}: `tool_use` ids were found without `tool_result` "
+                    f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block must "
+                    "have a corresponding `tool_result` block in the next message."
+                )
+            pending = []
+        else:
+            pending = [b.id for b in blocks if isinstance(b, ToolUseBlockParam)]
+            pending_at = i
+
+
+def _count_cache_breakpoints(params: MessageCreateParams | MessageCountTokensParams) -> int:
+    count = 0
+    for tool in params.tools or []:
+        count += tool.cache_control is not None
+    if isinstance(params.system, list):
+        count += sum(b.cache_control is not None for b in params.system)
+    for message in params.messages:
+        if isinstance(message.content, list):
+            for block in message.content:
+                count += getattr(block, "cache_control", None) is not None
+    return count
+
+
+def check_messages(params: MessageCreateParams | MessageCountTokensParams) -> None:
+    """Semantic rules shared by message creation and token counting."""
+    if not params.messages:
+        raise InvalidRequestError("messages: at least one message is required")
+    if isinstance(params.messages[0], SystemMessageParam):
+        raise InvalidRequestError(
+            "messages.0: a system message cannot be the first message; use the top-level `system` parameter"
+        )
+    _check_system(params)
+    for i, message in enumerate(params.messages):
+        content = message.content
+        if isinstance(message, UserMessageParam) and (content == "" or content == []):
+            raise InvalidRequestError(f"messages.{i}: user messages must have non-empty content")
+        if isinstance(content, list):
+            _check_text_blocks(list(content), "messages")
+            if not isinstance(message, AssistantMessageParam):
+                for j, block in enumerate(content):
+                    if isinstance(block, (ThinkingBlockParam, RedactedThinkingBlockParam)):
+                        raise InvalidRequestError(
+                            f"messages.{i}.content.{j}: `{block.type}` blocks are only allowed in assistant messages"
+                        )
+        elif isinstance(message, SystemMessageParam) and not content.strip():
+            raise InvalidRequestError(f"messages.{i}: text content blocks must contain non-whitespace text")
+    last = params.messages[-1]
+    if isinstance(last, AssistantMessageParam):
+        text = last.content if isinstance(last.content, str) else "".join(
+            b.text for b in last.content if isinstance(b, TextBlockParam)
+        )
+        if text and text != text.rstrip():
+            raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
+    _check_tool_pairing(params)
+    breakpoints = _count_cache_breakpoints(params)
+    if breakpoints > MAX_CACHE_BREAKPOINTS:
+        raise InvalidRequestError(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}."
+        )
+    forced = isinstance(params.tool_choice, (ToolChoiceAny, ToolChoiceTool))
+    if forced and params.thinking is not None and params.thinking.type in ("enabled", "adaptive"):
+        raise InvalidRequestError("Thinking may not be enabled when tool_choice forces tool use.")
+
+
+def check_create(params: MessageCreateParams, *, model_id: str, max_output_tokens: int, version: str) -> None:
+    check_messages(params)
+    if params.max_tokens < 0:
+        raise InvalidRequestError("max_tokens: Input should be greater than or equal to 0")
+    if params.max_tokens > max_output_tokens:
+        raise InvalidRequestError(
+            f"max_tokens: {params.max_tokens} > {max_output_tokens}, which is the maximum allowed "
+            f"number of output tokens for {model_id}"
+        )
+    if isinstance(params.thinking, ThinkingConfigEnabled) and params.thinking.budget_tokens >= params.max_tokens:
+        raise InvalidRequestError(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+            "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
+        )
+    for j, seq in enumerate(params.stop_sequences or []):
+        if seq == "":
+            raise InvalidRequestError(f"stop_sequences.{j}: stop sequences must be non-empty")
+    if version == "2026-10-21":
+        for i, message in enumerate(params.messages):
+            if isinstance(message, AssistantMessageParam) and isinstance(message.content, list):
+                for j, block in enumerate(message.content):
+                    if isinstance(block, DocumentBlockParam):
+                        raise InvalidRequestError(
+                            f"messages.{i}.content.{j}: `document` blocks are not allowed in assistant messages"
+                        )
+            if isinstance(message, UserMessageParam) and isinstance(message.content, list):
+                for j, block in enumerate(message.content):
+                    if isinstance(block, TextBlockParam) and block.citations:
+                        raise InvalidRequestError(
+                            f"messages.{i}.content.{j}.text.citations: citations are not allowed in user messages"
+                        )
+
+
+def check_supported(params: MessageCreateParams | MessageCountTokensParams, *, model_id: str) -> None:
+    """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
+    if params.tools:
+        for i, tool in enumerate(params.tools):
+            if tool.type not in (None, "custom"):
+                raise InvalidRequestError(
+                    f"tools.{i}: the Anthropic-defined tool `{tool.type}` is not supported by epistula"
+                )
+        raise InvalidRequestError("tools: tool use is not supported by epistula yet")
+    if params.output_config is not None and params.output_config.format is not None:
+        raise InvalidRequestError("output_config.format: structured outputs are not supported by epistula yet")
+    if params.output_format is not None:
+        raise InvalidRequestError("output_format: structured outputs are not supported by epistula yet")
+    if params.mcp_servers:
+        raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
+    for i, message in enumerate(params.messages):
+        if isinstance(message.content, str):
+            continue
+        for j, block in enumerate(message.content):
+            blocks: list[Any] = [block]
+            if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+                blocks = list(block.content)
+            for inner in blocks:
+                if isinstance(inner, ImageBlockParam):
+                    raise InvalidRequestError(
+                        f"messages.{i}.content.{j}: model `{model_id}` does not accept image input"
+                    )
+                if isinstance(inner, DocumentBlockParam) and inner.source.type not in ("text", "content"):
+                    raise InvalidRequestError(
+                        f"messages.{i}.content.{j}.document.source: `{inner.source.type}` document "
+                        "sources are not supported by epistula yet (plain-text and content sources are)"
+                    )
