@@ -47,7 +47,7 @@ class ServedModel:
             "code_execution": _NO,
             "image_input": _NO,
             "pdf_input": _NO,
-            "structured_outputs": _NO,
+            "structured_outputs": _YES if self.engine.facts.supports_grammar else _NO,
             "thinking": {
                 "supported": False,
                 "types": {"enabled": _NO, "disabled": _YES, "adaptive": _NO, "between_tools": _NO},

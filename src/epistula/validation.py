@@ -216,17 +216,15 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
 
 def check_supported(params: MessageCreateParams | MessageCountTokensParams, *, model_id: str) -> None:
     """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
-    if params.tools:
-        for i, tool in enumerate(params.tools):
-            if tool.type not in (None, "custom"):
-                raise InvalidRequestError(
-                    f"tools.{i}: the Anthropic-defined tool `{tool.type}` is not supported by epistula"
-                )
-        raise InvalidRequestError("tools: tool use is not supported by epistula yet")
-    if params.output_config is not None and params.output_config.format is not None:
-        raise InvalidRequestError("output_config.format: structured outputs are not supported by epistula yet")
-    if params.output_format is not None:
-        raise InvalidRequestError("output_format: structured outputs are not supported by epistula yet")
+    names: set[str] = set()
+    for i, tool in enumerate(params.tools or []):
+        if tool.type not in (None, "custom"):
+            raise InvalidRequestError(
+                f"tools.{i}: the Anthropic-defined tool `{tool.type}` is not supported by epistula"
+            )
+        if tool.name in names:
+            raise InvalidRequestError(f"tools: Tool names must be unique. Duplicate name: `{tool.name}`")
+        names.add(str(tool.name))
     if params.mcp_servers:
         raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
     for i, message in enumerate(params.messages):

@@ -47,6 +47,9 @@ class SamplingParams:
     seed: int | None = None
     grammar: str | None = None
     """A GBNF grammar (root rule ``root``) the output must match, or None."""
+    grammar_triggers: tuple[str, ...] = ()
+    """When non-empty the grammar is lazy: it applies from the first occurrence of any of
+    these strings in the output (free text before it is unconstrained)."""
 
 
 @dataclass(frozen=True, slots=True)

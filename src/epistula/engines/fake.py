@@ -5,7 +5,7 @@ exact and predictable and multi-byte characters really do span several tokens.
 
 The reply is chosen from directives in the *last user turn* of the prompt:
 
-* ``#say:TEXT`` (to the end of the line) -> reply exactly TEXT, then end of turn.
+* ``#say:TEXT`` (to the end of the line; ``\\n`` is a newline) -> reply exactly TEXT, then end of turn.
 * ``#fail-before`` -> raise :class:`EngineError` before the first token.
 * ``#fail-after:N`` -> emit N tokens, then raise :class:`EngineError`.
 * ``#overload`` -> raise :class:`EngineOverloaded` at admission.
@@ -100,7 +100,7 @@ class FakeEngine:
         if "#fail-before" in user:
             raise EngineError("injected failure before the first token")
         said = re.search(r"#say:(.*)", user)
-        reply = said.group(1) if said else f"You said: {user}"
+        reply = said.group(1).replace("\\n", "\n") if said else f"You said: {user}"
         forever = "#forever" in user
         fail_after = _int_directive(user, "fail-after")
         per_token = _int_directive(user, "slow") or 0

@@ -17,24 +17,28 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
-
 import llama_cpp.llama_cpp as ll  # type: ignore[import-untyped]
 
 from epistula.engines.base import EngineError, SamplingParams
 
 log = logging.getLogger(__name__)
 
-_LEVELS = {1: logging.DEBUG, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
-"""llama.cpp's INFO chatter is demoted to DEBUG; warnings and errors keep their level."""
+_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+"""ggml_log_level -> logging level. llama.cpp's INFO chatter (model dump, context
+setup) is demoted to DEBUG; warnings and errors keep their level."""
+_GGML_LOG_CONT = 5
+_last_level = [logging.DEBUG]
 
 
 @ll.llama_log_callback  # type: ignore[misc]
-def _log_callback(level: int, text: bytes, _user_data: Any) -> None:
+def _log_callback(level: int, text: bytes, _user_data: object) -> None:
     """Route llama.cpp's log lines into :mod:`logging` instead of raw stderr."""
-    message = text.decode("utf-8", errors="replace").rstrip()
-    if message:
-        log.log(_LEVELS.get(level, logging.DEBUG), "%s", message)
+    py_level = _last_level[0] if level == _GGML_LOG_CONT else _LEVELS.get(level, logging.DEBUG)
+    _last_level[0] = py_level
+    if log.isEnabledFor(py_level):
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            log.log(py_level, "%s", message)
 
 
 _backend_lock = threading.Lock()

@@ -3,7 +3,10 @@ stop reasons, cumulative usage). A state machine; no I/O."""
 
 from __future__ import annotations
 
-from epistula.protocol.content import TextBlock
+import json
+from typing import Any
+
+from epistula.protocol.content import TextBlock, ToolUseBlock
 from epistula.protocol.messages import Message, StopReason
 from epistula.protocol.streaming import (
     MessageDelta,
@@ -14,6 +17,7 @@ from epistula.protocol.streaming import (
     RawMessageStartEvent,
     RawMessageStopEvent,
     RawMessageStreamEvent,
+    InputJSONDelta,
     TextDelta,
 )
 from epistula.protocol.usage import MessageDeltaUsage, Usage
@@ -26,6 +30,7 @@ class Assembler:
         self._usage = usage
         self._index = -1
         self._open: str | None = None
+        self.tool_uses = 0
 
     def start(self) -> list[RawMessageStreamEvent]:
         usage = self._usage.model_copy(update={"output_tokens": 1})
@@ -44,6 +49,24 @@ class Assembler:
                 RawContentBlockStartEvent(index=self._index, content_block=TextBlock(text=""))
             )
         events.append(RawContentBlockDeltaEvent(index=self._index, delta=TextDelta(text=text)))
+        return events
+
+    def tool_use(self, tool_id: str, name: str, arguments: dict[str, Any]) -> list[RawMessageStreamEvent]:
+        """A complete tool call: its own block, input streamed as JSON fragments that
+        concatenate to exactly the final JSON."""
+        events = self._close()
+        self._index += 1
+        self.tool_uses += 1
+        start = ToolUseBlock(id=tool_id, name=name, input={})
+        events.append(RawContentBlockStartEvent(index=self._index, content_block=start))
+        raw = json.dumps(arguments, ensure_ascii=False)
+        events.append(RawContentBlockDeltaEvent(index=self._index, delta=InputJSONDelta(partial_json="")))
+        step = 64
+        for i in range(0, len(raw), step):
+            events.append(
+                RawContentBlockDeltaEvent(index=self._index, delta=InputJSONDelta(partial_json=raw[i : i + step]))
+            )
+        events.append(RawContentBlockStopEvent(index=self._index))
         return events
 
     def _close(self) -> list[RawMessageStreamEvent]:

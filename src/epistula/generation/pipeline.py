@@ -32,6 +32,8 @@ from epistula.protocol.messages import StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
 from epistula.protocol.usage import Usage
 
+from epistula.parsing.toolcalls import ToolCall, ToolCallParser
+
 from .assembler import Assembler
 from .stops import StopMatcher
 
@@ -52,6 +54,10 @@ class PreparedMessage:
     sampling: SamplingParams
     stop_sequences: tuple[str, ...] = ()
     cache_namespace: str = ""
+    tool_names: tuple[str, ...] = ()
+    """Offered tools whose calls are parsed out of the text (empty: no parsing)."""
+    single_tool_call: bool = False
+    """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
 
 
 def map_engine_error(exc: EngineError) -> Exception:
@@ -129,25 +135,48 @@ class MessageRun:
                 return
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             stops = StopMatcher(list(self._prepared.stop_sequences))
+            parser = ToolCallParser(self._prepared.tool_names) if self._prepared.tool_names else None
             output_tokens = 0
             finish: Finished | None = None
+            done_calling = False
+
+            def emit(text: str, final: bool = False) -> list[RawMessageStreamEvent]:
+                nonlocal done_calling
+                if parser is None:
+                    return asm.text(text)
+                out: list[RawMessageStreamEvent] = []
+                for item in parser.feed(text) + (parser.finish() if final else []):
+                    if isinstance(item, ToolCall):
+                        if done_calling:
+                            continue
+                        out += asm.tool_use(ids.tool_use_id(), item.name, item.input)
+                        done_calling = self._prepared.single_tool_call
+                    elif not done_calling:
+                        out += asm.text(item.text)
+                return out
+
             while (event := await self._next_event()) is not None:
                 if isinstance(event, Token):
                     output_tokens += 1
-                    for ev in asm.text(stops.feed(decoder.decode(event.piece))):
+                    for ev in emit(stops.feed(decoder.decode(event.piece))):
                         yield ev
-                    if stops.matched is not None:
+                    if stops.matched is not None or done_calling:
                         break
                 elif isinstance(event, Finished):
                     finish = event
                     break
-            if stops.matched is not None:
+            if stops.matched is not None and not asm.tool_uses:
+                for ev in emit("", final=True):
+                    yield ev
                 for ev in asm.finish("stop_sequence", output_tokens=output_tokens, stop_sequence=stops.matched):
                     yield ev
                 return
-            for ev in asm.text(stops.feed(decoder.decode(b"", final=True)) + stops.flush()):
+            tail = "" if stops.matched else stops.feed(decoder.decode(b"", final=True)) + stops.flush()
+            for ev in emit(tail, final=True):
                 yield ev
             reason: StopReason = _STOP_REASONS[finish.reason] if finish else "end_turn"
+            if done_calling or (asm.tool_uses and reason != "max_tokens"):
+                reason = "tool_use"
             for ev in asm.finish(reason, output_tokens=output_tokens):
                 yield ev
         finally:

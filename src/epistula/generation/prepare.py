@@ -1,21 +1,79 @@
 """Validate a Messages request against its model and turn it into engine input.
 
 Shared by ``/v1/messages``, ``/v1/messages/count_tokens`` (same rendering, so the
-count equals the billed ``input_tokens`` exactly) and, later, batch processing.
+count equals the billed ``input_tokens`` exactly) and batch processing.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from epistula import validation
 from epistula.catalog import Catalog, ServedModel
+from epistula.constraints.tools import Constraint, json_output_grammar, tool_call_grammar
 from epistula.engines.base import SamplingParams
 from epistula.errors import InvalidRequestError
 from epistula.prompting.render import render_prompt
+from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
+from epistula.protocol.tools import Tool, ToolChoiceAny, ToolChoiceNone, ToolChoiceTool
 
 from .pipeline import PreparedMessage
+
+PromptParams = MessageCreateParams | MessageCountTokensParams
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPlan:
+    """What the request's ``tools``/``tool_choice``/output format mean for generation."""
+
+    tools: list[Tool]
+    forced: bool = False
+    single_call: bool = False
+    json_schema: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tools)
+
+
+def plan_tools(params: PromptParams) -> ToolPlan:
+    fmt = params.output_config.format if params.output_config else None
+    fmt = fmt or params.output_format
+    schema = dict(fmt.schema_) if fmt is not None else None
+    choice = params.tool_choice
+    tools = visible_tools(params.tools)
+    if isinstance(choice, ToolChoiceNone) or not tools:
+        return ToolPlan(tools=[], json_schema=schema)
+    if isinstance(choice, ToolChoiceTool):
+        chosen = [t for t in tools if t.name == choice.name]
+        if not chosen:
+            raise InvalidRequestError(f"tool_choice.tool.name: tool `{choice.name}` is not in `tools`")
+        return ToolPlan(tools=tools, forced=True, single_call=True, json_schema=schema)
+    if isinstance(choice, ToolChoiceAny):
+        return ToolPlan(tools=tools, forced=True, single_call=bool(choice.disable_parallel_tool_use))
+    single = bool(choice is not None and choice.disable_parallel_tool_use)
+    return ToolPlan(tools=tools, single_call=single, json_schema=schema)
+
+
+def _extra_system(params: PromptParams, plan: ToolPlan, native_tools: bool) -> str:
+    parts: list[str] = []
+    if plan.active and not native_tools:
+        required = None
+        choice = params.tool_choice
+        if isinstance(choice, ToolChoiceTool):
+            required = f"You must call the function `{choice.name}` now."
+        elif isinstance(choice, ToolChoiceAny):
+            required = "You must call one of the functions now."
+        parts.append(tool_instructions(plan.tools, required=required))
+    if plan.json_schema is not None and not plan.active:
+        parts.append(
+            "Respond only with a JSON value that matches this JSON Schema:\n"
+            + json.dumps(plan.json_schema, ensure_ascii=False)
+        )
+    return "\n\n".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,26 +81,45 @@ class TokenizedPrompt:
     model: ServedModel
     ids: tuple[int, ...]
     prefill: str
+    plan: ToolPlan
 
 
-def tokenize_prompt(
-    params: MessageCreateParams | MessageCountTokensParams, catalog: Catalog
-) -> TokenizedPrompt:
+def tokenize_prompt(params: PromptParams, catalog: Catalog) -> TokenizedPrompt:
     model = catalog.resolve(params.model)
     validation.check_messages(params)
     validation.check_supported(params, model_id=params.model)
-    rendered = render_prompt(params, model.template)
+    plan = plan_tools(params)
+    native = model.template.supports_tools
+    rendered = render_prompt(
+        params,
+        model.template,
+        extra_system=_extra_system(params, plan, native),
+        tools=[tool_spec(t) for t in plan.tools] if plan.active and native else None,
+    )
     ids = tuple(model.engine.tokenize(rendered.text))
-    return TokenizedPrompt(model=model, ids=ids, prefill=rendered.prefill)
+    return TokenizedPrompt(model=model, ids=ids, prefill=rendered.prefill, plan=plan)
 
 
-def sampling_params(params: MessageCreateParams) -> SamplingParams:
+def constraint_for(params: MessageCreateParams, plan: ToolPlan) -> Constraint | None:
+    if plan.active:
+        allowed = plan.tools
+        if isinstance(params.tool_choice, ToolChoiceTool):
+            allowed = [t for t in plan.tools if t.name == params.tool_choice.name]
+        return tool_call_grammar(allowed, parallel=not plan.single_call, lazy=not plan.forced)
+    if plan.json_schema is not None:
+        return json_output_grammar(plan.json_schema)
+    return None
+
+
+def sampling_params(params: MessageCreateParams, constraint: Constraint | None) -> SamplingParams:
     temperature = 1.0 if params.temperature is None else params.temperature
     return SamplingParams(
         max_tokens=params.max_tokens,
         temperature=temperature,
         top_p=params.top_p,
         top_k=params.top_k if params.top_k else None,
+        grammar=constraint.grammar if constraint else None,
+        grammar_triggers=constraint.triggers if constraint else (),
     )
 
 
@@ -57,10 +134,13 @@ def prepare_message(
     window = model.context_window
     if len(prompt.ids) >= window:
         raise InvalidRequestError(f"prompt is too long: {len(prompt.ids)} tokens > {window - 1} maximum")
+    constraint = constraint_for(params, prompt.plan) if model.engine.facts.supports_grammar else None
     return PreparedMessage(
         model=params.model,
         prompt=prompt.ids,
-        sampling=sampling_params(params),
+        sampling=sampling_params(params, constraint),
         stop_sequences=tuple(params.stop_sequences or ()),
         cache_namespace=cache_namespace,
+        tool_names=tuple(t.name for t in prompt.plan.tools),
+        single_tool_call=prompt.plan.single_call,
     )

@@ -118,10 +118,10 @@ def content_text(content: str | list[Any]) -> str:
     return "\n".join(parts)
 
 
-def template_messages(params: PromptParams) -> list[dict[str, Any]]:
+def template_messages(params: PromptParams, extra_system: str = "") -> list[dict[str, Any]]:
     """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge."""
     out: list[dict[str, Any]] = []
-    system = system_text(params.system)
+    system = "\n\n".join(p for p in (system_text(params.system), extra_system) if p)
     if system:
         out.append({"role": "system", "content": system})
     for message in params.messages:
@@ -134,13 +134,21 @@ def template_messages(params: PromptParams) -> list[dict[str, Any]]:
     return out
 
 
-def render_prompt(params: PromptParams, template: ChatTemplate) -> RenderedPrompt:
-    messages = template_messages(params)
+def render_prompt(
+    params: PromptParams,
+    template: ChatTemplate,
+    *,
+    extra_system: str = "",
+    tools: list[dict[str, Any]] | None = None,
+) -> RenderedPrompt:
+    """``extra_system`` (our tool or output-format instructions) follows the system prompt;
+    ``tools`` goes to templates that render tools themselves."""
+    messages = template_messages(params, extra_system)
     prefill = ""
     last = params.messages[-1] if params.messages else None
     if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"]
     elif isinstance(last, SystemMessageParam):
         pass
-    text = template.render(messages, add_generation_prompt=True)
+    text = template.render(messages, add_generation_prompt=True, tools=tools)
     return RenderedPrompt(text=text + prefill, prefill=prefill)

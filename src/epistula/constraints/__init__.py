@@ -1,0 +1,1 @@
+"""Constrained decoding: JSON Schema -> GBNF grammars for the sampler."""

@@ -1,0 +1,1 @@
+"""Engine text -> content events (incremental and split-invariant)."""

@@ -1,0 +1,186 @@
+"""Find tool calls in streamed model text, whatever syntax the model family uses.
+
+Recognised (see ../shared/research/small-model-tool-calls.md for why a parser that
+only knows the template's exact syntax loses most calls of small models):
+
+* Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
+* Mistral: ``[TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...]``
+* Llama 3: ``<|python_tag|>{"name": ..., "parameters": {...}}`` or the bare object
+* A bare JSON object (at the start of the reply) or a fenced ```json block anywhere,
+  when it names an offered tool.
+
+A candidate that does not parse, or names no offered tool, is given back as text,
+unchanged. The parser is split-invariant: any chunking of the same text yields
+the same events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+OPENERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "```json", "```")
+CLOSERS = {"<tool_call>": "</tool_call>", "```json": "```", "```": "```"}
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    input: dict[str, Any]
+
+
+ParsedEvent = TextPiece | ToolCall
+
+
+def _json_end(text: str, start: int) -> int | None:
+    """Index just past the JSON object/array starting at ``start``, or None if incomplete."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _as_calls(payload: Any, tools: set[str]) -> list[ToolCall] | None:
+    items = payload if isinstance(payload, list) else [payload]
+    calls: list[ToolCall] = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("name") not in tools:
+            return None
+        args = item.get("arguments", item.get("parameters", item.get("input", {})))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                return None
+        if not isinstance(args, dict):
+            return None
+        calls.append(ToolCall(name=item["name"], input=args))
+    return calls or None
+
+
+class ToolCallParser:
+    def __init__(self, tool_names: list[str] | set[str]) -> None:
+        self._tools = set(tool_names)
+        self._buf = ""
+        self._seen_text = False
+        self.calls = 0
+
+    def _opener_at(self, buf: str) -> tuple[int, str] | None:
+        best: tuple[int, str] | None = None
+        for opener in OPENERS:
+            pos = buf.find(opener)
+            if pos != -1 and (best is None or pos < best[0] or (pos == best[0] and len(opener) > len(best[1]))):
+                best = (pos, opener)
+        if not self._seen_text:
+            stripped = len(buf) - len(buf.lstrip())
+            if stripped < len(buf) and buf[stripped] in "{" and (best is None or stripped < best[0]):
+                best = (stripped, "{")
+        return best
+
+    def _held_suffix(self, buf: str) -> int:
+        """Length of a suffix that could be the start of an opener."""
+        keep = 0
+        for opener in OPENERS:
+            for n in range(min(len(opener) - 1, len(buf)), 0, -1):
+                if buf.endswith(opener[:n]):
+                    keep = max(keep, n)
+                    break
+        return keep
+
+    def _try_call(self, buf: str, pos: int, opener: str, final: bool) -> tuple[list[ParsedEvent], int] | None:
+        """Events and the consumed length, or None when more text is needed."""
+        body_start = pos + (0 if opener == "{" else len(opener))
+        closer = CLOSERS.get(opener)
+        if closer is not None:
+            end = buf.find(closer, body_start)
+            if end == -1:
+                if not final:
+                    return None
+                body, consumed = buf[body_start:], len(buf)
+            else:
+                body, consumed = buf[body_start:end], end + len(closer)
+        else:
+            first = len(buf) - len(buf[body_start:].lstrip())
+            if first >= len(buf):
+                return None if not final else ([TextPiece(buf[pos:])], len(buf))
+            end_json = _json_end(buf, first)
+            if end_json is None:
+                if not final:
+                    return None
+                body, consumed = buf[first:], len(buf)
+            else:
+                body, consumed = buf[first:end_json], end_json
+        try:
+            payload = json.loads(body.strip())
+        except json.JSONDecodeError:
+            payload = None
+        calls = _as_calls(payload, self._tools) if payload is not None else None
+        if calls is None:
+            return [TextPiece(buf[pos:consumed])], consumed
+        self.calls += len(calls)
+        return list(calls), consumed
+
+    def _drain(self, final: bool) -> list[ParsedEvent]:
+        events: list[ParsedEvent] = []
+        while self._buf:
+            found = self._opener_at(self._buf)
+            if found is None:
+                keep = 0 if final else self._held_suffix(self._buf)
+                text = self._buf[: len(self._buf) - keep]
+                self._buf = self._buf[len(self._buf) - keep :]
+                self._emit_text(text, events)
+                break
+            pos, opener = found
+            self._emit_text(self._buf[:pos], events)
+            self._buf = self._buf[pos:]
+            result = self._try_call(self._buf, 0, opener, final)
+            if result is None:
+                break
+            produced, consumed = result
+            for ev in produced:
+                if isinstance(ev, TextPiece):
+                    self._emit_text(ev.text, events)
+                else:
+                    events.append(ev)
+            self._buf = self._buf[consumed:]
+        return events
+
+    def _emit_text(self, text: str, events: list[ParsedEvent]) -> None:
+        if not text:
+            return
+        if text.strip():
+            self._seen_text = True
+        if events and isinstance(events[-1], TextPiece):
+            events[-1] = TextPiece(events[-1].text + text)
+        else:
+            events.append(TextPiece(text))
+
+    def feed(self, text: str) -> list[ParsedEvent]:
+        self._buf += text
+        return self._drain(final=False)
+
+    def finish(self) -> list[ParsedEvent]:
+        return self._drain(final=True)
