@@ -35,6 +35,13 @@ class ServedModel:
     max_output_tokens: int
     created_at: str
     aliases: list[str] = field(default_factory=list)
+    reasoning_override: bool | None = None
+
+    @property
+    def reasoning(self) -> bool:
+        if self.reasoning_override is not None:
+            return self.reasoning_override
+        return "<think>" in self.template.source
 
     @property
     def context_window(self) -> int:
@@ -49,8 +56,13 @@ class ServedModel:
             "pdf_input": _NO,
             "structured_outputs": _YES if self.engine.facts.supports_grammar else _NO,
             "thinking": {
-                "supported": False,
-                "types": {"enabled": _NO, "disabled": _YES, "adaptive": _NO, "between_tools": _NO},
+                "supported": self.reasoning,
+                "types": {
+                    "enabled": _YES if self.reasoning else _NO,
+                    "disabled": _YES,
+                    "adaptive": _YES if self.reasoning else _NO,
+                    "between_tools": _NO,
+                },
             },
             "effort": {"supported": False, "low": _NO, "medium": _NO, "high": _NO, "max": _NO},
             "context_management": {"supported": False},

@@ -51,6 +51,8 @@ class ModelConfig(BaseModel):
     max_output_tokens: int = 128_000
     chat_template: str | None = None
     """Override the GGUF's chat template (a Jinja string)."""
+    reasoning: bool | None = None
+    """The model writes ``<think>`` sections (None: detect from the chat template)."""
     created_at: str = "2026-01-01T00:00:00Z"
 
 

@@ -12,13 +12,13 @@ from pydantic import ValidationError
 
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import (
+    DocumentBlockParam,
     ImageBlockParam,
+    RedactedThinkingBlockParam,
     TextBlockParam,
     ThinkingBlockParam,
-    RedactedThinkingBlockParam,
     ToolResultBlockParam,
     ToolUseBlockParam,
-    DocumentBlockParam,
 )
 from epistula.protocol.messages import (
     AssistantMessageParam,

@@ -12,6 +12,9 @@ The reply is chosen from directives in the *last user turn* of the prompt:
 * ``#slow:MS`` -> wait MS milliseconds before each token.
 * ``#prefill:MS`` -> wait MS milliseconds before the first token.
 * ``#forever`` -> never stop on its own (until max_tokens or the window).
+* ``#think:TEXT`` -> first write ``<think>\nTEXT\n</think>\n\n`` (a reasoning model), unless
+  the assistant turn already closed its thinking section.
+* ``#think-long`` -> think for a long time (3,000 tokens), for budget tests.
 
 Without a directive the reply is ``You said: <last user text>``.
 """
@@ -21,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+
+from epistula.prompting.template import CHATML_TEMPLATE
 
 from .base import (
     EngineError,
@@ -34,7 +39,6 @@ from .base import (
     Token,
     TokenEvent,
 )
-from epistula.prompting.template import CHATML_TEMPLATE
 
 SPECIALS = {"<|im_start|>": 256, "<|im_end|>": 257, "<|endoftext|>": 258}
 _SPECIAL_TEXT = {v: k for k, v in SPECIALS.items()}
@@ -101,6 +105,12 @@ class FakeEngine:
             raise EngineError("injected failure before the first token")
         said = re.search(r"#say:(.*)", user)
         reply = said.group(1).replace("\\n", "\n") if said else f"You said: {user}"
+        after_user = self.detokenize(list(request.prompt)).rsplit("<|im_start|>user\n", 1)[-1]
+        already_thought = "</think>" in after_user
+        think = re.search(r"#think:(.*)", user)
+        thought = think.group(1) if think else ("x " * 1500 if "#think-long" in user else None)
+        if thought is not None and not already_thought:
+            reply = f"<think>\n{thought}\n</think>\n\n{reply}"
         forever = "#forever" in user
         fail_after = _int_directive(user, "fail-after")
         per_token = _int_directive(user, "slow") or 0

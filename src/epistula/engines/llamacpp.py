@@ -158,6 +158,12 @@ class LlamaCppEngine:
                 self._model.free()
                 self._model = None
 
+    def stats(self) -> dict[str, int]:
+        """Scheduler counts: ``active`` sequences, ``waiting`` requests, ``slots``."""
+        if self._scheduler is None:
+            return {"active": 0, "waiting": 0, "slots": self._n_seq_max, "cached_slots": 0}
+        return self._scheduler.stats()
+
     # -- generation -----------------------------------------------------------
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
+
 import llama_cpp.llama_cpp as ll  # type: ignore[import-untyped]
 
 from epistula.engines.base import EngineError, SamplingParams

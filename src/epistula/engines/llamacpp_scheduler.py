@@ -186,6 +186,16 @@ class Scheduler:
                     return
             job.cancelled = True
 
+    def stats(self) -> dict[str, int]:
+        """Counts for health endpoints and tests (approximate while a step runs)."""
+        with self._cond:
+            return {
+                "active": self._n_active,
+                "waiting": len(self._pending),
+                "slots": self._n_seq_max,
+                "cached_slots": sum(1 for s in self._slots if s.job is None and s.tokens),
+            }
+
     # -- worker thread ----------------------------------------------------
 
     def _run(self) -> None:
@@ -267,11 +277,16 @@ class Scheduler:
         assert ctx is not None
         source, reuse = self._best_prefix(job)
         reuse = min(reuse, len(job.prompt) - 1)  # the last prompt token must be decoded
-        if source is not None and source.job is None and reuse == len(source.tokens):
-            target = source  # nothing would be lost: extend in place
+        empty = [s for s in free if not s.tokens]
+        if source is not None and source.job is None and (reuse >= len(source.tokens) - 1 or not empty):
+            # Extend the cached slot in place: at most one token of its tail is
+            # lost, or there is no empty slot to copy into (truncating the
+            # source's tail is cheaper than evicting another slot's cache).
+            target = source
+        elif empty:
+            target = empty[0]  # copy the prefix, keeping the source's cache whole
         else:
-            empty = [s for s in free if not s.tokens]
-            target = empty[0] if empty else min(free, key=lambda s: s.last_used)
+            target = min(free, key=lambda s: s.last_used)
         if target is source:
             ctx.seq_rm(target.seq_id, reuse, -1)
             del target.tokens[reuse:]

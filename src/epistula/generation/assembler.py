@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from epistula.protocol.content import TextBlock, ToolUseBlock
+from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
 from epistula.protocol.messages import Message, StopReason
 from epistula.protocol.streaming import (
+    InputJSONDelta,
     MessageDelta,
     RawContentBlockDeltaEvent,
     RawContentBlockStartEvent,
@@ -17,8 +18,9 @@ from epistula.protocol.streaming import (
     RawMessageStartEvent,
     RawMessageStopEvent,
     RawMessageStreamEvent,
-    InputJSONDelta,
+    SignatureDelta,
     TextDelta,
+    ThinkingDelta,
 )
 from epistula.protocol.usage import MessageDeltaUsage, Usage
 
@@ -49,6 +51,26 @@ class Assembler:
                 RawContentBlockStartEvent(index=self._index, content_block=TextBlock(text=""))
             )
         events.append(RawContentBlockDeltaEvent(index=self._index, delta=TextDelta(text=text)))
+        return events
+
+    def thinking(self, text: str) -> list[RawMessageStreamEvent]:
+        """Open (if needed) the thinking block and stream ``text`` into it ("" opens only)."""
+        events: list[RawMessageStreamEvent] = []
+        if self._open != "thinking":
+            events += self._close()
+            self._index += 1
+            self._open = "thinking"
+            start = ThinkingBlock(thinking="", signature="")
+            events.append(RawContentBlockStartEvent(index=self._index, content_block=start))
+        if text:
+            events.append(RawContentBlockDeltaEvent(index=self._index, delta=ThinkingDelta(thinking=text)))
+        return events
+
+    def thinking_done(self, signature: str) -> list[RawMessageStreamEvent]:
+        """Exactly one ``signature_delta`` immediately before the thinking block's stop."""
+        events = self.thinking("")
+        events.append(RawContentBlockDeltaEvent(index=self._index, delta=SignatureDelta(signature=signature)))
+        events += self._close()
         return events
 
     def tool_use(self, tool_id: str, name: str, arguments: dict[str, Any]) -> list[RawMessageStreamEvent]:

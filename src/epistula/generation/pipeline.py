@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 
 from epistula import ids
 from epistula.engines.base import (
@@ -32,9 +32,8 @@ from epistula.protocol.messages import StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
 from epistula.protocol.usage import Usage
 
-from epistula.parsing.toolcalls import ToolCall, ToolCallParser
-
 from .assembler import Assembler
+from .output import OutputRouter, ThinkingDisplay
 from .stops import StopMatcher
 
 _STOP_REASONS: dict[FinishReason, StopReason] = {
@@ -58,6 +57,11 @@ class PreparedMessage:
     """Offered tools whose calls are parsed out of the text (empty: no parsing)."""
     single_tool_call: bool = False
     """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
+    reasoning: bool = False
+    """The model writes ``<think>`` sections."""
+    thinking_display: ThinkingDisplay = "hidden"
+    thinking_budget: int | None = None
+    """Close the thinking section after this many tokens (``thinking.budget_tokens``)."""
 
 
 def map_engine_error(exc: EngineError) -> Exception:
@@ -69,8 +73,16 @@ def map_engine_error(exc: EngineError) -> Exception:
 
 
 class MessageRun:
-    def __init__(self, engine: Engine, prepared: PreparedMessage, *, first_event_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        prepared: PreparedMessage,
+        *,
+        first_event_wait: float = 1.0,
+        sign: Callable[[str], str] | None = None,
+    ) -> None:
         self._engine = engine
+        self._sign = sign
         self._prepared = prepared
         self._first_event_wait = first_event_wait
         self._agen: AsyncIterator[TokenEvent] | None = None
@@ -81,14 +93,8 @@ class MessageRun:
         """Admit the request; raise an ``ApiError`` if the engine fails right away."""
         if self._prepared.sampling.max_tokens == 0:
             return
-        request = GenerationRequest(
-            prompt=self._prepared.prompt,
-            sampling=self._prepared.sampling,
-            request_id=self.message_id,
-            cache_namespace=self._prepared.cache_namespace,
-        )
-        self._agen = self._engine.generate(request)
-        self._pending = asyncio.ensure_future(anext(self._agen))
+        self._start(self._prepared.prompt, self._prepared.sampling)
+        assert self._pending is not None
         done, _ = await asyncio.wait({self._pending}, timeout=self._first_event_wait)
         if done:
             exc = self._pending.exception()
@@ -96,11 +102,32 @@ class MessageRun:
                 await self.close()
                 raise map_engine_error(exc) from exc
 
+    def _start(self, prompt: tuple[int, ...], sampling: SamplingParams) -> None:
+        request = GenerationRequest(
+            prompt=prompt,
+            sampling=sampling,
+            request_id=self.message_id,
+            cache_namespace=self._prepared.cache_namespace,
+        )
+        self._agen = self._engine.generate(request)
+        self._pending = asyncio.ensure_future(anext(self._agen))
+
+    async def _close_thinking(self, generated: list[int], produced: int) -> str:
+        """Budget spent: end the thinking section ourselves and let the model answer,
+        continuing from the prompt plus everything generated plus the closing tag."""
+        await self.close()
+        closing = "\n</think>\n\n"
+        prompt = self._prepared.prompt + tuple(generated) + tuple(self._engine.tokenize(closing))
+        remaining = max(self._prepared.sampling.max_tokens - produced, 0)
+        self._start(prompt, replace(self._prepared.sampling, max_tokens=remaining))
+        return closing
+
     async def close(self) -> None:
-        if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
+        if self._pending is not None:
+            if not self._pending.done():
+                self._pending.cancel()
             with contextlib.suppress(BaseException):
-                await self._pending
+                await self._pending  # also marks a finished task's exception as retrieved
         self._pending = None
         if self._agen is not None:
             agen, self._agen = self._agen, None
@@ -133,51 +160,48 @@ class MessageRun:
                 for ev in asm.finish("max_tokens", output_tokens=0):
                     yield ev
                 return
+            prepared = self._prepared
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            stops = StopMatcher(list(self._prepared.stop_sequences))
-            parser = ToolCallParser(self._prepared.tool_names) if self._prepared.tool_names else None
+            stops = StopMatcher(list(prepared.stop_sequences))
+            router = OutputRouter(
+                asm,
+                tool_names=prepared.tool_names,
+                single_tool_call=prepared.single_tool_call,
+                reasoning=prepared.reasoning,
+                display=prepared.thinking_display,
+                sign=self._sign,
+            )
             output_tokens = 0
+            thinking_tokens = 0
+            generated: list[int] = []
             finish: Finished | None = None
-            done_calling = False
-
-            def emit(text: str, final: bool = False) -> list[RawMessageStreamEvent]:
-                nonlocal done_calling
-                if parser is None:
-                    return asm.text(text)
-                out: list[RawMessageStreamEvent] = []
-                for item in parser.feed(text) + (parser.finish() if final else []):
-                    if isinstance(item, ToolCall):
-                        if done_calling:
-                            continue
-                        out += asm.tool_use(ids.tool_use_id(), item.name, item.input)
-                        done_calling = self._prepared.single_tool_call
-                    elif not done_calling:
-                        out += asm.text(item.text)
-                return out
-
             while (event := await self._next_event()) is not None:
                 if isinstance(event, Token):
                     output_tokens += 1
-                    for ev in emit(stops.feed(decoder.decode(event.piece))):
+                    generated.append(event.id)
+                    thinking_tokens += router.in_thinking
+                    for ev in router.feed(stops.feed(decoder.decode(event.piece))):
                         yield ev
-                    if stops.matched is not None or done_calling:
+                    if stops.matched is not None or router.done_calling:
                         break
+                    budget = prepared.thinking_budget
+                    if budget is not None and router.in_thinking and thinking_tokens >= budget:
+                        closing = await self._close_thinking(generated, output_tokens)
+                        for ev in router.feed(decoder.decode(b"", final=True) + closing):
+                            yield ev
                 elif isinstance(event, Finished):
                     finish = event
                     break
-            if stops.matched is not None and not asm.tool_uses:
-                for ev in emit("", final=True):
-                    yield ev
-                for ev in asm.finish("stop_sequence", output_tokens=output_tokens, stop_sequence=stops.matched):
-                    yield ev
-                return
             tail = "" if stops.matched else stops.feed(decoder.decode(b"", final=True)) + stops.flush()
-            for ev in emit(tail, final=True):
+            for ev in router.feed(tail, final=True):
                 yield ev
             reason: StopReason = _STOP_REASONS[finish.reason] if finish else "end_turn"
-            if done_calling or (asm.tool_uses and reason != "max_tokens"):
+            stop_sequence = None
+            if router.done_calling or (asm.tool_uses and reason != "max_tokens"):
                 reason = "tool_use"
-            for ev in asm.finish(reason, output_tokens=output_tokens):
+            elif stops.matched is not None:
+                reason, stop_sequence = "stop_sequence", stops.matched
+            for ev in asm.finish(reason, output_tokens=output_tokens, stop_sequence=stop_sequence):
                 yield ev
         finally:
             await self.close()

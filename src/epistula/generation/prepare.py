@@ -17,9 +17,17 @@ from epistula.engines.base import SamplingParams
 from epistula.errors import InvalidRequestError
 from epistula.prompting.render import render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
-from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
+from epistula.protocol.messages import (
+    MessageCountTokensParams,
+    MessageCreateParams,
+    ThinkingConfigAdaptive,
+    ThinkingConfigBetweenTools,
+    ThinkingConfigEnabled,
+)
+from epistula.thinking import ThinkingSigner
 from epistula.protocol.tools import Tool, ToolChoiceAny, ToolChoiceNone, ToolChoiceTool
 
+from .output import ThinkingDisplay
 from .pipeline import PreparedMessage
 
 PromptParams = MessageCreateParams | MessageCountTokensParams
@@ -123,13 +131,31 @@ def sampling_params(params: MessageCreateParams, constraint: Constraint | None) 
     )
 
 
+def thinking_mode(params: MessageCreateParams) -> tuple[ThinkingDisplay, int | None]:
+    """How reasoning is shown (``hidden`` when not asked for) and its token budget."""
+    thinking = params.thinking
+    if isinstance(thinking, ThinkingConfigEnabled):
+        return thinking.display or "summarized", thinking.budget_tokens
+    if isinstance(thinking, (ThinkingConfigAdaptive, ThinkingConfigBetweenTools)):
+        return thinking.display or "summarized", None
+    return "hidden", None
+
+
 def prepare_message(
-    params: MessageCreateParams, catalog: Catalog, *, version: str, cache_namespace: str = ""
+    params: MessageCreateParams,
+    catalog: Catalog,
+    *,
+    version: str,
+    cache_namespace: str = "",
+    signer: ThinkingSigner | None = None,
 ) -> PreparedMessage:
     model = catalog.resolve(params.model)
     validation.check_create(
         params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version
     )
+    if signer is not None:
+        signer.check_request(params)
+    display, budget = thinking_mode(params) if model.reasoning else ("hidden", None)
     prompt = tokenize_prompt(params, catalog)
     window = model.context_window
     if len(prompt.ids) >= window:
@@ -143,4 +169,7 @@ def prepare_message(
         cache_namespace=cache_namespace,
         tool_names=tuple(t.name for t in prompt.plan.tools),
         single_tool_call=prompt.plan.single_call,
+        reasoning=model.reasoning,
+        thinking_display=display,
+        thinking_budget=budget,
     )

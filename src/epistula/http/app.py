@@ -14,8 +14,9 @@ from epistula.auth.keys import KeyStore
 from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.config import DEFAULT_ALIASES, ModelConfig, Settings
 from epistula.engines.base import Engine
-from epistula.errors import ApiError
 from epistula.engines.loader import build_engine
+from epistula.errors import ApiError
+from epistula.thinking import ThinkingSigner
 
 from .errors import handle_exception
 from .middleware import RequestContextMiddleware
@@ -51,6 +52,7 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
                 template=make_template(engine, config.chat_template),
                 max_output_tokens=config.max_output_tokens,
                 created_at=config.created_at,
+                reasoning_override=config.reasoning,
             )
         )
     if settings.default_aliases and default:
@@ -73,7 +75,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         keys = open_key_store(settings)
         catalog = await build_catalog(settings, engine_factory)
-        app.state.epistula = AppState(settings=settings, catalog=catalog, keys=keys)
+        signer = ThinkingSigner.from_data_dir(settings.data_dir)
+        app.state.epistula = AppState(settings=settings, catalog=catalog, keys=keys, signer=signer)
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from epistula.auth.keys import KeyStore
 from epistula.catalog import Catalog
 from epistula.config import Settings
+from epistula.thinking import ThinkingSigner
 
 
 @dataclass
@@ -14,3 +15,4 @@ class AppState:
     settings: Settings
     catalog: Catalog
     keys: KeyStore
+    signer: ThinkingSigner

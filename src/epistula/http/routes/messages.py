@@ -24,10 +24,10 @@ async def create_message(request: Request) -> Response:
     check_version_rules(raw, version)
     params = parse(MessageCreateParams, raw)
     prepared = prepare_message(
-        params, state.catalog, version=version, cache_namespace=principal.workspace_id
+        params, state.catalog, version=version, cache_namespace=principal.workspace_id, signer=state.signer
     )
     engine = state.catalog.resolve(params.model).engine
-    run = MessageRun(engine, prepared, first_event_wait=settings.first_event_wait)
+    run = MessageRun(engine, prepared, first_event_wait=settings.first_event_wait, sign=state.signer.sign)
     await run.open()
     if params.stream:
         stream = sse_stream(

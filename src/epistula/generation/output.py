@@ -1,0 +1,76 @@
+"""Route generated text to content blocks: reasoning -> thinking blocks, tool-call
+syntax -> tool_use blocks, the rest -> text blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from epistula import ids
+from epistula.parsing.reasoning import AnswerPiece, ReasoningSplitter, ThinkingDone, ThinkingPiece
+from epistula.parsing.toolcalls import ToolCall, ToolCallParser
+from epistula.protocol.streaming import RawMessageStreamEvent
+
+from .assembler import Assembler
+
+ThinkingDisplay = Literal["summarized", "omitted", "hidden"]
+"""``hidden``: the request did not ask for thinking, so the reasoning is not returned."""
+
+
+class OutputRouter:
+    def __init__(
+        self,
+        asm: Assembler,
+        *,
+        tool_names: tuple[str, ...] = (),
+        single_tool_call: bool = False,
+        reasoning: bool = False,
+        display: ThinkingDisplay = "hidden",
+        sign: Callable[[str], str] | None = None,
+    ) -> None:
+        self._asm = asm
+        self._tools = ToolCallParser(tool_names) if tool_names else None
+        self._single = single_tool_call
+        self._splitter = ReasoningSplitter() if reasoning else None
+        self._display = display
+        self._sign = sign or (lambda text: "")
+        self.done_calling = False
+
+    @property
+    def in_thinking(self) -> bool:
+        return self._splitter is not None and self._splitter.in_thinking
+
+    def feed(self, text: str, *, final: bool = False) -> list[RawMessageStreamEvent]:
+        if self._splitter is None:
+            return self._answer(text, final)
+        out: list[RawMessageStreamEvent] = []
+        pieces = self._splitter.feed(text, final=final)
+        for piece in pieces:
+            if isinstance(piece, ThinkingPiece):
+                if self._display == "summarized":
+                    out += self._asm.thinking(piece.text)
+                elif self._display == "omitted":
+                    out += self._asm.thinking("")
+            elif isinstance(piece, ThinkingDone):
+                if self._display != "hidden":
+                    shown = self._splitter.thinking_text if self._display == "summarized" else ""
+                    out += self._asm.thinking_done(self._sign(shown))
+            elif isinstance(piece, AnswerPiece):
+                out += self._answer(piece.text, False)
+        if final:
+            out += self._answer("", True)
+        return out
+
+    def _answer(self, text: str, final: bool) -> list[RawMessageStreamEvent]:
+        if self._tools is None:
+            return self._asm.text(text)
+        out: list[RawMessageStreamEvent] = []
+        items = self._tools.feed(text) + (self._tools.finish() if final else [])
+        for item in items:
+            if isinstance(item, ToolCall):
+                if not self.done_calling:
+                    out += self._asm.tool_use(ids.tool_use_id(), item.name, item.input)
+                    self.done_calling = self._single
+            elif not self.done_calling:
+                out += self._asm.text(item.text)
+        return out
