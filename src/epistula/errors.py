@@ -25,10 +25,13 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     error_type: ClassVar[ErrorType] = "api_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.details = details
 
 
 class InvalidRequestError(ApiError):

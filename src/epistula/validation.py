@@ -216,6 +216,14 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
 
 def check_supported(params: MessageCreateParams | MessageCountTokensParams, *, model_id: str) -> None:
     """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
+    if params.thread is not None:
+        raise InvalidRequestError(
+            "thread: message threads are not supported by epistula; send the full history",
+            details={"error_code": "thread_unsupported_request", "unsupported": ["thread"]},
+        )
+    for name in ("compaction", "fallbacks", "fallback_credit_token", "billing_policy"):
+        if getattr(params, name) is not None:
+            raise InvalidRequestError(f"{name}: this beta feature is not supported by epistula")
     names: set[str] = set()
     for i, tool in enumerate(params.tools or []):
         if tool.type not in (None, "custom"):

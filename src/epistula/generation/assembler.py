@@ -33,6 +33,7 @@ class Assembler:
         self._index = -1
         self._open: str | None = None
         self.tool_uses = 0
+        self._pending_ws = ""
 
     def start(self) -> list[RawMessageStreamEvent]:
         usage = self._usage.model_copy(update={"output_tokens": 1})
@@ -40,18 +41,22 @@ class Assembler:
         return [RawMessageStartEvent(message=message)]
 
     def text(self, text: str) -> list[RawMessageStreamEvent]:
+        """Stream text. Whitespace is held until real text follows, so that the blank
+        lines a model writes around tool calls never become empty text blocks."""
         if not text:
             return []
-        events: list[RawMessageStreamEvent] = []
         if self._open != "text":
-            events += self._close()
+            self._pending_ws += text
+            if not self._pending_ws.strip():
+                return []
+            text, self._pending_ws = self._pending_ws, ""
+            events = self._close()
             self._index += 1
             self._open = "text"
-            events.append(
-                RawContentBlockStartEvent(index=self._index, content_block=TextBlock(text=""))
-            )
-        events.append(RawContentBlockDeltaEvent(index=self._index, delta=TextDelta(text=text)))
-        return events
+            events.append(RawContentBlockStartEvent(index=self._index, content_block=TextBlock(text="")))
+            events.append(RawContentBlockDeltaEvent(index=self._index, delta=TextDelta(text=text)))
+            return events
+        return [RawContentBlockDeltaEvent(index=self._index, delta=TextDelta(text=text))]
 
     def thinking(self, text: str) -> list[RawMessageStreamEvent]:
         """Open (if needed) the thinking block and stream ``text`` into it ("" opens only)."""
@@ -92,6 +97,7 @@ class Assembler:
         return events
 
     def _close(self) -> list[RawMessageStreamEvent]:
+        self._pending_ws = ""
         if self._open is None:
             return []
         self._open = None

@@ -28,7 +28,8 @@ def to_api_error(exc: BaseException) -> ApiError:
 
 def envelope(error: ApiError, request_id: str | None) -> ErrorResponse:
     return ErrorResponse(
-        error=ErrorObject(type=error.error_type, message=error.message), request_id=request_id
+        error=ErrorObject(type=error.error_type, message=error.message, details=error.details),
+        request_id=request_id,
     )
 
 
@@ -41,7 +42,7 @@ def error_headers(error: ApiError) -> dict[str, str]:
 
 
 def error_response(error: ApiError, request_id: str | None) -> Response:
-    body = envelope(error, request_id).model_dump(mode="json")
+    body = envelope(error, request_id).model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, status_code=error.status, headers=error_headers(error))
 
 

@@ -48,7 +48,7 @@ class RequestContextMiddleware:
             if started:
                 raise
             error = to_api_error(exc)
-            body = json.dumps(envelope(error, request_id).model_dump(mode="json")).encode()
+            body = json.dumps(envelope(error, request_id).model_dump(mode="json", exclude_none=True)).encode()
             headers = [(b"content-type", b"application/json")]
             headers += [(k.encode(), v.encode()) for k, v in error_headers(error).items()]
             await send_wrapper({"type": "http.response.start", "status": error.status, "headers": headers})

@@ -20,6 +20,8 @@ from .errors import envelope, to_api_error
 
 def encode(event: BaseModel) -> bytes:
     data = event.model_dump(mode="json", by_alias=True)
+    if data.get("type") == "error":
+        data = event.model_dump(mode="json", by_alias=True, exclude_none=True)
     return f"event: {data['type']}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ._base import ResponseModel
 
@@ -24,6 +24,7 @@ ErrorType = Literal[
 class ErrorObject(ResponseModel):
     type: ErrorType
     message: str
+    details: dict[str, Any] | None = None
 
 
 class ErrorResponse(ResponseModel):

@@ -115,6 +115,13 @@ class _PromptParams(RequestModel):
     context_management: ContextManagementConfig | None = None
     mcp_servers: list[dict[str, Any]] | None = None
     speed: Literal["standard", "fast"] | None = None
+    # Newer betas epistula does not implement: accepted when null, rejected with a
+    # precise error otherwise (see validation.check_supported).
+    thread: dict[str, Any] | None = None
+    compaction: dict[str, Any] | None = None
+    fallbacks: list[Any] | None = None
+    fallback_credit_token: str | None = None
+    billing_policy: dict[str, Any] | None = None
 
 
 class MessageCreateParams(_PromptParams):

@@ -1,0 +1,59 @@
+"""A live fake-engine server (and a reasoning variant) for the feature tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+import uvicorn
+
+from epistula.config import ModelConfig, Settings
+from epistula.http.app import create_app
+
+KEY = "sk-test-features"
+
+
+def _serve(settings: Settings) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fake_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data: Path = tmp_path_factory.mktemp("features-fake")
+    yield from _serve(Settings(engine="fake", api_key=KEY, data_dir=data))
+
+
+@pytest.fixture(scope="session")
+def reasoning_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data: Path = tmp_path_factory.mktemp("features-reasoning")
+    models = [ModelConfig(id="fake-reasoner", reasoning=True)]
+    yield from _serve(Settings(engine="fake", api_key=KEY, data_dir=data, models=models))
+
+
+@pytest.fixture
+def client(fake_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=fake_url, api_key=KEY, max_retries=0)
+
+
+@pytest.fixture
+def reasoning_client(reasoning_url: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=reasoning_url, api_key=KEY, max_retries=0)

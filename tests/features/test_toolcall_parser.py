@@ -1,0 +1,81 @@
+"""The tool-call parser on recorded model outputs, fed in arbitrary chunk splits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCall, ToolCallParser
+
+TOOLS = ["Bash", "Read", "get_weather"]
+
+# Recorded from Qwen2.5-Coder-0.5B behind Claude Code (../shared/research/small-model-tool-calls.md).
+QWEN_FENCED = (
+    "```json\n{\n  \"name\": \"Bash\",\n  \"arguments\": {\n    \"command\": \"ls\",\n"
+    "    \"timeout\": 600000,\n    \"description\": \"List files in current directory\"\n  }\n}\n```"
+)
+QWEN_BARE = (
+    '{"name": "Bash", "arguments": {"command": "echo \'Hi!\'", "timeout": 0, '
+    '"description": "Executes a given bash command"}}'
+)
+HERMES = 'I will check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+HERMES_TWO = (
+    '<tool_call>\n{"name": "Read", "arguments": {"path": "a.txt"}}\n</tool_call>\n'
+    '<tool_call>\n{"name": "Read", "arguments": {"path": "b.txt"}}\n</tool_call>'
+)
+LLAMA3 = '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}'
+LLAMA3_BARE = '{"name": "get_weather", "parameters": {"city": "Oslo"}}'
+MISTRAL = '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, {"name": "Read", "arguments": {"path": "x"}}]'
+ARGS_AS_STRING = '<tool_call>{"name": "Bash", "arguments": "{\\"command\\": \\"ls\\"}"}</tool_call>'
+
+CASES: list[tuple[str, list[ParsedEvent]]] = [
+    (QWEN_FENCED, [ToolCall("Bash", {"command": "ls", "timeout": 600000,
+                                     "description": "List files in current directory"})]),
+    (QWEN_BARE, [ToolCall("Bash", {"command": "echo 'Hi!'", "timeout": 0,
+                                   "description": "Executes a given bash command"})]),
+    (HERMES, [TextPiece("I will check.\n"), ToolCall("get_weather", {"city": "Paris"})]),
+    (HERMES_TWO, [ToolCall("Read", {"path": "a.txt"}), TextPiece("\n"), ToolCall("Read", {"path": "b.txt"})]),
+    (LLAMA3, [ToolCall("get_weather", {"city": "Oslo"})]),
+    (LLAMA3_BARE, [ToolCall("get_weather", {"city": "Oslo"})]),
+    (MISTRAL, [ToolCall("Bash", {"command": "pwd"}), ToolCall("Read", {"path": "x"})]),
+    (ARGS_AS_STRING, [ToolCall("Bash", {"command": "ls"})]),
+    # Not calls: unknown tool, prose with braces, an unrelated code fence, an unfinished tag.
+    ('{"name": "rm_rf", "arguments": {}}', [TextPiece('{"name": "rm_rf", "arguments": {}}')]),
+    ("Use {braces} freely.", [TextPiece("Use {braces} freely.")]),
+    ("Code:\n```python\nprint({1: 2})\n```\n", [TextPiece("Code:\n```python\nprint({1: 2})\n```\n")]),
+    ("Almost <tool_ca", [TextPiece("Almost <tool_ca")]),
+    ("<tool_call>{\"name\": \"Bash\", \"argu", [TextPiece("<tool_call>{\"name\": \"Bash\", \"argu")]),
+]
+
+
+def _run(text: str, cuts: list[int]) -> list[ParsedEvent]:
+    parser = ToolCallParser(TOOLS)
+    out: list[ParsedEvent] = []
+    prev = 0
+    for cut in [*cuts, len(text)]:
+        out += parser.feed(text[prev:cut])
+        prev = cut
+    out += parser.finish()
+    merged: list[ParsedEvent] = []
+    for event in out:
+        if isinstance(event, TextPiece) and merged and isinstance(merged[-1], TextPiece):
+            merged[-1] = TextPiece(merged[-1].text + event.text)
+        else:
+            merged.append(event)
+    return merged
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_parses_recorded_output(text: str, expected: list[ParsedEvent]) -> None:
+    assert _run(text, []) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_split_invariance(text: str, expected: list[ParsedEvent]) -> None:
+    rng = random.Random(len(text))
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(0, min(12, len(text) - 1))))
+        assert _run(text, cuts) == expected, cuts
+    # one character at a time, too
+    assert _run(text, list(range(1, len(text)))) == expected
