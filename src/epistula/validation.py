@@ -35,14 +35,23 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 MAX_CACHE_BREAKPOINTS = 4
 
 
+_ROLES = ("user", "assistant", "system")
+
+
 def _clean_loc(loc: tuple[int | str, ...]) -> str:
     """Drop pydantic's union-member markers (``str``, ``list[...]``, ``function-...``)."""
     parts: list[str] = []
-    for item in loc:
+    for i, item in enumerate(loc):
         text = str(item)
         if isinstance(item, str) and ("[" in text or text in ("str", "int", "bool", "float")):
             continue
+        # The real API does not name a message's role: ``messages.3.content...``.
+        if i >= 2 and loc[i - 2] == "messages" and isinstance(loc[i - 1], int) and text in _ROLES:
+            continue
         parts.append(text)
+        # ``cache_control`` is a union tagged by ``type`` on the real API.
+        if text == "cache_control" and i + 1 < len(loc) and loc[i + 1] != "ephemeral":
+            parts.append("ephemeral")
     return ".".join(parts)
 
 

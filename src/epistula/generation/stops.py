@@ -17,15 +17,17 @@ class StopMatcher:
         if not self._stops:
             return text
         buf = self._held + text
-        first: tuple[int, str] | None = None
+        # The stop that is *completed* first wins (the longest one on a tie): that is what a
+        # token-by-token stream sees, so every chunking of the same text gives the same result.
+        first: tuple[int, int, str] | None = None
         for stop in self._stops:
             pos = buf.find(stop)
-            if pos != -1 and (first is None or pos < first[0]):
-                first = (pos, stop)
+            if pos != -1 and (first is None or (pos + len(stop), pos) < first[:2]):
+                first = (pos + len(stop), pos, stop)
         if first is not None:
-            self.matched = first[1]
+            self.matched = first[2]
             self._held = ""
-            return buf[: first[0]]
+            return buf[: first[1]]
         keep = 0
         for stop in self._stops:
             for n in range(min(len(stop) - 1, len(buf)), 0, -1):

@@ -47,4 +47,7 @@ def error_response(error: ApiError, request_id: str | None) -> Response:
 
 
 async def handle_exception(request: Request, exc: Exception) -> Response:
-    return error_response(to_api_error(exc), getattr(request.state, "request_id", None))
+    response = error_response(to_api_error(exc), getattr(request.state, "request_id", None))
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # e.g. ``Allow`` on 405 (RFC 9110)
+    return response

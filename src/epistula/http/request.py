@@ -42,7 +42,8 @@ def authenticate(request: Request) -> Principal:
 
 
 def api_version(request: Request) -> str:
-    return check_version(request.headers.get("anthropic-version"))
+    values = request.headers.getlist("anthropic-version")
+    return check_version(", ".join(values) if values else None)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -21,7 +21,7 @@ class Tool(RequestModel):
 
     type: Literal["custom"] | None = None
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")
-    description: str | None = None
+    description: str = ""
     input_schema: InputSchema
     cache_control: CacheControlEphemeral | None = None
     strict: bool | None = None

@@ -1,0 +1,261 @@
+"""Shared fixtures: real epistula servers on real sockets, and clients that talk to them.
+
+Every server runs ``uvicorn.Server`` in a background thread on a socket bound to a
+free port; tests use the official ``anthropic`` SDK (``max_retries=0`` unless retries
+are under test) or raw ``httpx`` for what the SDK hides.
+
+Servers (session-scoped, started lazily on first use):
+
+* ``fake_server``       - fake engine, default settings (ping every 5 s).
+* ``fast_ping_server``  - fake engine, ``ping_interval=0.2`` and ``first_event_wait=0.1``.
+* ``small_body_server`` - fake engine, ``max_body_bytes=4096`` (body-limit paths without 32 MB uploads).
+* ``model_server``      - the real llama.cpp engine (SmolLM2-135M), ``n_seq_max=8``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+# Hermetic settings: nothing from the developer's shell leaks into the servers under test
+# (``EPISTULA_TEST_*`` variables configure test suites, not servers, and are kept).
+for _name in list(os.environ):
+    if _name.startswith("EPISTULA_") and not _name.startswith("EPISTULA_TEST_"):
+        del os.environ[_name]
+
+from epistula.config import Settings  # noqa: E402
+from epistula.http.app import create_app  # noqa: E402
+
+API_KEY = "sk-test"
+V2023 = "2023-06-01"
+V2026 = "2026-10-21"
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+@dataclass
+class LiveServer:
+    """A running epistula app (in this process) reachable over TCP."""
+
+    app: Any
+    server: Any
+    thread: threading.Thread
+    base_url: str
+    api_key: str
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.epistula
+
+    @property
+    def engine(self) -> Any:
+        return self.state.catalog.models[0].engine
+
+    @property
+    def model_id(self) -> str:
+        return str(self.state.catalog.models[0].id)
+
+    def headers(self, version: str | None = V2023, **extra: str) -> dict[str, str]:
+        """Headers of a well-formed raw request (x-api-key auth)."""
+        headers = {"x-api-key": self.api_key, "content-type": "application/json"}
+        if version is not None:
+            headers["anthropic-version"] = version
+        headers.update(extra)
+        return headers
+
+    def client(self, *, version: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+        """The official SDK against this server. ``version`` overrides ``anthropic-version``."""
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 60.0)
+        kwargs.setdefault("api_key", self.api_key)
+        if version is not None:
+            kwargs["default_headers"] = {**kwargs.get("default_headers", {}), "anthropic-version": version}
+        return anthropic.Anthropic(base_url=self.base_url, **kwargs)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(settings: Settings, *, api_key: str = API_KEY, startup_timeout: float = 120.0) -> LiveServer:
+    import uvicorn
+
+    app = create_app(settings)
+    # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
+    # without it every response pays Nagle + delayed-ACK (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn-{port}")
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the epistula server thread exited during startup (see log above)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the epistula server did not start within {startup_timeout} s")
+        time.sleep(0.02)
+    return LiveServer(app=app, server=server, thread=thread, base_url=f"http://127.0.0.1:{port}", api_key=api_key)
+
+
+def fake_settings(tmp: Path, **overrides: Any) -> Settings:
+    return Settings(engine="fake", api_key=API_KEY, data_dir=tmp, **overrides)
+
+
+@pytest.fixture(scope="session")
+def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(fake_settings(tmp_path_factory.mktemp("fake")))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def fast_ping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(fake_settings(tmp_path_factory.mktemp("fast-ping"), ping_interval=0.2, first_event_wait=0.1))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(fake_settings(tmp_path_factory.mktemp("small-body"), max_body_bytes=4096))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    try:
+        import epistula.engines.llamacpp  # noqa: F401
+    except Exception as exc:  # the engine is optional for the fake suite
+        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
+    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("model"), n_seq_max=8)
+    live = start_server(settings, startup_timeout=300.0)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def client(fake_server: LiveServer) -> anthropic.Anthropic:
+    """SDK defaults: ``anthropic-version: 2026-10-21``, ``Authorization: Bearer``."""
+    return fake_server.client()
+
+
+@pytest.fixture(scope="session")
+def client_2023(fake_server: LiveServer) -> anthropic.Anthropic:
+    return fake_server.client(version=V2023)
+
+
+@pytest.fixture()
+def http(fake_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fake_server.base_url, timeout=30.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def update_golden() -> bool:
+    return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+# ---------------------------------------------------------------- helpers shared by the suites
+# (imported as ``from conftest import ...``; pytest puts tests/ on sys.path)
+
+
+REQUEST_ID_RE = re.compile(r"req_[A-Za-z0-9]{10,}")
+MESSAGE_ID_RE = re.compile(r"msg_[A-Za-z0-9]{10,}")
+TOOL_ID_RE = re.compile(r"toolu_[A-Za-z0-9]{10,}")
+MODEL = "claude-haiku-4-5"
+
+_SPECIAL_RE = re.compile(r"<\|im_start\|>|<\|im_end\|>|<\|endoftext\|>")
+
+
+def user(text: Any) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: Any) -> dict[str, Any]:
+    return {"role": "assistant", "content": text}
+
+
+def body(text: str = "#say:hi", *, model: str = MODEL, max_tokens: int = 64, **extra: Any) -> dict[str, Any]:
+    """A minimal valid Messages request body with one user turn."""
+    return {"model": model, "max_tokens": max_tokens, "messages": [user(text)], **extra}
+
+
+def chatml(messages: list[tuple[str, str]], *, prefill: str = "") -> str:
+    """What the ChatML template renders (independent re-implementation for the fake engine)."""
+    text = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in messages)
+    return text + "<|im_start|>assistant\n" + prefill
+
+
+def fake_tokens(text: str) -> int:
+    """The fake engine's tokenizer: one token per UTF-8 byte, one per ChatML special."""
+    return len(_SPECIAL_RE.sub("\x00", text).encode())
+
+
+def assert_error(
+    resp: httpx.Response,
+    status: int,
+    error_type: str,
+    message: str | None = None,
+    *,
+    contains: str | None = None,
+) -> dict[str, Any]:
+    """The Anthropic error envelope, with ``request_id`` equal to the ``request-id`` header."""
+    assert resp.status_code == status, f"{resp.status_code}: {resp.text}"
+    assert resp.headers.get("content-type", "").startswith("application/json"), resp.headers
+    payload = resp.json()
+    assert set(payload) == {"type", "error", "request_id"}, payload
+    assert payload["type"] == "error"
+    error = payload["error"]
+    assert set(error) <= {"type", "message", "details"} and {"type", "message"} <= set(error), error
+    assert error["type"] == error_type, payload
+    assert isinstance(error["message"], str) and error["message"], payload
+    assert REQUEST_ID_RE.fullmatch(payload["request_id"]), payload
+    assert resp.headers.get("request-id") == payload["request_id"]
+    if message is not None:
+        assert error["message"] == message
+    if contains is not None:
+        assert contains.lower() in error["message"].lower(), error["message"]
+    return payload
+
+
+def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """Parse an SSE body strictly: every event has one ``event:`` and one ``data:`` line,
+    and the JSON's ``type`` equals the event name."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    text = text.replace("\r\n", "\n")
+    assert text.endswith("\n\n") or not text, f"stream does not end with a blank line: {text[-80:]!r}"
+    for chunk in text.split("\n\n"):
+        if not chunk:
+            continue
+        lines = chunk.split("\n")
+        names = [ln[len("event: ") :] for ln in lines if ln.startswith("event: ")]
+        datas = [ln[len("data: ") :] for ln in lines if ln.startswith("data: ")]
+        assert len(names) == 1 and len(datas) == 1 and len(lines) == 2, f"bad SSE frame: {chunk!r}"
+        data = json.loads(datas[0])
+        assert data.get("type") == names[0], f"event {names[0]} carries type {data.get('type')}"
+        events.append((names[0], data))
+    return events
+
+
+def normalise_ids(text: str) -> str:
+    """Replace generated ids by placeholders (golden transcripts)."""
+    text = MESSAGE_ID_RE.sub("msg_<ID>", text)
+    text = TOOL_ID_RE.sub("toolu_<ID>", text)
+    return REQUEST_ID_RE.sub("req_<ID>", text)
