@@ -49,11 +49,11 @@ class ServedModel:
 
     def capabilities(self) -> dict[str, object]:
         return {
-            "batch": _NO,
+            "batch": _YES,
             "citations": _NO,
             "code_execution": _NO,
             "image_input": _NO,
-            "pdf_input": _NO,
+            "pdf_input": _YES,
             "structured_outputs": _YES if self.engine.facts.supports_grammar else _NO,
             "thinking": {
                 "supported": self.reasoning,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from epistula import __version__
 from epistula.auth.keys import KeyStore
+from epistula.batch_cli import register_batch_commands, run_batch_command
 from epistula.config import Settings, load_settings
 
 
@@ -87,11 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _keys_parser(sub)
+    register_batch_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args)
     elif args.command == "keys":
         keys(args)
+    elif args.command == "batch":
+        run_batch_command(args)
     else:  # pragma: no cover
         parser.print_help()
         sys.exit(2)

@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     organization_id: str = "00000000-0000-4000-8000-000000000000"
     log_level: str = "info"
 
+    database_url: str | None = None
+    """Batches and file metadata: SQLite in the data dir by default, or ``postgresql://...``."""
+    batch_concurrency: int = 4
+    """Batch requests running at once (kept low so live traffic is not starved)."""
+    max_file_bytes: int = 500 * 1024 * 1024
+    files_downloadable: bool = False
+    """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
+
     @classmethod
     def settings_customise_sources(
         cls,

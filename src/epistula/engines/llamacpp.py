@@ -31,17 +31,34 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTEXT = 8192
 """Cap on the default window: the trained context of big models would make
-the (unified) KV cache needlessly large; pass ``n_ctx`` to go beyond."""
+the KV cache needlessly large; pass ``n_ctx`` to go beyond."""
+
+SPLIT_KV_BUDGET = 4 << 30
+"""Largest KV cache (bytes) for which per-sequence streams are chosen automatically.
+
+Measured on SmolLM2-135M (2 CPU cores): with one *unified* cache, greedy
+output of a request depends on what else is batched with it (logits differ by
+~0.5 between a 1-token and a multi-token decode, so about half of 16
+concurrent streams drift from their solo run after ~10 tokens), and every
+token attends over every sequence's cells. Per-sequence streams are
+bit-identical to solo runs (chunked or mixed prefill included) and faster at
+16 streams, but need ``n_seq_max`` full windows of memory. So streams are used
+while that fits this budget, and the unified cache above it."""
 
 
 class LlamaCppEngine:
     """An :class:`~epistula.engines.base.Engine` backed by one llama.cpp context.
 
-    ``n_ctx`` is the KV cache size *and* what one request may use (the cache
-    is unified across the ``n_seq_max`` parallel sequences). ``n_batch`` bounds
-    the tokens per ``llama_decode`` call, so it is also the prefill chunk size.
-    ``max_queue`` is how many requests may wait for a free sequence slot
-    before :class:`~epistula.engines.base.EngineOverloaded` is raised.
+    ``n_ctx`` is the context window of ONE request (default: the model's
+    trained context, capped at 8192). ``kv_unified`` picks the KV layout:
+    ``True`` shares one ``n_ctx``-cell cache among the ``n_seq_max``
+    sequences (small, but batch-dependent numerics); ``False`` gives each
+    sequence its own ``n_ctx`` cells (``n_seq_max`` times the memory, results
+    identical to solo runs); ``None`` chooses streams when they fit
+    :data:`SPLIT_KV_BUDGET`. ``n_batch`` bounds the tokens per
+    ``llama_decode`` call, so it is also the prefill chunk size. ``max_queue``
+    is how many requests may wait for a free sequence slot before
+    :class:`~epistula.engines.base.EngineOverloaded` is raised.
     """
 
     def __init__(
@@ -54,6 +71,7 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         max_queue: int = 64,
         name: str | None = None,
+        kv_unified: bool | None = None,
     ) -> None:
         if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
             raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
@@ -64,6 +82,9 @@ class LlamaCppEngine:
         self._n_threads = n_threads or default_threads()
         self._max_queue = max_queue
         self._name = name or Path(model_path).stem
+        self._kv_unified_arg = kv_unified
+        self.kv_unified: bool | None = None
+        """The layout in use (known after :meth:`start`)."""
         self._model_lock = threading.Lock()
         self._model: NativeModel | None = None
         self._facts: ModelFacts | None = None
@@ -118,7 +139,13 @@ class LlamaCppEngine:
         if self._scheduler is not None:
             return
         model = await asyncio.to_thread(self._loaded)
-        n_ctx = self._n_ctx(model)
+        window = self._n_ctx(model)
+        unified = self._kv_unified_arg
+        if unified is None:
+            split_bytes = window * self._n_seq_max * model.kv_bytes_per_token()
+            unified = split_bytes > SPLIT_KV_BUDGET
+        self.kv_unified = unified
+        n_ctx = window if unified else window * self._n_seq_max
 
         def make_context() -> NativeContext:
             return NativeContext(
@@ -127,7 +154,7 @@ class LlamaCppEngine:
                 n_seq_max=self._n_seq_max,
                 n_batch=self._n_batch,
                 n_threads=self._n_threads,
-                kv_unified=True,
+                kv_unified=unified,
             )
 
         scheduler = Scheduler(
@@ -141,8 +168,8 @@ class LlamaCppEngine:
         self._scheduler = scheduler
         self._facts = None  # recompute with the context's real window
         log.info(
-            "llama.cpp engine %s ready: window=%d seqs=%d batch=%d threads=%d",
-            self._name, scheduler.context_window, self._n_seq_max, self._n_batch, self._n_threads,
+            "llama.cpp engine %s ready: window=%d seqs=%d unified_kv=%s batch=%d threads=%d",
+            self._name, scheduler.context_window, self._n_seq_max, unified, self._n_batch, self._n_threads,
         )
 
     async def close(self) -> None:

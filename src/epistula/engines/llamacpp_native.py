@@ -126,6 +126,13 @@ class NativeModel:
         raw = ll.llama_vocab_get_text(self.vocab, token)
         return bytes(raw).decode("utf-8", errors="replace") if raw else ""
 
+    def kv_bytes_per_token(self) -> int:
+        """Approximate f16 K+V bytes one token occupies across all layers."""
+        n_head = max(1, ll.llama_model_n_head(self.handle))
+        head_dim = ll.llama_model_n_embd(self.handle) // n_head
+        n_head_kv = ll.llama_model_n_head_kv(self.handle)
+        return 2 * ll.llama_model_n_layer(self.handle) * n_head_kv * head_dim * 2
+
     def bos_token(self) -> int:
         return int(ll.llama_vocab_bos(self.vocab))
 
@@ -274,8 +281,10 @@ class NativeContext:
         n_seq_max: int,
         n_batch: int,
         n_threads: int,
-        kv_unified: bool = True,
+        kv_unified: bool,
     ) -> None:
+        """``n_ctx`` is the whole cache: the per-sequence window is ``n_ctx_seq``
+        (``n_ctx`` when unified, ``n_ctx / n_seq_max`` otherwise)."""
         params = ll.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = n_batch
@@ -292,6 +301,7 @@ class NativeContext:
         self.memory = ll.llama_get_memory(handle)
         self.n_ctx: int = ll.llama_n_ctx(handle)
         self.n_ctx_seq: int = ll.llama_n_ctx_seq(handle)
+        self.kv_unified = kv_unified
 
     def decode(self, batch: NativeBatch) -> int:
         """Run one forward pass (releases the GIL); returns llama_decode's status."""

@@ -275,18 +275,7 @@ class Scheduler:
         """Pick a slot for ``job`` and seed it with the longest cached prefix."""
         ctx = self._ctx
         assert ctx is not None
-        source, reuse = self._best_prefix(job)
-        reuse = min(reuse, len(job.prompt) - 1)  # the last prompt token must be decoded
-        empty = [s for s in free if not s.tokens]
-        if source is not None and source.job is None and (reuse >= len(source.tokens) - 1 or not empty):
-            # Extend the cached slot in place: at most one token of its tail is
-            # lost, or there is no empty slot to copy into (truncating the
-            # source's tail is cheaper than evicting another slot's cache).
-            target = source
-        elif empty:
-            target = empty[0]  # copy the prefix, keeping the source's cache whole
-        else:
-            target = min(free, key=lambda s: s.last_used)
+        target, source, reuse = self._choose_slot(job, free, ctx.kv_unified)
         if target is source:
             ctx.seq_rm(target.seq_id, reuse, -1)
             del target.tokens[reuse:]
@@ -304,14 +293,40 @@ class Scheduler:
         job.n_past = reuse
         job.cached_tokens = reuse
 
-    def _best_prefix(self, job: Job) -> tuple[Slot | None, int]:
+    def _choose_slot(self, job: Job, free: list[Slot], shared_cells: bool) -> tuple[Slot, Slot | None, int]:
+        """Return (target slot, prefix source, reusable length).
+
+        With a unified cache, cells can be shared between sequences, so a
+        prefix is copied (cheaply) from any slot, even a running one, into an
+        empty slot, leaving the source's cache whole. With per-sequence
+        streams llama.cpp only copies whole streams, so a prefix is reused in
+        place, from an idle slot. Either way the source is extended in place
+        when that loses at most its last token, or when no empty slot exists
+        (truncating the source's tail beats evicting another slot's cache).
+        """
+        source, reuse = self._best_prefix(job, idle_only=not shared_cells)
+        reuse = min(reuse, len(job.prompt) - 1)  # the last prompt token must be decoded
+        empty = [s for s in free if not s.tokens]
+        lru = empty[0] if empty else min(free, key=lambda s: s.last_used)
+        if source is None or reuse <= 0:
+            return lru, None, 0
+        if source.job is None and (reuse >= len(source.tokens) - 1 or not empty):
+            return source, source, reuse
+        if shared_cells:
+            return lru, source, reuse
+        if reuse * 2 >= len(source.tokens):
+            return source, source, reuse  # keeps at least half of that cache
+        return lru, None, 0
+
+    def _best_prefix(self, job: Job, idle_only: bool) -> tuple[Slot | None, int]:
         best: Slot | None = None
         best_len = 0
         for slot in self._slots:
-            if slot.tokens and slot.namespace == job.namespace:
-                n = common_prefix(slot.tokens, job.prompt)
-                if n > best_len or (n == best_len and best is not None and slot.job is None):
-                    best, best_len = slot, n
+            if not slot.tokens or slot.namespace != job.namespace or (idle_only and slot.job):
+                continue
+            n = common_prefix(slot.tokens, job.prompt)
+            if n > best_len or (n == best_len and best is not None and slot.job is None):
+                best, best_len = slot, n
         return best, best_len
 
     # -- batching ---------------------------------------------------------

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from epistula.auth.keys import KeyStore
+from epistula.batches.lifecycle import start_durable_services
 from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.config import DEFAULT_ALIASES, ModelConfig, Settings
 from epistula.engines.base import Engine
@@ -20,7 +21,7 @@ from epistula.thinking import ThinkingSigner
 
 from .errors import handle_exception
 from .middleware import RequestContextMiddleware
-from .routes import health, messages, models
+from .routes import batches, files, health, messages, models
 from .state import AppState
 
 EngineFactory = Callable[[Settings, ModelConfig], Engine]
@@ -76,10 +77,14 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         keys = open_key_store(settings)
         catalog = await build_catalog(settings, engine_factory)
         signer = ThinkingSigner.from_data_dir(settings.data_dir)
-        app.state.epistula = AppState(settings=settings, catalog=catalog, keys=keys, signer=signer)
+        durable = await start_durable_services(settings, catalog, signer=signer)
+        app.state.epistula = AppState(
+            settings=settings, catalog=catalog, keys=keys, signer=signer, batches=durable.batches, files=durable.files
+        )
         try:
             yield
         finally:
+            await durable.close()
             for model in catalog.models:
                 await model.engine.close()
             keys.close()
@@ -91,6 +96,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.get_model, methods=["GET"]),
+        *batches.routes(),
+        *files.routes(),
     ]
     app = Starlette(
         routes=routes,

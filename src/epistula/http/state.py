@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from epistula.auth.keys import KeyStore
 from epistula.catalog import Catalog
 from epistula.config import Settings
 from epistula.thinking import ThinkingSigner
+
+if TYPE_CHECKING:
+    from epistula.batches.service import BatchService
+    from epistula.files.service import FileService
 
 
 @dataclass
@@ -16,3 +21,5 @@ class AppState:
     catalog: Catalog
     keys: KeyStore
     signer: ThinkingSigner
+    batches: BatchService | None = None
+    files: FileService | None = None

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.files.service import resolve_file_documents
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.pipeline import MessageRun
 from epistula.generation.prepare import prepare_message, tokenize_prompt
@@ -13,6 +19,8 @@ from epistula.validation import check_version_rules
 
 from ..request import api_version, app_state, authenticate, parse, read_json
 from ..sse import sse_stream
+
+T = TypeVar("T")
 
 
 async def create_message(request: Request) -> Response:
@@ -23,6 +31,7 @@ async def create_message(request: Request) -> Response:
     raw = await read_json(request, settings.max_body_bytes)
     check_version_rules(raw, version)
     params = parse(MessageCreateParams, raw)
+    params = await resolve_file_documents(params, state.files, principal.workspace_id)
     prepared = prepare_message(
         params, state.catalog, version=version, cache_namespace=principal.workspace_id, signer=state.signer
     )
@@ -39,18 +48,43 @@ async def create_message(request: Request) -> Response:
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
     try:
-        message = await accumulate_async(run.events())
+        message = await _unless_disconnected(request, accumulate_async(run.events()))
     finally:
         await run.close()
+    if message is None:  # nobody is listening any more
+        return Response(status_code=499)
     return JSONResponse(message.model_dump(mode="json"))
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """Await ``work``; cancel it and return None if the client disconnects first
+    (the body has been read, so the next ASGI message can only be ``http.disconnect``)."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 async def count_tokens(request: Request) -> Response:
     state = app_state(request)
-    authenticate(request)
+    principal = authenticate(request)
     version = api_version(request)
     raw = await read_json(request, state.settings.max_body_bytes)
     check_version_rules(raw, version)
     params = parse(MessageCountTokensParams, raw)
+    params = await resolve_file_documents(params, state.files, principal.workspace_id)
     prompt = tokenize_prompt(params, state.catalog)
     return JSONResponse(MessageTokensCount(input_tokens=len(prompt.ids)).model_dump())

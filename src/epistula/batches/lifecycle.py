@@ -1,0 +1,60 @@
+"""Opening and closing the durable services as one unit, for the app's lifespan:
+storage (SQLite or PostgreSQL), the blob store, the batch and file services, and the
+batch worker. Keeping this out of ``http/app.py`` keeps the composition root's edit to
+two lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from epistula.catalog import Catalog
+from epistula.config import Settings
+from epistula.files.service import FileService
+from epistula.storage import Storage, open_blobs, open_storage
+from epistula.thinking import ThinkingSigner
+
+from .runner import BatchRunner
+from .service import BatchService
+
+
+@dataclass
+class DurableServices:
+    storage: Storage
+    batches: BatchService
+    files: FileService
+    runner: BatchRunner
+
+    async def close(self) -> None:
+        """Stop the worker first (its in-flight requests go back to pending), then the database."""
+        try:
+            await self.runner.stop()
+        finally:
+            self.storage.close()
+
+
+async def start_durable_services(
+    settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None
+) -> DurableServices:
+    storage = open_storage(settings.database_url, settings.data_dir)
+    try:
+        files = FileService(
+            storage,
+            open_blobs(settings.data_dir),
+            max_bytes=settings.max_file_bytes,
+            uploads_downloadable=settings.files_downloadable,
+        )
+        batches = BatchService(storage)
+        runner = BatchRunner(
+            storage,
+            catalog,
+            files=files,
+            signer=signer,
+            concurrency=settings.batch_concurrency,
+            first_event_wait=settings.first_event_wait,
+        )
+        batches.attach(runner)
+        await runner.start()
+    except BaseException:
+        storage.close()
+        raise
+    return DurableServices(storage=storage, batches=batches, files=files, runner=runner)

@@ -1,0 +1,293 @@
+"""The batch worker: a task in the server's event loop that claims pending requests and
+runs them on the same engines as live traffic, a few at a time.
+
+Why it is shaped this way:
+
+* **Same code path as ``POST /v1/messages``.** A batch request is ``prepare_message``,
+  then ``MessageRun``, then ``accumulate_async`` -- the non-streaming response is a fold
+  of the event stream -- so batch results can never drift from live responses.
+* **Live traffic first.** At most ``concurrency`` batch requests run at once (default
+  4), and each one reaches the engine with a *lower* scheduling priority
+  (:data:`BATCH_PRIORITY`; lower numbers run first), so an engine that queues work
+  serves live requests ahead of batch ones.
+* **Crash safety lives in the store.** A claim marks a request ``running`` with this
+  worker's id; the result and the ``done`` mark are written in one transaction that
+  only succeeds while this worker still owns the request. A worker that dies (even
+  SIGKILL) loses its liveness lock, and the next maintenance pass anywhere -- including
+  the restarted server's first one -- resets its requests to pending. Every request is
+  therefore answered exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+from epistula.catalog import Catalog
+from epistula.engines.base import Engine, GenerationRequest, ModelFacts, TokenEvent
+from epistula.errors import ApiError, InternalServerError, OverloadedError
+from epistula.files.service import FileService, resolve_file_documents
+from epistula.generation.accumulate import accumulate_async
+from epistula.generation.pipeline import MessageRun
+from epistula.generation.prepare import prepare_message
+from epistula.protocol.messages import MessageCreateParams
+from epistula.storage.base import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
+from epistula.thinking import ThinkingSigner
+
+from .service import RESULTS_RETENTION, errored_result, succeeded_result
+
+log = logging.getLogger("epistula.batches")
+
+BATCH_PRIORITY = 10
+"""Engine scheduling priority of batch requests (live requests use 0; lower runs first)."""
+MAX_OVERLOAD_RETRIES = 50
+"""An engine that stays overloaded for this many tries in a row errors the request."""
+
+
+def new_worker_id() -> str:
+    host = socket.gethostname().replace(".", "-")[:32] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class PriorityEngine:
+    """The live engine, with every generation request demoted to ``priority``.
+
+    ``MessageRun`` builds the ``GenerationRequest`` itself; wrapping the engine is how the
+    batch path sets its priority without a second copy of the pipeline.
+    """
+
+    def __init__(self, inner: Engine, priority: int) -> None:
+        self._inner = inner
+        self._priority = priority
+
+    @property
+    def facts(self) -> ModelFacts:
+        return self._inner.facts
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._inner.tokenize(text)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._inner.detokenize(ids)
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        return self._inner.generate(replace(request, priority=max(request.priority, self._priority)))
+
+    async def start(self) -> None:  # the catalog owns the engine's lifecycle
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class _Requeue(Exception):
+    """The engine is overloaded: give the request back and try again later."""
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        store: BatchStore,
+        catalog: Catalog,
+        *,
+        files: FileService | None = None,
+        signer: ThinkingSigner | None = None,
+        concurrency: int = 4,
+        poll_interval: float = 1.0,
+        maintenance_interval: float = 5.0,
+        purge_interval: float = 3600.0,
+        first_event_wait: float = 1.0,
+        overload_backoff: float = 1.0,
+        max_overload_retries: int = MAX_OVERLOAD_RETRIES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._files = files
+        self._signer = signer
+        self._concurrency = max(1, concurrency)
+        self._poll_interval = poll_interval
+        self._maintenance_interval = maintenance_interval
+        self._purge_interval = purge_interval
+        self._first_event_wait = first_event_wait
+        self._overload_backoff = overload_backoff
+        self._max_overload_retries = max_overload_retries
+        self._clock = clock
+        self.worker_id = new_worker_id()
+        self._wakeup = asyncio.Event()
+        self._inflight: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._overloads: dict[tuple[str, int], int] = {}
+        self._backoff_until = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_purge = 0.0
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._store.register_worker, self.worker_id)
+        await self._maintain(purge=True)
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="batch-claims"),
+            asyncio.create_task(self._maintenance_loop(), name="batch-maintenance"),
+        ]
+        log.info("batch worker %s started (concurrency %d)", self.worker_id, self._concurrency)
+
+    async def stop(self) -> None:
+        """Stop claiming, interrupt what runs, and hand it back to the queue so the next
+        start (or another process) picks it up without waiting for recovery."""
+        for task in self._tasks:
+            task.cancel()
+        for task in [*self._tasks, *self._inflight.values()]:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks = []
+        self._inflight.clear()
+        try:
+            await asyncio.to_thread(self._store.unregister_worker, self.worker_id)
+        except Exception:
+            log.exception("batch worker %s: could not release its requests", self.worker_id)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def batch_canceled(self, batch_id: str) -> None:
+        """Interrupt this process's in-flight requests of a canceled batch; they are
+        recorded as ``canceled`` (the batch then ends once nothing else runs)."""
+        for (owner, index), task in list(self._inflight.items()):
+            if owner != batch_id:
+                continue
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            await self._complete(batch_id, index, "canceled", CANCELED_RESULT)
+
+    # ------------------------------------------------------------ loops
+
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            free = self._concurrency - len(self._inflight)
+            if free > 0 and self._clock() >= self._backoff_until:
+                try:
+                    claimed = await asyncio.to_thread(self._store.claim, self.worker_id, free, self._clock())
+                except Exception:
+                    log.exception("batch worker: claiming failed")
+                    claimed = []
+                    await asyncio.sleep(self._poll_interval)
+                for request in claimed:
+                    key = (request.batch_id, request.index)
+                    task = asyncio.create_task(self._run(request), name=f"batch-{request.batch_id}-{request.index}")
+                    self._inflight[key] = task
+                    task.add_done_callback(functools.partial(self._done, key))
+                if claimed and len(claimed) == free:
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+
+    def _done(self, key: tuple[str, int], _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(key, None)
+        self._wakeup.set()
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._maintenance_interval)
+            now = self._clock()
+            await self._maintain(purge=now - self._last_purge >= self._purge_interval)
+
+    async def _maintain(self, *, purge: bool) -> None:
+        """Recover orphans of dead workers, expire overdue batches, purge old results
+        and expired files. Each step is independent: one failing does not stop the rest."""
+        now = self._clock()
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("recover", lambda: self._store.recover_orphans(self.worker_id)),
+            ("expire", lambda: self._store.expire_batches(now)),
+        ]
+        if purge:
+            self._last_purge = now
+            steps.append(("purge", lambda: self._store.purge_batches(now - RESULTS_RETENTION, now)))
+        for name, step in steps:
+            try:
+                changed = await asyncio.to_thread(step)
+            except Exception:
+                log.exception("batch maintenance step %s failed", name)
+                continue
+            if changed:
+                log.info("batch maintenance %s: %s", name, changed)
+                self.wake()
+        if purge and self._files is not None:
+            try:
+                await self._files.purge_expired()
+            except Exception:
+                log.exception("purging expired files failed")
+
+    # ------------------------------------------------------------ one request
+
+    async def _run(self, request: ClaimedRequest) -> None:
+        key = (request.batch_id, request.index)
+        try:
+            status, result = await self._generate(request)
+        except _Requeue:
+            self._overloads[key] = self._overloads.get(key, 0) + 1
+            if self._overloads[key] < self._max_overload_retries:
+                self._backoff_until = self._clock() + self._overload_backoff
+                try:
+                    await asyncio.to_thread(self._store.release, self.worker_id, request.batch_id, request.index)
+                except Exception:  # still ours and running: retried after this worker's next restart
+                    log.exception("batch worker: releasing %s/%d failed", request.batch_id, request.index)
+                return
+            status, result = "errored", errored_result(OverloadedError("Overloaded"))
+        self._overloads.pop(key, None)
+        await self._complete(request.batch_id, request.index, status, result)
+
+    async def _generate(self, request: ClaimedRequest) -> tuple[FinalStatus, str]:
+        try:
+            params = MessageCreateParams.model_validate_json(request.params)
+            params = await resolve_file_documents(params, self._files, request.workspace_id)
+            prepared = prepare_message(
+                params,
+                self._catalog,
+                version=request.api_version,
+                cache_namespace=request.workspace_id,
+                signer=self._signer,
+            )
+            engine = PriorityEngine(self._catalog.resolve(params.model).engine, BATCH_PRIORITY)
+            sign = self._signer.sign if self._signer is not None else None
+            run = MessageRun(engine, prepared, first_event_wait=self._first_event_wait, sign=sign)
+            await run.open()
+            try:
+                message = await accumulate_async(run.events())
+            finally:
+                await run.close()
+        except OverloadedError:
+            raise _Requeue() from None
+        except ApiError as exc:
+            return "errored", errored_result(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("batch request %s/%s failed", request.batch_id, request.custom_id)
+            return "errored", errored_result(InternalServerError("Internal server error"))
+        message.usage.service_tier = "batch"
+        return "succeeded", succeeded_result(message)
+
+    async def _complete(self, batch_id: str, index: int, status: FinalStatus, result: str) -> None:
+        """Write the result; retried briefly because the database may be busy. A False
+        from the store means someone else owns the request now: drop ours."""
+        for attempt in range(5):
+            try:
+                await asyncio.to_thread(
+                    self._store.complete, self.worker_id, batch_id, index, status, result, self._clock()
+                )
+                return
+            except Exception:
+                log.exception("batch worker: recording %s/%d failed (attempt %d)", batch_id, index, attempt + 1)
+                await asyncio.sleep(0.5 * (attempt + 1))

@@ -1,0 +1,203 @@
+"""The Message Batches API behind the routes: create (validation), read, cancel,
+delete, results. Processing is the :mod:`~epistula.batches.runner`'s job; this module
+only writes requests into the store and tells the runner there is work.
+
+What is checked when: the batch's shape, every ``custom_id`` and every ``params``
+*schema* at create time (an invalid request fails the whole create with a 400 naming
+``requests.N...``, so a typo never costs a day of waiting); everything that needs the
+model or the engine (unknown model, ``max_tokens`` over the limit, prompt too long) at
+run time, where it becomes that request's ``errored`` result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from epistula import ids
+from epistula.errors import ApiError, InvalidRequestError, NotFoundError
+from epistula.protocol.batches import (
+    MessageBatch,
+    MessageBatchCreateParams,
+    MessageBatchErroredResult,
+    MessageBatchRequestCounts,
+    MessageBatchSucceededResult,
+)
+from epistula.protocol.errors import ErrorObject, ErrorResponse
+from epistula.protocol.messages import Message
+from epistula.storage.base import (
+    EXPIRED_RESULT,
+    BatchRecord,
+    BatchStore,
+    ListPage,
+    NewRequest,
+    Progress,
+    RequestResult,
+    rfc3339,
+)
+from epistula.validation import check_version_rules, format_validation_error
+
+BATCH_TTL = 24 * 3600
+"""Requests not finished this long after creation expire."""
+RESULTS_RETENTION = 29 * 86400
+"""Results are purged (and ``archived_at`` set) this long after creation."""
+MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024
+RESULTS_CHUNK = 500
+
+
+class BatchEvents(Protocol):
+    """What the service tells the runner (in this process)."""
+
+    def wake(self) -> None: ...
+
+    async def batch_canceled(self, batch_id: str) -> None: ...
+
+
+def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
+    try:
+        parsed = MessageBatchCreateParams.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidRequestError(format_validation_error(exc)) from exc
+    seen: set[str] = set()
+    requests: list[NewRequest] = []
+    for i, (item, raw_item) in enumerate(zip(parsed.requests, raw["requests"], strict=True)):
+        if item.custom_id in seen:
+            raise InvalidRequestError(
+                f"requests.{i}.custom_id: duplicate custom_id `{item.custom_id}`; "
+                "custom_id must be unique within a batch"
+            )
+        seen.add(item.custom_id)
+        if item.params.stream:
+            raise InvalidRequestError(f"requests.{i}.params.stream: streaming is not supported in batch requests")
+        raw_params = raw_item["params"]
+        try:
+            check_version_rules(raw_params, version)
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(f"requests.{i}.params.{exc.message}") from None
+        requests.append(NewRequest(item.custom_id, json.dumps(raw_params, ensure_ascii=False, separators=(",", ":"))))
+    return requests
+
+
+def message_batch(record: BatchRecord, base_url: str) -> MessageBatch:
+    """The wire object. ``results_url`` is absolute, built from the URL the client used,
+    because the SDK fetches it verbatim."""
+    counts = record.counts
+    ended = record.processing_status == "ended"
+    return MessageBatch(
+        id=record.id,
+        processing_status=record.processing_status,
+        request_counts=MessageBatchRequestCounts(
+            processing=counts.processing,
+            succeeded=counts.succeeded,
+            errored=counts.errored,
+            canceled=counts.canceled,
+            expired=counts.expired,
+        ),
+        ended_at=rfc3339(record.ended_at) if record.ended_at is not None else None,
+        created_at=rfc3339(record.created_at),
+        expires_at=rfc3339(record.expires_at),
+        archived_at=rfc3339(record.archived_at) if record.archived_at is not None else None,
+        cancel_initiated_at=rfc3339(record.cancel_initiated_at) if record.cancel_initiated_at is not None else None,
+        results_url=f"{base_url.rstrip('/')}/v1/messages/batches/{record.id}/results" if ended else None,
+    )
+
+
+def succeeded_result(message: Message) -> str:
+    return MessageBatchSucceededResult(message=message).model_dump_json()
+
+
+def errored_result(error: ApiError) -> str:
+    """The full error envelope, with a request id of its own (as the real API does)."""
+    envelope = ErrorResponse(
+        error=ErrorObject(type=error.error_type, message=error.message), request_id=ids.request_id()
+    )
+    return MessageBatchErroredResult(error=envelope).model_dump_json(exclude_none=True)
+
+
+def result_line(row: RequestResult) -> bytes:
+    result = row.result or EXPIRED_RESULT
+    return b'{"custom_id":' + json.dumps(row.custom_id).encode() + b',"result":' + result.encode() + b"}\n"
+
+
+class BatchService:
+    def __init__(self, store: BatchStore, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._events: BatchEvents | None = None
+
+    def attach(self, events: BatchEvents) -> None:
+        self._events = events
+
+    async def create(self, workspace_id: str, version: str, raw: dict[str, Any]) -> BatchRecord:
+        requests = validate_create(raw, version)
+        now = self._clock()
+        record = BatchRecord(
+            id=ids.batch_id(),
+            workspace_id=workspace_id,
+            api_version=version,
+            processing_status="in_progress",
+            request_count=len(requests),
+            created_at=now,
+            expires_at=now + BATCH_TTL,
+        )
+        await asyncio.to_thread(self._store.create_batch, record, requests)
+        if self._events is not None:
+            self._events.wake()
+        return record
+
+    async def get(self, workspace_id: str, batch_id: str) -> BatchRecord:
+        record = await asyncio.to_thread(self._store.get_batch, workspace_id, batch_id)
+        if record is None:
+            raise NotFoundError(f"Message batch not found: {batch_id}")
+        return record
+
+    async def list(
+        self, workspace_id: str, *, limit: int, before_id: str | None = None, after_id: str | None = None
+    ) -> ListPage[BatchRecord]:
+        return await asyncio.to_thread(
+            self._store.list_batches, workspace_id, limit=limit, before_id=before_id, after_id=after_id
+        )
+
+    async def progress(self, batch_id: str) -> Progress:
+        return await asyncio.to_thread(self._store.progress, batch_id)
+
+    async def cancel(self, workspace_id: str, batch_id: str) -> BatchRecord:
+        record = await asyncio.to_thread(self._store.cancel_batch, workspace_id, batch_id, self._clock())
+        if record is None:
+            raise NotFoundError(f"Message batch not found: {batch_id}")
+        if record.processing_status == "canceling" and self._events is not None:
+            await self._events.batch_canceled(batch_id)
+            record = await self.get(workspace_id, batch_id)
+        return record
+
+    async def delete(self, workspace_id: str, batch_id: str) -> None:
+        outcome = await asyncio.to_thread(self._store.delete_batch, workspace_id, batch_id)
+        if outcome == "not_found":
+            raise NotFoundError(f"Message batch not found: {batch_id}")
+        if outcome == "not_ended":
+            raise InvalidRequestError(
+                f"Message batch {batch_id} cannot be deleted while it is still processing; cancel it first"
+            )
+
+    async def results(self, workspace_id: str, batch_id: str) -> AsyncIterator[bytes]:
+        """Check first (so a refusal is a plain HTTP error), then stream JSONL in chunks."""
+        record = await self.get(workspace_id, batch_id)
+        if record.processing_status != "ended":
+            raise InvalidRequestError(
+                f"Message batch {batch_id} has not finished processing; results are available once "
+                "its processing_status is `ended`"
+            )
+        if record.archived_at is not None:
+            raise NotFoundError(f"The results of message batch {batch_id} have expired and were deleted")
+        return self._lines(batch_id)
+
+    async def _lines(self, batch_id: str) -> AsyncIterator[bytes]:
+        after = -1
+        while chunk := await asyncio.to_thread(self._store.results, batch_id, after_index=after, limit=RESULTS_CHUNK):
+            yield b"".join(result_line(row) for row in chunk)
+            after = chunk[-1].index

@@ -1,0 +1,281 @@
+"""The Files API (beta): metadata in the database, bytes in the blob store, both scoped
+to the uploading key's workspace (another workspace gets 404, as for an unknown id).
+
+Also :func:`resolve_file_documents`, which turns ``document`` blocks that reference a
+file (``{"type": "file", "file_id": ...}``) or carry a base64 PDF into plain-text
+documents *before* a request is prepared: validation and prompt rendering then only
+ever see text, which is all a local text model can read anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import mimetypes
+import time
+from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
+from typing import Any, BinaryIO, TypeVar
+
+from epistula import ids
+from epistula.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from epistula.protocol.content import (
+    Base64PDFSource,
+    DocumentBlockParam,
+    FileDocumentSource,
+    PlainTextSource,
+    ToolResultBlockParam,
+)
+from epistula.protocol.files import FileMetadata
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
+from epistula.storage.base import BlobStore, BlobTooLarge, FileRecord, FileStore, ListPage, rfc3339
+
+MAX_FILE_BYTES = 500 * 1024 * 1024
+MIN_EXPIRES_IN = 3600
+MAX_EXPIRES_IN = 7_776_000
+MAX_PDF_PAGES = 100
+TEXT_MIME_TYPES = frozenset(
+    {"application/json", "application/xml", "application/x-yaml", "application/yaml", "application/x-ndjson"}
+)
+
+P = TypeVar("P", MessageCreateParams, MessageCountTokensParams)
+
+
+def clean_filename(filename: str | None, mime_type: str) -> str:
+    """Only the last path component is kept; no name -> ``unnamed`` plus an extension."""
+    name = PurePosixPath((filename or "").replace("\\", "/")).name.strip()
+    if name in ("", ".", ".."):
+        return "unnamed" + (mimetypes.guess_extension(mime_type) or "")
+    return name
+
+
+def resolve_mime_type(declared: str | None, filename: str | None) -> str:
+    """The part's own content type, unless it is missing or generic: then a guess from
+    the file name (SDKs send ``application/octet-stream`` for bytes without a type)."""
+    declared = (declared or "").split(";")[0].strip().lower()
+    if declared and declared != "application/octet-stream":
+        return declared
+    guessed, _ = mimetypes.guess_type(filename or "")
+    return guessed or "application/octet-stream"
+
+
+def file_metadata(record: FileRecord) -> FileMetadata:
+    return FileMetadata(
+        id=record.id,
+        filename=record.filename,
+        mime_type=record.mime_type,
+        size_bytes=record.size_bytes,
+        created_at=rfc3339(record.created_at),
+        downloadable=record.downloadable,
+        expires_at=rfc3339(record.expires_at) if record.expires_at is not None else None,
+    )
+
+
+class FileService:
+    def __init__(
+        self,
+        store: FileStore,
+        blobs: BlobStore,
+        *,
+        max_bytes: int = MAX_FILE_BYTES,
+        uploads_downloadable: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self.max_bytes = max_bytes
+        self._uploads_downloadable = uploads_downloadable
+        self._clock = clock
+
+    async def upload(
+        self,
+        workspace_id: str,
+        source: BinaryIO,
+        *,
+        filename: str | None,
+        mime_type: str | None,
+        expires_in_seconds: int | None = None,
+    ) -> FileRecord:
+        if expires_in_seconds is not None and not MIN_EXPIRES_IN <= expires_in_seconds <= MAX_EXPIRES_IN:
+            raise InvalidRequestError(
+                f"expires_in_seconds: Input should be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN}"
+            )
+        mime = resolve_mime_type(mime_type, filename)
+        file_id = ids.file_id()
+        try:
+            size = await asyncio.to_thread(self._blobs.write, file_id, source, limit=self.max_bytes)
+        except BlobTooLarge:
+            raise RequestTooLargeError(f"file: the file exceeds the maximum size of {self.max_bytes} bytes") from None
+        now = self._clock()
+        record = FileRecord(
+            id=file_id,
+            workspace_id=workspace_id,
+            filename=clean_filename(filename, mime),
+            mime_type=mime,
+            size_bytes=size,
+            created_at=now,
+            downloadable=self._uploads_downloadable,
+            expires_at=now + expires_in_seconds if expires_in_seconds is not None else None,
+        )
+        try:
+            await asyncio.to_thread(self._store.add_file, record)
+        except BaseException:
+            await asyncio.to_thread(self._blobs.delete, file_id)
+            raise
+        return record
+
+    async def get(self, workspace_id: str, file_id: str) -> FileRecord:
+        record = await asyncio.to_thread(self._store.get_file, workspace_id, file_id)
+        if record is None:
+            raise NotFoundError(f"File not found: {file_id}")
+        if record.expires_at is not None and record.expires_at <= self._clock():
+            raise NotFoundError(f"File has expired: {file_id}", details={"error_code": "file_expired"})
+        return record
+
+    async def list(
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> ListPage[FileRecord]:
+        return await asyncio.to_thread(
+            self._store.list_files,
+            workspace_id,
+            limit=limit,
+            now=self._clock(),
+            before_id=before_id,
+            after_id=after_id,
+            ids=ids,
+        )
+
+    async def delete(self, workspace_id: str, file_id: str) -> None:
+        if not await asyncio.to_thread(self._store.delete_file, workspace_id, file_id):
+            raise NotFoundError(f"File not found: {file_id}")
+        await asyncio.to_thread(self._blobs.delete, file_id)
+
+    async def open_download(self, workspace_id: str, file_id: str) -> tuple[FileRecord, BinaryIO]:
+        """Only ``downloadable`` files: on the real API, files a client uploaded are not
+        (only files created by tools are), and asking is a 400."""
+        record = await self.get(workspace_id, file_id)
+        if not record.downloadable:
+            raise InvalidRequestError(
+                f"File {file_id} is not downloadable: only files created by the API can be downloaded",
+                details={"error_code": "file_not_downloadable"},
+            )
+        return record, await asyncio.to_thread(self._blobs.open, file_id)
+
+    async def read(self, workspace_id: str, file_id: str) -> tuple[FileRecord, bytes]:
+        """The whole file, for use inside a prompt (downloadability does not matter there)."""
+        record = await self.get(workspace_id, file_id)
+
+        def read_all() -> bytes:
+            with self._blobs.open(file_id) as f:
+                return f.read()
+
+        return record, await asyncio.to_thread(read_all)
+
+    async def purge_expired(self) -> int:
+        """Delete expired files (metadata first, so a crash in between leaves only an
+        unreferenced blob, never a listed file without bytes)."""
+        purged = 0
+        while expired := await asyncio.to_thread(self._store.expired_files, self._clock()):
+            for record in expired:
+                await asyncio.to_thread(self._store.delete_file, record.workspace_id, record.id)
+                await asyncio.to_thread(self._blobs.delete, record.id)
+                purged += 1
+        return purged
+
+
+# ---------------------------------------------------------------- documents from files and PDFs
+
+
+def pdf_text(data: bytes, where: str) -> str:
+    """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise InvalidRequestError(f"{where}: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequestError(f"{where}: The PDF specified could not be read ({exc})") from exc
+    return "\n".join(f'<page number="{n}">\n{text}\n</page>' for n, text in enumerate(pages, 1))
+
+
+def file_document_text(record: FileRecord, data: bytes, where: str) -> str:
+    mime = record.mime_type
+    if mime == "application/pdf":
+        return pdf_text(data, where)
+    if mime.startswith("text/") or mime in TEXT_MIME_TYPES:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequestError(f"{where}: file `{record.id}` is not valid UTF-8 text") from None
+    raise InvalidRequestError(
+        f"{where}: file `{record.id}` has type `{mime}`, which cannot be used as a document (text and PDF files can)"
+    )
+
+
+def _needs_rewrite(block: Any) -> bool:
+    if isinstance(block, DocumentBlockParam):
+        return isinstance(block.source, (FileDocumentSource, Base64PDFSource))
+    if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+        return any(_needs_rewrite(inner) for inner in block.content)
+    return False
+
+
+async def _document(
+    block: DocumentBlockParam, where: str, files: FileService | None, workspace_id: str
+) -> DocumentBlockParam:
+    source = block.source
+    if isinstance(source, FileDocumentSource):
+        if files is None:
+            raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
+        try:
+            record, data = await files.read(workspace_id, source.file_id)
+        except NotFoundError as exc:
+            raise NotFoundError(f"{where}.source.file_id: {exc.message}") from None
+        text = file_document_text(record, data, f"{where}.source")
+    elif isinstance(source, Base64PDFSource):
+        try:
+            data = base64.b64decode(source.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
+        text = await asyncio.to_thread(pdf_text, data, f"{where}.source")
+    else:
+        return block
+    return block.model_copy(update={"source": PlainTextSource(type="text", media_type="text/plain", data=text)})
+
+
+async def resolve_file_documents(params: P, files: FileService | None, workspace_id: str) -> P:
+    """``params`` with file-sourced and base64-PDF documents replaced by their text (the
+    same object when there are none, so the common path costs one scan)."""
+    if not any(isinstance(m.content, list) and any(_needs_rewrite(b) for b in m.content) for m in params.messages):
+        return params
+    messages = []
+    for i, message in enumerate(params.messages):
+        if isinstance(message.content, str) or not any(_needs_rewrite(b) for b in message.content):
+            messages.append(message)
+            continue
+        blocks: list[Any] = []
+        for j, block in enumerate(message.content):
+            where = f"messages.{i}.content.{j}"
+            if isinstance(block, DocumentBlockParam):
+                block = await _document(block, f"{where}.document", files, workspace_id)
+            elif isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+                inner: list[Any] = []
+                for k, item in enumerate(block.content):
+                    if isinstance(item, DocumentBlockParam):
+                        item = await _document(item, f"{where}.content.{k}.document", files, workspace_id)
+                    inner.append(item)
+                block = block.model_copy(update={"content": inner})
+            blocks.append(block)
+        messages.append(message.model_copy(update={"content": blocks}))
+    return params.model_copy(update={"messages": messages})

@@ -1,0 +1,33 @@
+"""A live fake-engine server per storage backend (SQLite always, PostgreSQL when
+``EPISTULA_TEST_POSTGRES_URL`` is set), shared by the batch SDK tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+
+from .support import BACKENDS, Live, database_url, fake_settings, start_live
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def batch_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with database_url(request.param) as url:
+        live = start_live(fake_settings(tmp_path_factory.mktemp(f"batches-{request.param}"), database_url=url))
+        yield live
+        live.stop()
+
+
+@pytest.fixture()
+def workspace_client(batch_server: Live) -> anthropic.Anthropic:
+    """A client whose key belongs to a workspace of its own (lists see only this test's batches)."""
+    key = "sk-ws-" + secrets.token_hex(8)
+    batch_server.add_key(key, "wrkspc_" + secrets.token_hex(6))
+    return batch_server.client(api_key=key)
+
+
+@pytest.fixture()
+def client(batch_server: Live) -> anthropic.Anthropic:
+    return batch_server.client()

@@ -1,0 +1,144 @@
+"""Helpers shared by the batch, file and storage-contract suites.
+
+* ``postgres_schema``: a private schema in the PostgreSQL database named by
+  ``EPISTULA_TEST_POSTGRES_URL`` (dropped afterwards), so runs never see each other's rows.
+* ``start_live``: an epistula app under uvicorn in a thread, on a real socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anthropic
+import pytest
+
+from epistula.config import Settings
+from epistula.http.app import create_app
+
+API_KEY = "sk-test"
+POSTGRES_ENV = "EPISTULA_TEST_POSTGRES_URL"
+
+
+def _initial_environment() -> dict[str, str]:
+    """The environment the process started with. ``tests/conftest.py`` deletes every
+    ``EPISTULA_*`` variable at import (hermetic servers), which includes ours; Linux keeps
+    the original block in ``/proc/self/environ``."""
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or _initial_environment().get(POSTGRES_ENV) or None
+
+
+needs_postgres = pytest.mark.skipif(postgres_url() is None, reason=f"{POSTGRES_ENV} is not set")
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=needs_postgres)]
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL whose ``search_path`` is a fresh schema; dropped on exit."""
+    import psycopg
+
+    base = postgres_url()
+    assert base is not None
+    schema = "t_" + secrets.token_hex(6)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextlib.contextmanager
+def database_url(backend: str) -> Iterator[str | None]:
+    """``None`` (the SQLite default in the data dir) or a private PostgreSQL schema."""
+    if backend == "sqlite":
+        yield None
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+@dataclass
+class Live:
+    app: Any
+    server: Any
+    thread: threading.Thread
+    base_url: str
+    api_key: str = API_KEY
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.epistula
+
+    def client(self, *, api_key: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 30.0)
+        return anthropic.Anthropic(base_url=self.base_url, api_key=api_key or self.api_key, **kwargs)
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"x-api-key": self.api_key, "anthropic-version": "2023-06-01", **extra}
+
+    def add_key(self, key: str, workspace_id: str) -> None:
+        self.state.keys.add(key, name=f"test-{workspace_id}", workspace_id=workspace_id)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_live(settings: Settings, *, startup_timeout: float = 60.0) -> Live:
+    import uvicorn
+
+    app = create_app(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"live-{port}")
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server thread exited during startup")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the server did not start in time")
+        time.sleep(0.02)
+    return Live(app=app, server=server, thread=thread, base_url=f"http://127.0.0.1:{port}")
+
+
+def fake_settings(data_dir: Any, **overrides: Any) -> Settings:
+    return Settings(engine="fake", api_key=API_KEY, data_dir=data_dir, **overrides)
+
+
+def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = client.messages.batches.retrieve(batch_id)
+        if batch.processing_status == "ended":
+            return batch
+        if time.monotonic() > deadline:
+            raise AssertionError(f"batch {batch_id} did not end in {timeout} s: {batch}")
+        time.sleep(0.05)
