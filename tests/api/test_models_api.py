@@ -155,8 +155,10 @@ def test_sdk_get_unknown_model_raises_not_found(client: anthropic.Anthropic) -> 
         client.models.retrieve("claude-nope-1")
 
 
-def test_capabilities_say_no_images_or_pdfs(http: httpx.Client) -> None:
+def test_capabilities_say_no_images_but_pdfs_and_batches(http: httpx.Client) -> None:
+    """A text-only model cannot see images; PDFs are turned into page text; batches run."""
     info = get(http, "/v1/models/claude-haiku-4-5").json()
     caps = info["capabilities"]
     assert caps["image_input"] == {"supported": False}
-    assert caps["pdf_input"] == {"supported": False}
+    assert caps["pdf_input"] == {"supported": True}
+    assert caps["batch"] == {"supported": True}
