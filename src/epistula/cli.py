@@ -74,7 +74,7 @@ def keys(args: argparse.Namespace) -> None:
     store = KeyStore(settings.data_dir / "epistula.db")
     try:
         if args.action == "create":
-            key, principal = store.create(name=args.name)
+            key, _principal = store.create(name=args.name)
             print(key)
         else:
             print(store.count(), "active keys")

@@ -14,7 +14,7 @@ def _fill_by_nines(value: int, nines: int) -> int:
 
 
 def _fill_by_zeros(value: int, zeros: int) -> int:
-    return value - value % 10**zeros
+    return int(value - value % 10**zeros)
 
 
 def _split(lo: int, hi: int) -> list[int]:
@@ -87,7 +87,7 @@ def integer_grammar(minimum: int | None, maximum: int | None) -> str:
         return "(" + " | ".join(f"({a})" for a in alts) + ")"
     if minimum is None:
         if maximum >= 0:
-            alts = [any_negative] + nonnegative_range(0, maximum)
+            alts = [any_negative, *nonnegative_range(0, maximum)]
         else:
             alts = [f'"-" ({s})' for s in _at_least(-maximum)]
         return "(" + " | ".join(f"({a})" for a in alts) + ")"

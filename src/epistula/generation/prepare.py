@@ -24,8 +24,8 @@ from epistula.protocol.messages import (
     ThinkingConfigBetweenTools,
     ThinkingConfigEnabled,
 )
-from epistula.thinking import ThinkingSigner
 from epistula.protocol.tools import Tool, ToolChoiceAny, ToolChoiceNone, ToolChoiceTool
+from epistula.thinking import ThinkingSigner
 
 from .output import ThinkingDisplay
 from .pipeline import PreparedMessage

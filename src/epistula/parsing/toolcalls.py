@@ -17,6 +17,7 @@ the same events.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,7 @@ def _as_calls(payload: Any, tools: set[str]) -> list[ToolCall] | None:
 
 
 class ToolCallParser:
-    def __init__(self, tool_names: list[str] | set[str]) -> None:
+    def __init__(self, tool_names: Iterable[str]) -> None:
         self._tools = set(tool_names)
         self._buf = ""
         self._seen_text = False

@@ -83,10 +83,7 @@ MessageParam = Annotated[
 
 
 def _tool_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        kind = value.get("type")
-    else:
-        kind = getattr(value, "type", None)
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     return "custom" if kind in (None, "custom") else "versioned"
 
 
