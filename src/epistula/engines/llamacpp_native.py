@@ -13,10 +13,13 @@ pieces, sampler construction) may be called from any thread. A
 from __future__ import annotations
 
 import ctypes
+import re
 import logging
 import os
 import threading
 from collections.abc import Iterable, Sequence
+
+from typing import Any
 
 import llama_cpp.llama_cpp as ll
 
@@ -202,7 +205,7 @@ class NativeModel:
         chain = SamplerChain(ll.llama_sampler_chain_init(cparams))
         try:
             if sampling.grammar:
-                grammar = ll.llama_sampler_init_grammar(self.vocab, sampling.grammar.encode("utf-8"), b"root")
+                grammar = self._grammar_sampler(sampling)
                 if not grammar:
                     raise EngineError("invalid GBNF grammar")
                 self._add(chain, grammar)
@@ -220,6 +223,22 @@ class NativeModel:
         except BaseException:
             chain.free()
             raise
+
+    def _grammar_sampler(self, sampling: SamplingParams) -> Any:
+        """A strict grammar, or a lazy one that starts at the first trigger string
+        (``tool_choice: auto``: free text until the model opens a tool call)."""
+        assert sampling.grammar is not None
+        text = sampling.grammar.encode("utf-8")
+        if not sampling.grammar_triggers:
+            return ll.llama_sampler_init_grammar(self.vocab, text, b"root")
+        # Patterns are regexes matched against the generated text; the grammar applies
+        # from the start of the first match.
+        escaped = [re.escape(t).encode("utf-8") for t in sampling.grammar_triggers]
+        patterns = (ctypes.c_char_p * len(escaped))(*escaped)
+        sampler = ll.llama_sampler_init_grammar_lazy_patterns(
+            self.vocab, text, b"root", patterns, len(escaped), None, 0
+        )
+        return sampler
 
     @staticmethod
     def _add(chain: SamplerChain, sampler: int) -> None:
