@@ -242,9 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
     parser.add_argument("--engine", action="store_true", help="also measure LlamaCppEngine")
     parser.add_argument("--no-high-level", action="store_true", help="skip the Llama reference")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="ggml threads (default: all cores but one)"
-    )
+    parser.add_argument("--threads", type=int, default=None, help="ggml threads (default: all cores but one)")
     parser.add_argument("--unified", action="store_true", help="unified KV cache (default: per sequence)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.batch_sizes.split(","))

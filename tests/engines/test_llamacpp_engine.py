@@ -178,12 +178,36 @@ def test_prompt_too_long_raises_before_any_event(engine: LlamaCppEngine) -> None
 
 
 def test_long_prompt_reports_prefill_progress(engine: LlamaCppEngine) -> None:
-    prompt = tuple(engine.tokenize(" hello world" * 600))[:1200]
+    prompt = tuple(engine.tokenize(" hello world" * 400))[:600]
     req = GenerationRequest(prompt=prompt, sampling=SamplingParams(max_tokens=2, temperature=0))
     events = run(collect(engine, req))
     progress = [(e.done, e.total) for e in events if isinstance(e, PromptProgress)]
-    assert progress == [(512, 1200), (1024, 1200), (1200, 1200)]
-    assert finished(events).prompt_tokens == 1200
+    assert progress == [(512, 600), (600, 600)]  # n_batch-sized chunks when nothing else runs
+    assert finished(events).prompt_tokens == 600
+
+
+def test_prefill_is_chunked_small_while_other_streams_decode(engine: LlamaCppEngine) -> None:
+    async def scenario() -> tuple[list[TokenEvent], int]:
+        running = engine.generate(request(engine, "Count: 1, 2,", SamplingParams(max_tokens=300, temperature=0)))
+        await anext(running)
+        prompt = tuple(engine.tokenize(" hello world" * 200))[:300]
+        long = asyncio.ensure_future(
+            collect(
+                engine,
+                GenerationRequest(prompt, SamplingParams(max_tokens=1), cache_namespace="chunking"),
+            )
+        )
+        streamed = 0
+        while not long.done():  # the running stream keeps flowing during the prefill
+            await anext(running)
+            streamed += 1
+        await running.aclose()  # type: ignore[attr-defined]
+        return await long, streamed
+
+    events, streamed = run(scenario())
+    progress = [e.done for e in events if isinstance(e, PromptProgress)]
+    assert progress == [64, 128, 192, 256, 300]  # prefill_chunk tokens per step
+    assert streamed >= 4
 
 
 def test_cancellation_frees_slots(engine: LlamaCppEngine) -> None:

@@ -94,6 +94,7 @@ class LlamaCppEngine:
         self._model: NativeModel | None = None
         self._facts: ModelFacts | None = None
         self._scheduler: Scheduler | None = None
+        self._start_lock: asyncio.Lock | None = None
         self._closed = False
 
     # -- model and facts (usable before start) -----------------------------
@@ -141,8 +142,13 @@ class LlamaCppEngine:
 
     async def start(self) -> None:
         """Load the model and start the worker (both off the event loop)."""
-        if self._scheduler is not None:
-            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()  # created on first use: bound to the caller's loop
+        async with self._start_lock:
+            if self._scheduler is None:
+                await self._start()
+
+    async def _start(self) -> None:
         model = await asyncio.to_thread(self._loaded)
         window = self._n_ctx(model)
         unified = self._kv_unified_arg

@@ -13,12 +13,11 @@ pieces, sampler construction) may be called from any thread. A
 from __future__ import annotations
 
 import ctypes
-import re
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
-
 from typing import Any
 
 import llama_cpp.llama_cpp as ll
