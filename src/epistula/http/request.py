@@ -81,3 +81,15 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequestError(format_validation_error(exc)) from exc
+
+
+def query_limit(request: Request) -> int:
+    """The ``limit`` query parameter of list endpoints: 1 to 1000, default 20."""
+    raw = request.query_params.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequestError("limit: Input should be a valid integer") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidRequestError("limit: Input should be greater than or equal to 1 and less than or equal to 1000")
+    return limit

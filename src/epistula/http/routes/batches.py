@@ -7,11 +7,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
-from epistula.errors import InternalServerError, InvalidRequestError
+from epistula.errors import InternalServerError
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch
 from epistula.protocol.models import Page
 
-from ..request import api_version, app_state, authenticate, read_json
+from ..request import api_version, app_state, authenticate, query_limit, read_json
 
 PROGRESS_HEADER = "x-epistula-batch-progress"
 """``done/total``: request counts stay ``processing`` until a batch ends (as on the real
@@ -27,17 +27,6 @@ def _service(request: Request) -> BatchService:
 
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def query_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidRequestError("limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise InvalidRequestError("limit: Input should be greater than or equal to 1 and less than or equal to 1000")
-    return limit
 
 
 async def create_batch(request: Request) -> Response:

@@ -23,8 +23,7 @@ from epistula.errors import InternalServerError, InvalidRequestError, RequestToo
 from epistula.files.service import FileService, file_metadata
 from epistula.protocol.files import DeletedFile, FilePage
 
-from ..request import api_version, app_state, authenticate
-from .batches import query_limit
+from ..request import api_version, app_state, authenticate, query_limit
 
 FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart framing and small fields on top of the file size limit."""

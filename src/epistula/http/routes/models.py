@@ -5,25 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from epistula.errors import InvalidRequestError
 from epistula.protocol.models import ModelInfo, Page
 
-from ..request import api_version, app_state, authenticate
-
-
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise InvalidRequestError("limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise InvalidRequestError("limit: Input should be between 1 and 1000")
-    return limit
+from ..request import api_version, app_state, authenticate, query_limit
 
 
 def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
-    limit = _limit(request)
+    limit = query_limit(request)
     ids = [m.id for m in items]
     before, after = request.query_params.get("before_id"), request.query_params.get("after_id")
     if after:
