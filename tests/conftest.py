@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ for _name in list(os.environ):
 
 from epistula.config import Settings  # noqa: E402
 from epistula.http.app import create_app  # noqa: E402
+from live import serve_in_thread  # noqa: E402
 
 API_KEY = "sk-test"
 V2023 = "2023-06-01"
@@ -89,28 +88,9 @@ class LiveServer:
 
 
 def start_server(settings: Settings, *, api_key: str = API_KEY, startup_timeout: float = 120.0) -> LiveServer:
-    import uvicorn
-
     app = create_app(settings)
-    # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
-    # without it every response pays Nagle + delayed-ACK (~40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn-{port}")
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the epistula server thread exited during startup (see log above)")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the epistula server did not start within {startup_timeout} s")
-        time.sleep(0.02)
-    return LiveServer(app=app, server=server, thread=thread, base_url=f"http://127.0.0.1:{port}", api_key=api_key)
+    server, thread, base_url = serve_in_thread(app, startup_timeout=startup_timeout)
+    return LiveServer(app=app, server=server, thread=thread, base_url=base_url, api_key=api_key)
 
 
 def fake_settings(tmp: Path, **overrides: Any) -> Settings:

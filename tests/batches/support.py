@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from epistula.config import Settings
 from epistula.http.app import create_app
+from live import serve_in_thread
 
 API_KEY = "sk-test"
 POSTGRES_ENV = "EPISTULA_TEST_POSTGRES_URL"
@@ -107,26 +107,9 @@ class Live:
 
 
 def start_live(settings: Settings, *, startup_timeout: float = 60.0) -> Live:
-    import uvicorn
-
     app = create_app(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"live-{port}")
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the server thread exited during startup")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the server did not start in time")
-        time.sleep(0.02)
-    return Live(app=app, server=server, thread=thread, base_url=f"http://127.0.0.1:{port}")
+    server, thread, base_url = serve_in_thread(app, startup_timeout=startup_timeout)
+    return Live(app=app, server=server, thread=thread, base_url=base_url)
 
 
 def fake_settings(data_dir: Any, **overrides: Any) -> Settings:
