@@ -15,7 +15,10 @@ from pathlib import Path
 
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import ThinkingBlockParam
-from epistula.protocol.messages import AssistantMessageParam, MessageCountTokensParams, MessageCreateParams
+from epistula.protocol.messages import (
+    AssistantMessageParam,
+    PromptParams,
+)
 
 _VERSION = b"\x01"
 
@@ -41,7 +44,7 @@ class ThinkingSigner:
     def verify(self, thinking: str, signature: str) -> bool:
         return hmac.compare_digest(self.sign(thinking), signature)
 
-    def check_request(self, params: MessageCreateParams | MessageCountTokensParams) -> None:
+    def check_request(self, params: PromptParams) -> None:
         for i, message in enumerate(params.messages):
             if not isinstance(message, AssistantMessageParam) or isinstance(message.content, str):
                 continue

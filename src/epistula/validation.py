@@ -22,8 +22,8 @@ from epistula.protocol.content import (
 )
 from epistula.protocol.messages import (
     AssistantMessageParam,
-    MessageCountTokensParams,
     MessageCreateParams,
+    PromptParams,
     SystemMessageParam,
     ThinkingConfigEnabled,
     UserMessageParam,
@@ -98,7 +98,7 @@ def _check_text_blocks(content: list[Any], where: str) -> None:
         raise InvalidRequestError(f"{where}: text content blocks must contain non-whitespace text")
 
 
-def _check_system(params: MessageCreateParams | MessageCountTokensParams) -> None:
+def _check_system(params: PromptParams) -> None:
     system = params.system
     if isinstance(system, str):
         if system and not system.strip():
@@ -107,7 +107,7 @@ def _check_system(params: MessageCreateParams | MessageCountTokensParams) -> Non
         _check_text_blocks(list(system), "system")
 
 
-def _check_tool_pairing(params: MessageCreateParams | MessageCountTokensParams) -> None:
+def _check_tool_pairing(params: PromptParams) -> None:
     pending: list[str] = []
     pending_at = 0
     for i, message in enumerate(params.messages):
@@ -136,7 +136,7 @@ def _check_tool_pairing(params: MessageCreateParams | MessageCountTokensParams) 
             pending_at = i
 
 
-def _count_cache_breakpoints(params: MessageCreateParams | MessageCountTokensParams) -> int:
+def _count_cache_breakpoints(params: PromptParams) -> int:
     count = 0
     for tool in params.tools or []:
         count += tool.cache_control is not None
@@ -149,7 +149,7 @@ def _count_cache_breakpoints(params: MessageCreateParams | MessageCountTokensPar
     return count
 
 
-def check_messages(params: MessageCreateParams | MessageCountTokensParams) -> None:
+def check_messages(params: PromptParams) -> None:
     """Semantic rules shared by message creation and token counting."""
     if not params.messages:
         raise InvalidRequestError("messages: at least one message is required")
@@ -223,7 +223,7 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
                         )
 
 
-def check_supported(params: MessageCreateParams | MessageCountTokensParams, *, model_id: str) -> None:
+def check_supported(params: PromptParams, *, model_id: str) -> None:
     """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
     if params.thread is not None:
         raise InvalidRequestError(

@@ -18,8 +18,8 @@ from epistula.errors import InvalidRequestError
 from epistula.prompting.render import render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import (
-    MessageCountTokensParams,
     MessageCreateParams,
+    PromptParams,
     ThinkingConfigAdaptive,
     ThinkingConfigBetweenTools,
     ThinkingConfigEnabled,
@@ -29,8 +29,6 @@ from epistula.thinking import ThinkingSigner
 
 from .output import ThinkingDisplay
 from .pipeline import PreparedMessage
-
-PromptParams = MessageCreateParams | MessageCountTokensParams
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,11 @@ from epistula.protocol.content import (
 )
 from epistula.protocol.messages import (
     AssistantMessageParam,
-    MessageCountTokensParams,
-    MessageCreateParams,
+    PromptParams,
     SystemMessageParam,
 )
 
 from .template import ChatTemplate
-
-PromptParams = MessageCreateParams | MessageCountTokensParams
 
 
 @dataclass(frozen=True, slots=True)

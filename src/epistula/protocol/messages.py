@@ -97,7 +97,7 @@ class ContextManagementConfig(LenientModel):
     edits: list[dict[str, Any]] | None = None
 
 
-class _PromptParams(RequestModel):
+class PromptParams(RequestModel):
     """Fields shared by message creation and token counting."""
 
     model: str
@@ -121,7 +121,7 @@ class _PromptParams(RequestModel):
     billing_policy: dict[str, Any] | None = None
 
 
-class MessageCreateParams(_PromptParams):
+class MessageCreateParams(PromptParams):
     max_tokens: int
     metadata: Metadata | None = None
     stop_sequences: list[str] | None = None
@@ -135,7 +135,7 @@ class MessageCreateParams(_PromptParams):
     diagnostics: dict[str, Any] | None = None
 
 
-class MessageCountTokensParams(_PromptParams):
+class MessageCountTokensParams(PromptParams):
     pass
 
 
