@@ -24,7 +24,6 @@ from epistula.protocol.content import (
 from epistula.protocol.messages import (
     AssistantMessageParam,
     PromptParams,
-    SystemMessageParam,
 )
 
 from .template import ChatTemplate
@@ -145,7 +144,5 @@ def render_prompt(
     last = params.messages[-1] if params.messages else None
     if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"]
-    elif isinstance(last, SystemMessageParam):
-        pass
     text = template.render(messages, add_generation_prompt=True, tools=tools)
     return RenderedPrompt(text=text + prefill, prefill=prefill)
