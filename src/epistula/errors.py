@@ -26,12 +26,19 @@ class ApiError(Exception):
     error_type: ClassVar[ErrorType] = "api_error"
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, details: dict[str, object] | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.details = details
+        self.headers = dict(headers or {})
+        """Extra response headers (``anthropic-ratelimit-*`` on a 429)."""
 
 
 class InvalidRequestError(ApiError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from epistula.auth.keys import KeyStore
 from epistula.catalog import Catalog
 from epistula.config import Settings
+from epistula.gate import Gate
 from epistula.thinking import ThinkingSigner
 
 if TYPE_CHECKING:
@@ -23,3 +24,4 @@ class AppState:
     signer: ThinkingSigner
     batches: BatchService | None = None
     files: FileService | None = None
+    gate: Gate = field(default_factory=Gate)

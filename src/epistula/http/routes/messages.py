@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from epistula.files.service import resolve_file_documents
+from epistula.gate import Admission, metered
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.pipeline import MessageRun
 from epistula.generation.prepare import prepare_message, tokenize_prompt
@@ -35,25 +36,38 @@ async def create_message(request: Request) -> Response:
     prepared = prepare_message(
         params, state.catalog, version=version, cache_namespace=principal.workspace_id, signer=state.signer
     )
-    engine = state.catalog.resolve(params.model).engine
-    run = MessageRun(engine, prepared, first_event_wait=settings.first_event_wait, sign=state.signer.sign)
-    await run.open()
-    if params.stream:
-        stream = sse_stream(
-            run.events(), request_id=request.state.request_id, ping_interval=settings.ping_interval
+    served = state.catalog.resolve(params.model)
+    admission = await state.gate.admit(
+        Admission(
+            request_id=request.state.request_id,
+            principal=principal,
+            model=served.id,
+            input_tokens=len(prepared.prompt),
+            max_tokens=params.max_tokens,
         )
+    )
+    run = MessageRun(served.engine, prepared, first_event_wait=settings.first_event_wait, sign=state.signer.sign)
+    try:
+        await run.open()
+    except BaseException:
+        await state.gate.finish(admission, None, "errored")
+        raise
+    events = metered(run.events(), state.gate, admission)
+    if params.stream:
+        stream = sse_stream(events, request_id=request.state.request_id, ping_interval=settings.ping_interval)
         return StreamingResponse(
             stream,
             media_type="text/event-stream; charset=utf-8",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **admission.headers},
         )
     try:
-        message = await _unless_disconnected(request, accumulate_async(run.events()))
+        message = await _unless_disconnected(request, accumulate_async(events))
     finally:
+        await events.aclose()
         await run.close()
     if message is None:  # nobody is listening any more
         return Response(status_code=499)
-    return JSONResponse(message.model_dump(mode="json"))
+    return JSONResponse(message.model_dump(mode="json"), headers=admission.headers)
 
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
