@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from epistula.config import SamplingDefaults
 from epistula.engines.base import Engine
 from epistula.errors import NotFoundError
+from epistula.model_files import join_parts
+from epistula.prompting.builtin_templates import builtin_template
 from epistula.prompting.template import CHATML_TEMPLATE, ChatTemplate
 from epistula.protocol.models import ModelInfo
 
@@ -15,8 +19,11 @@ _NO = {"supported": False}
 _YES = {"supported": True}
 
 
-def resolve_model_path(path: str) -> Path:
-    """``package:pkg/file.gguf`` names a file inside an installed package (no import needed)."""
+def resolve_model_path(path: str | Sequence[str]) -> Path:
+    """``package:pkg/file.gguf`` names a file inside an installed package (no import needed);
+    a list names the byte chunks of one GGUF, joined once (:mod:`epistula.model_files`)."""
+    if not isinstance(path, str):
+        return join_parts([resolve_model_path(part) for part in path])
     if path.startswith("package:"):
         package, _, rel = path[len("package:") :].partition("/")
         spec = importlib.util.find_spec(package)
@@ -36,6 +43,8 @@ class ServedModel:
     created_at: str
     aliases: list[str] = field(default_factory=list)
     reasoning_override: bool | None = None
+    sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
+    """Defaults for sampling parameters a request leaves out (the model's own config)."""
 
     @property
     def reasoning(self) -> bool:
@@ -50,7 +59,7 @@ class ServedModel:
     def capabilities(self) -> dict[str, object]:
         return {
             "batch": _YES,
-            "citations": _NO,
+            "citations": _YES,
             "code_execution": _NO,
             "image_input": _NO,
             "pdf_input": _YES,
@@ -84,7 +93,7 @@ class ServedModel:
 
 def make_template(engine: Engine, override: str | None) -> ChatTemplate:
     facts = engine.facts
-    source = override or facts.chat_template or CHATML_TEMPLATE
+    source = (builtin_template(override) if override else None) or facts.chat_template or CHATML_TEMPLATE
     return ChatTemplate(source, bos_token=facts.bos_token, eos_token=facts.eos_token)
 
 

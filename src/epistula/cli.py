@@ -1,16 +1,17 @@
-"""``epistula`` command line: ``serve`` (and key management)."""
+"""``epistula`` command line: ``serve``, key and workspace management, batches."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from epistula import __version__
-from epistula.auth.keys import KeyStore
+from epistula.auth.bootstrap import open_key_store
+from epistula.auth.cli import register_tenancy_commands, run_tenancy_command
 from epistula.batch_cli import register_batch_commands, run_batch_command
 from epistula.config import Settings, load_settings
+from epistula.observability.logs import configure_logging
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,25 +23,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--config", type=Path, help="a TOML config file (also EPISTULA_CONFIG)")
     p.add_argument("--data-dir", type=Path, help="where state lives (also EPISTULA_DATA_DIR)")
     p.add_argument("--n-seq-max", type=int, help="concurrent sequences in the engine (default 16)")
-
-
-def _keys_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("keys", help="manage API keys")
-    p.add_argument("action", choices=["create", "list"])
-    p.add_argument("--name", default="cli")
-    p.add_argument("--config", type=Path)
-    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
 
 
 def ensure_key(settings: Settings) -> str:
     """The line telling the user which key to use; creates the first key if none exists."""
     if settings.api_key is not None:
         return "API key:  (from EPISTULA_API_KEY)"
-    store = KeyStore(settings.data_dir / "epistula.db")
+    store = open_key_store(settings)
     try:
         if store.count() == 0:
             key, _ = store.create(name="default")
-            return f"API key:  {key}\n          (shown once; only its hash is stored in {settings.data_dir})"
+            where = "the database" if settings.database_url else str(settings.data_dir)
+            return f"API key:  {key}\n          (shown once; only its hash is stored in {where})"
         return "API key:  (already created; it was printed on first start; `epistula keys create` makes another)"
     finally:
         store.close()
@@ -59,27 +54,15 @@ def serve(args: argparse.Namespace) -> None:
         engine=args.engine,
         data_dir=args.data_dir,
         n_seq_max=args.n_seq_max,
+        log_format=args.log_format,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     key_line = ensure_key(settings)
     app = create_app(settings)
     base_url = f"http://{settings.host}:{settings.port}"
     print(f"epistula {__version__}\nBase URL: {base_url}\n{key_line}", flush=True)
     print(f"Try:      ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=<key> python your_app.py", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
-
-
-def keys(args: argparse.Namespace) -> None:
-    settings = load_settings(args.config, data_dir=args.data_dir)
-    store = KeyStore(settings.data_dir / "epistula.db")
-    try:
-        if args.action == "create":
-            key, _principal = store.create(name=args.name)
-            print(key)
-        else:
-            print(store.count(), "active keys")
-    finally:
-        store.close()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, log_config=None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,13 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
-    _keys_parser(sub)
+    register_tenancy_commands(sub)
     register_batch_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args)
-    elif args.command == "keys":
-        keys(args)
+    elif args.command in ("keys", "workspaces"):
+        run_tenancy_command(args)
     elif args.command == "batch":
         run_batch_command(args)
     else:  # pragma: no cover

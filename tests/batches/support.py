@@ -99,6 +99,7 @@ class Live:
         return {"x-api-key": self.api_key, "anthropic-version": "2023-06-01", **extra}
 
     def add_key(self, key: str, workspace_id: str) -> None:
+        self.state.keys.workspaces.ensure(workspace_id)
         self.state.keys.add(key, name=f"test-{workspace_id}", workspace_id=workspace_id)
 
     def stop(self) -> None:

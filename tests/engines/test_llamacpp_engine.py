@@ -84,7 +84,7 @@ def finished(events: list[TokenEvent]) -> Finished:
 
 async def wait_idle(eng: LlamaCppEngine, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while eng.stats()["active"] or eng.stats()["waiting"]:
+    while eng.stats().active_sequences or eng.stats().queue_depth:
         assert time.monotonic() < deadline, eng.stats()
         await asyncio.sleep(0.01)
 
@@ -243,7 +243,7 @@ def test_overloaded_when_queue_full() -> None:
             await anext(running)  # occupies the only slot
             waiting = asyncio.ensure_future(collect(eng, request(eng, "Hi", GREEDY)))
             await asyncio.sleep(0.05)  # now queued behind the running one
-            assert eng.stats()["waiting"] == 1
+            assert eng.stats().queue_depth == 1
             with pytest.raises(EngineOverloaded):
                 await collect(eng, request(eng, "Hi", GREEDY))
             await running.aclose()  # type: ignore[attr-defined]

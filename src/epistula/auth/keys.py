@@ -1,94 +1,227 @@
-"""API keys: ``sk-epi-api01-<secret>``, stored only as SHA-256 hashes in SQLite,
-compared in constant time."""
+"""API keys and admin keys: the secret format, hashing, and verification against the
+shared database.
+
+Only SHA-256 hashes are stored; a lookup by hash is followed by a constant-time compare.
+Verification reads the database on every request (no cache), so a key disabled through
+the Admin API or the CLI gets 401 on the very next request on every replica.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 from epistula import ids
+from epistula.errors import InvalidRequestError, NotFoundError
+from epistula.storage.base import ApiKeyRecord, KeyKind, KeyStatus, ListPage, Storage
+from epistula.storage.tenancy_sql import DEFAULT_WORKSPACE_ID
+
+from .workspaces import Workspaces
 
 KEY_PREFIX = "sk-epi-api01-"
-DEFAULT_WORKSPACE = "wrkspc_default"
+ADMIN_KEY_PREFIX = "sk-epi-admin01-"
+DEFAULT_WORKSPACE = DEFAULT_WORKSPACE_ID
+PREFIXES: dict[KeyKind, str] = {"api": KEY_PREFIX, "admin": ADMIN_KEY_PREFIX}
 
 
-def new_secret() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(40).replace("-", "A").replace("_", "B")
+def new_secret(kind: KeyKind = "api") -> str:
+    return PREFIXES[kind] + secrets.token_urlsafe(40).replace("-", "A").replace("_", "B")
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def partial_hint(key: str) -> str:
+    """Like the Console's ``sk-ant-api03-R2D...igAA``: the prefix, 3 characters, the last 4."""
+    kind_prefix = next((p for p in PREFIXES.values() if key.startswith(p)), "")
+    head = key[: len(kind_prefix) + 3] if kind_prefix else key[:3]
+    return f"{head}...{key[-4:]}" if len(key) > len(head) + 4 else "..."
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who a workspace API key speaks for; its workspace scopes every resource."""
+
     key_id: str
     workspace_id: str
     name: str
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    hint TEXT NOT NULL,
-    workspace_id TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL
-);
-"""
+@dataclass(frozen=True, slots=True)
+class AdminPrincipal:
+    """An Admin API key: organisation-wide, valid only on ``/v1/organizations/...``."""
+
+    key_id: str
+    name: str
+
+
+def effective_status(record: ApiKeyRecord, now: float) -> KeyStatus:
+    if record.status == "active" and record.expires_at is not None and record.expires_at <= now:
+        return "expired"
+    return record.status
 
 
 class KeyStore:
-    """SQLite-backed key store in the data directory."""
+    """Keys (and, through :attr:`workspaces`, workspaces) over one :class:`Storage`.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    The store is synchronous like the storage layer; verification is one indexed read on
+    the storage's dedicated reader connection.
+    """
+
+    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.workspaces = Workspaces(storage, clock=clock)
 
     def close(self) -> None:
-        self._db.close()
+        self.storage.close()
 
-    def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT count(*) FROM api_keys WHERE status='active'").fetchone()
-        return int(n)
+    # ------------------------------------------------------------ verification
 
-    def add(self, key: str, *, name: str, workspace_id: str = DEFAULT_WORKSPACE) -> Principal:
-        key_id = ids.new_id("apikey_")
-        hint = key[:len(KEY_PREFIX) + 4] + "..." + key[-4:]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with self._lock:
-            self._db.execute(
-                "INSERT OR IGNORE INTO api_keys (id, name, key_hash, hint, workspace_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key_id, name, hash_key(key), hint, workspace_id, now),
-            )
-        found = self.verify(key)
-        assert found is not None
-        return found
-
-    def create(self, *, name: str, workspace_id: str = DEFAULT_WORKSPACE) -> tuple[str, Principal]:
-        key = new_secret()
-        return key, self.add(key, name=name, workspace_id=workspace_id)
+    def _match(self, key: str, kind: KeyKind) -> ApiKeyRecord | None:
+        digest = hash_key(key)
+        found = self.storage.find_key(digest)
+        if found is None or not hmac.compare_digest(found.key_hash, digest):
+            return None
+        record = found.key
+        if record.kind != kind or found.workspace_archived:
+            return None
+        if effective_status(record, self.clock()) != "active":
+            return None
+        return record
 
     def verify(self, key: str) -> Principal | None:
-        digest = hash_key(key)
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, workspace_id, name, key_hash FROM api_keys WHERE key_hash=? AND status='active'",
-                (digest,),
-            ).fetchone()
-        if row is None or not hmac.compare_digest(row[3], digest):
+        record = self._match(key, "api")
+        if record is None or record.workspace_id is None:
             return None
-        return Principal(key_id=row[0], workspace_id=row[1], name=row[2])
+        return Principal(key_id=record.id, workspace_id=record.workspace_id, name=record.name)
+
+    def verify_admin(self, key: str) -> AdminPrincipal | None:
+        record = self._match(key, "admin")
+        return None if record is None else AdminPrincipal(key_id=record.id, name=record.name)
+
+    # ------------------------------------------------------------ management
+
+    def add(
+        self,
+        key: str,
+        *,
+        name: str,
+        workspace_id: str | None = DEFAULT_WORKSPACE,
+        kind: KeyKind = "api",
+        created_by: tuple[str, str] | None = None,
+        expires_at: float | None = None,
+    ) -> ApiKeyRecord:
+        """Register a secret chosen elsewhere (``EPISTULA_API_KEY``, an imported key).
+        Idempotent: a secret registered already keeps its record, status included, so a
+        key disabled through the Admin API stays disabled across restarts."""
+        if kind == "admin":
+            workspace_id = None
+        elif workspace_id is None:
+            raise InvalidRequestError("workspace_id: an API key belongs to a workspace")
+        else:
+            workspace = self.workspaces.get(workspace_id)
+            if workspace.archived_at is not None:
+                raise InvalidRequestError(f"workspace_id: workspace {workspace_id} is archived")
+        record = ApiKeyRecord(
+            id=ids.new_id("apikey_"),
+            kind=kind,
+            name=name,
+            workspace_id=workspace_id,
+            status="active",
+            partial_key_hint=partial_hint(key),
+            created_at=self.clock(),
+            created_by_id=created_by[0] if created_by else None,
+            created_by_type=created_by[1] if created_by else None,
+            expires_at=expires_at,
+        )
+        digest = hash_key(key)
+        if self.storage.add_key(record, digest):
+            return record
+        existing = self.storage.key_by_hash(digest)
+        assert existing is not None
+        return existing
+
+    def create(
+        self,
+        *,
+        name: str,
+        workspace_id: str | None = DEFAULT_WORKSPACE,
+        kind: KeyKind = "api",
+        created_by: tuple[str, str] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new secret (returned once, never stored) and its record."""
+        key = new_secret(kind)
+        return key, self.add(
+            key, name=name, workspace_id=workspace_id, kind=kind, created_by=created_by, expires_at=expires_at
+        )
+
+    def get(self, key_id: str, *, kind: KeyKind | None = "api") -> ApiKeyRecord:
+        record = self.storage.get_key(key_id)
+        if record is None or (kind is not None and record.kind != kind):
+            raise NotFoundError(f"api_key_id: API key {key_id} not found")
+        return record
+
+    def find(self, key_id_or_secret: str) -> ApiKeyRecord:
+        """By id, or by the secret itself (to disable a leaked key)."""
+        if key_id_or_secret.startswith("apikey_"):
+            return self.get(key_id_or_secret, kind=None)
+        record = self.storage.key_by_hash(hash_key(key_id_or_secret))
+        if record is None:
+            raise NotFoundError("no such API key")
+        return record
+
+    def list(
+        self,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        kind: KeyKind | None = "api",
+        status: KeyStatus | None = None,
+        workspace_id: str | None = None,
+        created_by_id: str | None = None,
+    ) -> ListPage[ApiKeyRecord]:
+        return self.storage.list_keys(
+            limit=limit,
+            before_id=before_id,
+            after_id=after_id,
+            kind=kind,
+            status=status,
+            workspace_id=workspace_id,
+            created_by_id=created_by_id,
+            now=self.clock(),
+        )
+
+    def update(
+        self, key_id: str, *, name: str | None = None, status: KeyStatus | None = None, kind: KeyKind | None = "api"
+    ) -> ApiKeyRecord:
+        """Rename, or set ``active``/``inactive``/``archived``. Archiving is final (as in
+        the Console), and an expired key cannot be reactivated."""
+        record = self.get(key_id, kind=kind)
+        current = effective_status(record, self.clock())
+        if status is not None and status != current:
+            if status == "expired":
+                raise InvalidRequestError("status: Input should be 'active', 'inactive' or 'archived'")
+            if current == "archived":
+                raise InvalidRequestError(f"API key {key_id} is archived; its status cannot change")
+            if status == "active" and current == "expired":
+                raise InvalidRequestError(f"API key {key_id} has expired; it cannot be reactivated")
+            if status == "active" and record.workspace_id is not None:
+                workspace = self.workspaces.get(record.workspace_id)
+                if workspace.archived_at is not None:
+                    raise InvalidRequestError(f"API key {key_id} belongs to an archived workspace")
+        updated = self.storage.update_key(key_id, name=name, status=status)
+        if updated is None:
+            raise NotFoundError(f"api_key_id: API key {key_id} not found")
+        return updated
+
+    def count(self, kind: KeyKind = "api") -> int:
+        """Active keys of this kind."""
+        return self.storage.count_keys(kind)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from epistula.catalog import Catalog
 from epistula.config import Settings
 from epistula.files.service import FileService
+from epistula.gate import Gate
 from epistula.storage import Storage, open_blobs, open_storage
 from epistula.thinking import ThinkingSigner
 
@@ -33,7 +34,7 @@ class DurableServices:
 
 
 async def start_durable_services(
-    settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None
+    settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None, gate: Gate | None = None
 ) -> DurableServices:
     storage = open_storage(settings.database_url, settings.data_dir)
     try:
@@ -51,6 +52,7 @@ async def start_durable_services(
             signer=signer,
             concurrency=settings.batch_concurrency,
             first_event_wait=settings.first_event_wait,
+            gate=gate,
         )
         batches.attach(runner)
         await runner.start()

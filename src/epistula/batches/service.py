@@ -60,7 +60,7 @@ class BatchEvents(Protocol):
 
 def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
     try:
-        parsed = MessageBatchCreateParams.model_validate(raw)
+        parsed = MessageBatchCreateParams.model_validate(raw, strict=True)  # as http.request.parse
     except ValidationError as exc:
         raise InvalidRequestError(format_validation_error(exc)) from exc
     seen: set[str] = set()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["eos", "max_tokens", "context_window"]
+CacheTTL = Literal["5m", "1h"]
 
 
 class EngineError(Exception):
@@ -44,6 +45,9 @@ class SamplingParams:
     temperature: float = 1.0
     top_p: float | None = None
     top_k: int | None = None
+    repeat_penalty: float = 1.0
+    """Repetition penalty over recent output (1.0: off). Engines apply it to sampled text
+    only: greedy decoding and strict (non-lazy) grammars are left exact."""
     seed: int | None = None
     grammar: str | None = None
     """A GBNF grammar (root rule ``root``) the output must match, or None."""
@@ -53,14 +57,30 @@ class SamplingParams:
 
 
 @dataclass(frozen=True, slots=True)
+class CachePoint:
+    """A ``cache_control`` breakpoint: the prompt prefix of ``offset`` tokens is kept.
+
+    ``lookback`` is the shortest cached prefix a read for this breakpoint may use:
+    the API looks for earlier cache entries only at the block boundaries up to 20
+    blocks before the breakpoint, so a prefix cached further back is not a hit.
+    """
+
+    offset: int
+    ttl: CacheTTL = "5m"
+    lookback: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     prompt: tuple[int, ...]
     sampling: SamplingParams
     request_id: str = ""
     cache_namespace: str = ""
     """Prefix reuse never crosses namespaces (one per workspace)."""
-    cache_points: tuple[int, ...] = ()
-    """Prompt lengths (in tokens) whose KV state is worth keeping (prompt caching)."""
+    cache_points: tuple[CachePoint, ...] = ()
+    """Prompt caching breakpoints, ascending by offset, each ``0 < offset < len(prompt)``.
+    With any, the engine's first event is :class:`PromptCacheUsage`; with
+    ``max_tokens == 0`` it still prefills and writes them (cache pre-warming)."""
     priority: int = 0
     """Lower runs first; batch work uses a higher number than live traffic."""
 
@@ -90,7 +110,40 @@ class Finished:
     """Prompt tokens whose KV state was reused rather than computed."""
 
 
-TokenEvent = Token | PromptProgress | Finished
+@dataclass(frozen=True, slots=True)
+class PromptCacheUsage:
+    """How the prompt splits for billing, decided when the request is admitted.
+
+    Sent first (before any prefill) for requests with cache points, so that the
+    stream's ``message_start`` can carry exact cache usage. ``read`` tokens come
+    from a breakpoint cache entry and are not prefilled; the ``creation`` tokens
+    are prefilled and written to the cache; the rest of the prompt is uncached
+    input (even when automatic prefix reuse skips part of it).
+    """
+
+    read: int = 0
+    creation_5m: int = 0
+    creation_1h: int = 0
+
+    @property
+    def creation(self) -> int:
+        return self.creation_5m + self.creation_1h
+
+
+TokenEvent = Token | PromptProgress | Finished | PromptCacheUsage
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """A snapshot for ``/metrics``: gauges now, counters since start."""
+
+    queue_depth: int = 0
+    """Requests waiting for a sequence slot."""
+    active_sequences: int = 0
+    prompt_tokens_reused: int = 0
+    """Prompt tokens whose KV state was reused (prefix or prompt cache), since start."""
+    prompt_tokens_prefilled: int = 0
+    """Prompt tokens computed, since start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +176,10 @@ class Engine(Protocol):
     def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
         """Stream tokens for one sequence; raise :class:`PromptTooLong` or
         :class:`EngineOverloaded` before the first event when they apply."""
+        ...
+
+    def stats(self) -> EngineStats:
+        """Cheap and non-blocking: called on every metrics scrape."""
         ...
 
     async def start(self) -> None: ...

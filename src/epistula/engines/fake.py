@@ -17,19 +17,27 @@ The reply is chosen from directives in the *last user turn* of the prompt:
 * ``#think-long`` -> think for a long time (3,000 tokens), for budget tests.
 
 Without a directive the reply is ``You said: <last user text>``.
+
+Prompt caching goes through the same :class:`~epistula.caching.store.PromptCache`
+as the llama.cpp engine (entries carry only a size, :data:`KV_BYTES_PER_TOKEN`
+per token), so usage arithmetic, TTLs, eviction and namespace isolation can be
+tested fast; ``Finished.cached_tokens`` is the breakpoint prefix read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
+from epistula.caching.store import PromptCache, Snapshot
 from epistula.prompting.template import CHATML_TEMPLATE
 
 from .base import (
     EngineError,
     EngineOverloaded,
+    EngineStats,
     Finished,
     FinishReason,
     GenerationRequest,
@@ -44,10 +52,20 @@ SPECIALS = {"<|im_start|>": 256, "<|im_end|>": 257, "<|endoftext|>": 258}
 _SPECIAL_TEXT = {v: k for k, v in SPECIALS.items()}
 _SPECIAL_RE = re.compile("|".join(re.escape(s) for s in SPECIALS))
 EOS = SPECIALS["<|im_end|>"]
+KV_BYTES_PER_TOKEN = 1024
+"""What a cached prompt token "costs" against the prompt-cache budget."""
 
 
 class FakeEngine:
-    def __init__(self, *, name: str = "fake", context_window: int = 8192, max_active: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "fake",
+        context_window: int = 8192,
+        max_active: int = 16,
+        prompt_cache_bytes: int = 1 << 30,
+        prompt_cache_min_tokens: int = 1024,
+    ) -> None:
         self._facts = ModelFacts(
             name=name,
             context_window=context_window,
@@ -59,6 +77,12 @@ class FakeEngine:
         )
         self._slots = asyncio.Semaphore(max_active)
         self.active = 0
+        self.waiting = 0
+        self._reused = 0
+        self._prefilled = 0
+        self.prompt_cache = PromptCache(
+            budget_bytes=prompt_cache_bytes, min_tokens=prompt_cache_min_tokens, bytes_per_token=KV_BYTES_PER_TOKEN
+        )
 
     @property
     def facts(self) -> ModelFacts:
@@ -82,6 +106,27 @@ class FakeEngine:
 
     async def start(self) -> None:
         return None
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            queue_depth=self.waiting,
+            active_sequences=self.active,
+            prompt_tokens_reused=self._reused,
+            prompt_tokens_prefilled=self._prefilled,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A sequence slot; ``waiting`` counts those queued for one."""
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
         return None
@@ -115,19 +160,40 @@ class FakeEngine:
         fail_after = _int_directive(user, "fail-after")
         per_token = _int_directive(user, "slow") or 0
         prefill = _int_directive(user, "prefill") or 0
-        async with self._slots:
+        plan = None
+        if request.cache_points:
+            plan = self.prompt_cache.plan(request.cache_namespace, request.prompt, request.cache_points)
+            yield plan.usage
+        async with self._slot():
             self.active += 1
             try:
                 if prefill:
                     await asyncio.sleep(prefill / 1000)
                     yield PromptProgress(done=len(request.prompt), total=len(request.prompt))
-                async for event in self._emit(request, reply.encode(), forever, fail_after, per_token):
+                cached = 0
+                if plan is not None:
+                    cached = plan.usage.read
+                    if plan.write_at:
+                        prefix = request.prompt[: plan.write_at]
+                        snapshot = Snapshot(tokens=prefix, data=None, nbytes=len(prefix) * KV_BYTES_PER_TOKEN)
+                        self.prompt_cache.commit(request.cache_namespace, snapshot, plan.writes)
+                data = reply.encode()
+                async for event in self._emit(request, data, forever, fail_after, per_token, cached):
+                    if isinstance(event, Finished):
+                        self._reused += event.cached_tokens
+                        self._prefilled += event.prompt_tokens - event.cached_tokens
                     yield event
             finally:
                 self.active -= 1
 
     async def _emit(
-        self, request: GenerationRequest, data: bytes, forever: bool, fail_after: int | None, per_token: int
+        self,
+        request: GenerationRequest,
+        data: bytes,
+        forever: bool,
+        fail_after: int | None,
+        per_token: int,
+        cached: int,
     ) -> AsyncIterator[TokenEvent]:
         window = self._facts.context_window
         produced = 0
@@ -150,7 +216,7 @@ class FakeEngine:
                 await asyncio.sleep(0)
             produced += 1
             yield Token(id=byte, piece=bytes([byte]))
-        yield Finished(reason=reason, prompt_tokens=len(request.prompt), output_tokens=produced)
+        yield Finished(reason=reason, prompt_tokens=len(request.prompt), output_tokens=produced, cached_tokens=cached)
 
 
 def _int_directive(text: str, name: str) -> int | None:

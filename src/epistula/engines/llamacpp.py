@@ -6,6 +6,19 @@ events from a per-request :class:`asyncio.Queue`. Everything that touches the
 llama context runs on the scheduler's single worker thread
 (:mod:`epistula.engines.llamacpp_scheduler`), so the event loop never blocks
 on inference.
+
+Prompt caching keeps *KV snapshots* (``llama_state_seq_get_data``: one
+sequence's cells copied to host memory) in a
+:class:`~epistula.caching.store.PromptCache` rather than retaining sequences
+inside the llama context. Measured with SmolLM2-135M on the 2-core machine: a
+4,000-token prefix is 92 MB of KV, snapshotted in ~90 ms and restored in
+~25 ms, where prefilling it takes 20-60 s. Retained sequences would avoid the
+copy but cannot be budgeted: with per-sequence KV streams (the default here)
+each needs a whole ``n_ctx`` stream fixed when the context is created, and with
+a unified cache they compete for the cells running requests need. Snapshots
+cost exactly their bytes, live outside the context, and survive the slot
+being reused by other requests. A slot's own leftover prefix (automatic reuse)
+is still used first when it is at least as long.
 """
 
 from __future__ import annotations
@@ -16,8 +29,10 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from epistula.caching.store import PromptCache
 from epistula.engines.base import (
     EngineError,
+    EngineStats,
     Finished,
     GenerationRequest,
     ModelFacts,
@@ -76,6 +91,8 @@ class LlamaCppEngine:
         name: str | None = None,
         kv_unified: bool | None = None,
         prefill_chunk: int = 64,
+        prompt_cache_bytes: int = 1 << 30,
+        prompt_cache_min_tokens: int = 1024,
     ) -> None:
         if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
             raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
@@ -96,6 +113,10 @@ class LlamaCppEngine:
         self._scheduler: Scheduler | None = None
         self._start_lock: asyncio.Lock | None = None
         self._closed = False
+        self.prompt_cache = PromptCache(budget_bytes=prompt_cache_bytes, min_tokens=prompt_cache_min_tokens)
+        """``cache_control`` prefixes of every namespace, as KV snapshots."""
+        self._reused = 0
+        self._prefilled = 0
 
     # -- model and facts (usable before start) -----------------------------
 
@@ -150,6 +171,7 @@ class LlamaCppEngine:
 
     async def _start(self) -> None:
         model = await asyncio.to_thread(self._loaded)
+        self.prompt_cache.bytes_per_token = model.kv_bytes_per_token()
         window = self._n_ctx(model)
         unified = self._kv_unified_arg
         if unified is None:
@@ -175,6 +197,7 @@ class LlamaCppEngine:
             n_batch=self._n_batch,
             max_queue=self._max_queue,
             prefill_chunk=self._prefill_chunk,
+            cache=self.prompt_cache,
         )
         await asyncio.to_thread(scheduler.start)
         self._scheduler = scheduler
@@ -202,11 +225,15 @@ class LlamaCppEngine:
                 self._model.free()
                 self._model = None
 
-    def stats(self) -> dict[str, int]:
-        """Scheduler counts: ``active`` sequences, ``waiting`` requests, ``slots``."""
-        if self._scheduler is None:
-            return {"active": 0, "waiting": 0, "slots": self._n_seq_max, "cached_slots": 0}
-        return self._scheduler.stats()
+    def stats(self) -> EngineStats:
+        """Queue and sequence counts from the scheduler, prompt-token counters from ``Finished``."""
+        counts = self._scheduler.stats() if self._scheduler is not None else {}
+        return EngineStats(
+            queue_depth=counts.get("waiting", 0),
+            active_sequences=counts.get("active", 0),
+            prompt_tokens_reused=self._reused,
+            prompt_tokens_prefilled=self._prefilled,
+        )
 
     # -- generation -----------------------------------------------------------
 
@@ -234,16 +261,25 @@ class LlamaCppEngine:
             loop=asyncio.get_running_loop(),
             queue=queue,
         )
+        plan = None
+        if request.cache_points:
+            plan = self.prompt_cache.plan(request.cache_namespace, job.prompt, request.cache_points)
+            job.cache_hit, job.cache_writes, job.write_at = plan.hit, plan.writes, plan.write_at
         try:
             scheduler.submit(job)
         except BaseException:
             job.chain.free()
             raise
         try:
+            if plan is not None:
+                yield plan.usage
             while True:
                 outcome = await queue.get()
                 if isinstance(outcome, BaseException):
                     raise outcome
+                if isinstance(outcome, Finished):
+                    self._reused += outcome.cached_tokens
+                    self._prefilled += outcome.prompt_tokens - outcome.cached_tokens
                 yield outcome
                 if isinstance(outcome, Finished):
                     return

@@ -26,6 +26,9 @@ from epistula.engines.base import EngineError, SamplingParams
 
 log = logging.getLogger(__name__)
 
+REPEAT_LAST_N = 64
+"""Output tokens the repetition penalty looks back over (llama.cpp's default)."""
+
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
 """ggml_log_level -> logging level. llama.cpp's INFO chatter (model dump, context
 setup) is demoted to DEBUG; warnings and errors keep their level."""
@@ -211,6 +214,13 @@ class NativeModel:
             if sampling.temperature <= 0.0:
                 self._add(chain, ll.llama_sampler_init_greedy())
                 return chain
+            if sampling.repeat_penalty != 1.0 and not (sampling.grammar and not sampling.grammar_triggers):
+                self._add(
+                    chain,
+                    ll.llama_sampler_init_penalties(
+                        self.vocab_size, REPEAT_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0
+                    ),
+                )
             if sampling.top_k is not None and sampling.top_k > 0:
                 self._add(chain, ll.llama_sampler_init_top_k(int(sampling.top_k)))
             if sampling.top_p is not None and sampling.top_p < 1.0:
@@ -344,6 +354,28 @@ class NativeContext:
     def seq_cp(self, src: int, dst: int, p0: int = -1, p1: int = -1) -> None:
         """Share ``src``'s cells in [p0, p1) with ``dst`` (no copy in a unified cache)."""
         ll.llama_memory_seq_cp(self.memory, src, dst, p0, p1)
+
+    def seq_snapshot(self, seq_id: int) -> ctypes.Array[ctypes.c_uint8] | None:
+        """A copy of ``seq_id``'s KV cells (positions and K/V rows) in host memory."""
+        size = int(ll.llama_state_seq_get_size(self.handle, seq_id))
+        if size <= 0:
+            return None
+        buf = (ctypes.c_uint8 * size)()
+        written = int(ll.llama_state_seq_get_data(self.handle, buf, size, seq_id))
+        return buf if written == size else None
+
+    def seq_restore(self, data: ctypes.Array[ctypes.c_uint8], seq_id: int) -> bool:
+        """Replace ``seq_id``'s cells by a snapshot; False (and an empty sequence)
+        when the cache has no room for them."""
+        self.seq_rm(seq_id)
+        if int(ll.llama_state_seq_set_data(self.handle, data, len(data), seq_id)) > 0:
+            return True
+        self.seq_rm(seq_id)
+        return False
+
+    def seq_pos_max(self, seq_id: int) -> int:
+        """The last position ``seq_id`` holds (-1 when empty)."""
+        return int(ll.llama_memory_seq_pos_max(self.memory, seq_id))
 
     def clear(self) -> None:
         ll.llama_memory_clear(self.memory, True)

@@ -14,6 +14,12 @@ prefix (:mod:`epistula.engines.llamacpp_slots`). With a unified KV cache,
 ``llama_decode`` may find no free cells (status 1): idle caches are evicted
 first, then the newest running sequence is failed with a clear error.
 
+Prompt caching (``cache_control``): a job may bring a snapshot to restore
+(the KV cells of a cached prefix, copied back into its slot instead of being
+prefilled) and breakpoints to write: its prefill then pauses exactly at the last
+breakpoint, the sequence is snapshotted into the
+:class:`~epistula.caching.store.PromptCache`, and prefill goes on.
+
 Events cross to asyncio through ``loop.call_soon_threadsafe``, batched to one
 call per event loop per step so sixteen streams cost one wake-up, not sixteen.
 """
@@ -27,6 +33,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from epistula.caching.prefixes import common_prefix
+from epistula.caching.store import PromptCache, Snapshot
 from epistula.engines.base import (
     EngineError,
     EngineOverloaded,
@@ -53,8 +61,10 @@ class Scheduler:
         n_batch: int,
         max_queue: int,
         prefill_chunk: int,
+        cache: PromptCache | None = None,
     ) -> None:
         self._model = model
+        self._cache = cache
         self._prefill_chunk = max(1, prefill_chunk)
         self._make_context = make_context
         self._n_seq_max = n_seq_max
@@ -198,14 +208,58 @@ class Scheduler:
             if job.cancelled:
                 self._finish_quietly(job)
                 continue
-            if job.sampling.max_tokens <= 0 or len(job.prompt) >= self.context_window:
-                reason: FinishReason = "max_tokens" if job.sampling.max_tokens <= 0 else "context_window"
+            prewarm_only = job.sampling.max_tokens <= 0
+            if (prewarm_only and not job.write_at) or len(job.prompt) >= self.context_window:
+                reason: FinishReason = "max_tokens" if prewarm_only else "context_window"
                 self._active.append(job)
                 self._finish(job, reason)
                 continue
             assert self._ctx is not None
             self._slots.place(job, self._ctx)
             self._active.append(job)
+            self._apply_cache(job)
+
+    # -- prompt cache -----------------------------------------------------
+
+    def _apply_cache(self, job: Job) -> None:
+        """Restore the job's cache hit (when it beats the slot's own prefix), and
+        write its breakpoints at once if the slot already holds them."""
+        hit, job.cache_hit = job.cache_hit, None
+        if hit is not None:
+            self._restore(job, hit)
+        if job.write_at and job.n_past >= job.write_at:
+            self._write_cache(job)
+            if job.sampling.max_tokens <= 0:
+                self._finish(job, "max_tokens")
+
+    def _restore(self, job: Job, hit: Snapshot) -> None:
+        ctx, slot = self._ctx, job.slot
+        assert ctx is not None and slot is not None
+        n = min(common_prefix(hit.tokens, job.prompt), len(job.prompt) - 1)
+        if n <= job.n_past or hit.data is None:
+            return
+        if not ctx.seq_restore(hit.data, slot.seq_id):  # type: ignore[arg-type]
+            log.warning("prompt cache: no KV room to restore %d tokens; prefilling them", n)
+            slot.tokens = []
+            job.n_past = job.cached_tokens = 0
+            return
+        ctx.seq_rm(slot.seq_id, n, -1)  # the snapshot may hold more than this prompt shares
+        slot.tokens = list(job.prompt[:n])
+        job.n_past = job.cached_tokens = n
+
+    def _write_cache(self, job: Job) -> None:
+        """Snapshot the job's sequence (its cells hold exactly ``slot.tokens``)."""
+        ctx, slot = self._ctx, job.slot
+        assert ctx is not None and slot is not None
+        writes, job.cache_writes, job.write_at = job.cache_writes, (), 0
+        if self._cache is None:
+            return
+        data = ctx.seq_snapshot(slot.seq_id)
+        if data is None:
+            log.warning("prompt cache: snapshot of sequence %d failed", slot.seq_id)
+            return
+        snapshot = Snapshot(tokens=tuple(slot.tokens), data=data, nbytes=len(data))
+        self._cache.commit(job.namespace, snapshot, writes)
 
     # -- batching ---------------------------------------------------------
 
@@ -229,7 +283,8 @@ class Scheduler:
                 break
             if job.next_token is None and job.n_past < len(job.prompt):
                 assert job.slot is not None
-                n = min(len(job.prompt) - job.n_past, budget)
+                end = job.write_at if job.write_at > job.n_past else len(job.prompt)
+                n = min(end - job.n_past, budget)
                 batch.add_run(job.prompt[job.n_past : job.n_past + n], job.n_past, job.slot.seq_id)
                 if job.n_past + n == len(job.prompt):
                     job.batch_index = batch.n_tokens - 1
@@ -259,6 +314,11 @@ class Scheduler:
                 job.chunks += 1
                 if job.chunks > 1 or job.batch_index < 0:
                     self._emit(job, PromptProgress(done=job.n_past, total=len(job.prompt)))
+                if job.write_at and job.n_past == job.write_at:
+                    self._write_cache(job)
+                    if job.sampling.max_tokens <= 0:  # pre-warming: the breakpoints were all it wanted
+                        self._finish(job, "max_tokens")
+                        continue
             if job.batch_index >= 0:
                 self._accept(job, ctx.sample(job.chain, job.batch_index))
 

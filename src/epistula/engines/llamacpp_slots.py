@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from epistula.engines.base import SamplingParams, TokenEvent
+from epistula.caching.store import Snapshot
+from epistula.engines.base import CachePoint, SamplingParams, TokenEvent
 from epistula.engines.llamacpp_native import NativeContext, SamplerChain
 
 Outcome = TokenEvent | BaseException
@@ -50,6 +51,12 @@ class Job:
     chunk: int = 0
     """Prompt tokens this job put into the current batch."""
     batch_index: int = -1
+    cache_hit: Snapshot | None = None
+    """A prompt-cache snapshot to restore at admission (its prefix is the prompt's)."""
+    cache_writes: tuple[CachePoint, ...] = ()
+    """Breakpoints to store from a snapshot taken when the prefill reaches ``write_at``."""
+    write_at: int = 0
+    """Prefill stops at this many tokens to snapshot the sequence (0: nothing to write)."""
 
 
 @dataclass(eq=False)

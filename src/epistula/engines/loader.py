@@ -12,7 +12,12 @@ def build_engine(settings: Settings, model: ModelConfig) -> Engine:
     if settings.engine == "fake":
         from .fake import FakeEngine
 
-        return FakeEngine(name=model.id, context_window=model.context_window or 8192)
+        return FakeEngine(
+            name=model.id,
+            context_window=model.context_window or 8192,
+            prompt_cache_bytes=settings.prompt_cache_bytes,
+            prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+        )
     from .llamacpp import LlamaCppEngine
 
     path = resolve_model_path(model.path)
@@ -25,4 +30,6 @@ def build_engine(settings: Settings, model: ModelConfig) -> Engine:
         n_threads=settings.n_threads,
         max_queue=settings.max_queue,
         name=model.id,
+        prompt_cache_bytes=settings.prompt_cache_bytes,
+        prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
     )

@@ -4,7 +4,11 @@ to the uploading key's workspace (another workspace gets 404, as for an unknown 
 Also :func:`resolve_file_documents`, which turns ``document`` blocks that reference a
 file (``{"type": "file", "file_id": ...}``) or carry a base64 PDF into plain-text
 documents *before* a request is prepared: validation and prompt rendering then only
-ever see text, which is all a local text model can read anyway.
+ever see text, which is all a local text model can read anyway. The replacement source
+(:class:`ExtractedTextSource`) remembers the PDF's page texts and the file id, because
+citations point at pages and name the file. ``image`` blocks with file sources are
+checked the same way (the file must exist and be an image), and left for validation
+to refuse on a model that cannot see.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, TypeVar
 
+from pydantic import Field
+
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
 from epistula.protocol.content import (
     Base64PDFSource,
     DocumentBlockParam,
     FileDocumentSource,
+    FileImageSource,
+    ImageBlockParam,
     PlainTextSource,
     ToolResultBlockParam,
 )
@@ -39,6 +47,7 @@ MAX_PDF_PAGES = 100
 TEXT_MIME_TYPES = frozenset(
     {"application/json", "application/xml", "application/x-yaml", "application/yaml", "application/x-ndjson"}
 )
+IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 P = TypeVar("P", MessageCreateParams, MessageCountTokensParams)
 
@@ -194,8 +203,18 @@ class FileService:
 # ---------------------------------------------------------------- documents from files and PDFs
 
 
-def pdf_text(data: bytes, where: str) -> str:
-    """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart."""
+class ExtractedTextSource(PlainTextSource):
+    """Text we extracted from a PDF or read from an uploaded file. It renders like any
+    plain-text source; the extra fields (never serialised) say where the text came from,
+    so that citations can point at PDF pages and name the file."""
+
+    pages: tuple[str, ...] | None = Field(default=None, exclude=True)
+    """A PDF's page texts in order (``None``: not a PDF)."""
+    file_id: str | None = Field(default=None, exclude=True)
+
+
+def pdf_pages(data: bytes, where: str) -> tuple[str, ...]:
+    """The text of each page, in order (pypdf's extraction, stripped)."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -203,29 +222,50 @@ def pdf_text(data: bytes, where: str) -> str:
         reader = PdfReader(io.BytesIO(data))
         if len(reader.pages) > MAX_PDF_PAGES:
             raise InvalidRequestError(f"{where}: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        return tuple((page.extract_text() or "").strip() for page in reader.pages)
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise InvalidRequestError(f"{where}: The PDF specified could not be read ({exc})") from exc
+
+
+def pages_text(pages: tuple[str, ...]) -> str:
+    """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart."""
     return "\n".join(f'<page number="{n}">\n{text}\n</page>' for n, text in enumerate(pages, 1))
 
 
-def file_document_text(record: FileRecord, data: bytes, where: str) -> str:
+def pdf_text(data: bytes, where: str) -> str:
+    return pages_text(pdf_pages(data, where))
+
+
+def _pdf_source(pages: tuple[str, ...], file_id: str | None) -> ExtractedTextSource:
+    return ExtractedTextSource(
+        type="text", media_type="text/plain", data=pages_text(pages), pages=pages, file_id=file_id
+    )
+
+
+def file_document_source(record: FileRecord, data: bytes, where: str) -> ExtractedTextSource:
     mime = record.mime_type
     if mime == "application/pdf":
-        return pdf_text(data, where)
+        return _pdf_source(pdf_pages(data, where), record.id)
     if mime.startswith("text/") or mime in TEXT_MIME_TYPES:
         try:
-            return data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequestError(f"{where}: file `{record.id}` is not valid UTF-8 text") from None
+        return ExtractedTextSource(type="text", media_type="text/plain", data=text, file_id=record.id)
     raise InvalidRequestError(
         f"{where}: file `{record.id}` has type `{mime}`, which cannot be used as a document (text and PDF files can)"
     )
 
 
+def file_document_text(record: FileRecord, data: bytes, where: str) -> str:
+    return file_document_source(record, data, where).data
+
+
 def _needs_rewrite(block: Any) -> bool:
     if isinstance(block, DocumentBlockParam):
         return isinstance(block.source, (FileDocumentSource, Base64PDFSource))
+    if isinstance(block, ImageBlockParam):
+        return isinstance(block.source, FileImageSource)
     if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
         return any(_needs_rewrite(inner) for inner in block.content)
     return False
@@ -236,27 +276,60 @@ async def _document(
 ) -> DocumentBlockParam:
     source = block.source
     if isinstance(source, FileDocumentSource):
-        if files is None:
-            raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
-        try:
-            record, data = await files.read(workspace_id, source.file_id)
-        except NotFoundError as exc:
-            raise NotFoundError(f"{where}.source.file_id: {exc.message}") from None
-        text = file_document_text(record, data, f"{where}.source")
+        record, data = await _read_file(source.file_id, where, files, workspace_id)
+        text: PlainTextSource = file_document_source(record, data, f"{where}.source")
     elif isinstance(source, Base64PDFSource):
         try:
             data = base64.b64decode(source.data, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
-        text = await asyncio.to_thread(pdf_text, data, f"{where}.source")
+        text = _pdf_source(await asyncio.to_thread(pdf_pages, data, f"{where}.source"), None)
     else:
         return block
-    return block.model_copy(update={"source": PlainTextSource(type="text", media_type="text/plain", data=text)})
+    return block.model_copy(update={"source": text})
+
+
+async def _read_file(
+    file_id: str, where: str, files: FileService | None, workspace_id: str
+) -> tuple[FileRecord, bytes]:
+    if files is None:
+        raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
+    try:
+        return await files.read(workspace_id, file_id)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{where}.source.file_id: {exc.message}", details=exc.details) from None
+
+
+async def _check_image_file(block: ImageBlockParam, where: str, files: FileService | None, workspace_id: str) -> None:
+    """The referenced file must exist in the workspace (404) and be an image (400); the
+    block itself stays, so that validation then refuses it on a text-only model."""
+    if not isinstance(block.source, FileImageSource):
+        return
+    if files is None:
+        raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
+    try:
+        record = await files.get(workspace_id, block.source.file_id)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{where}.source.file_id: {exc.message}", details=exc.details) from None
+    if record.mime_type not in IMAGE_MIME_TYPES:
+        raise InvalidRequestError(
+            f"{where}.source: file `{record.id}` has type `{record.mime_type}`, which cannot be used as an "
+            f"image (supported: {', '.join(IMAGE_MIME_TYPES)})"
+        )
+
+
+async def _resolve_block(block: Any, where: str, files: FileService | None, workspace_id: str) -> Any:
+    if isinstance(block, DocumentBlockParam):
+        return await _document(block, f"{where}.document", files, workspace_id)
+    if isinstance(block, ImageBlockParam):
+        await _check_image_file(block, f"{where}.image", files, workspace_id)
+    return block
 
 
 async def resolve_file_documents(params: P, files: FileService | None, workspace_id: str) -> P:
-    """``params`` with file-sourced and base64-PDF documents replaced by their text (the
-    same object when there are none, so the common path costs one scan)."""
+    """``params`` with file-sourced and base64-PDF documents replaced by their text, and
+    file-sourced images checked (the same object when there are none, so the common path
+    costs one scan)."""
     if not any(isinstance(m.content, list) and any(_needs_rewrite(b) for b in m.content) for m in params.messages):
         return params
     messages = []
@@ -267,15 +340,14 @@ async def resolve_file_documents(params: P, files: FileService | None, workspace
         blocks: list[Any] = []
         for j, block in enumerate(message.content):
             where = f"messages.{i}.content.{j}"
-            if isinstance(block, DocumentBlockParam):
-                block = await _document(block, f"{where}.document", files, workspace_id)
-            elif isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
-                inner: list[Any] = []
-                for k, item in enumerate(block.content):
-                    if isinstance(item, DocumentBlockParam):
-                        item = await _document(item, f"{where}.content.{k}.document", files, workspace_id)
-                    inner.append(item)
+            if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+                inner = [
+                    await _resolve_block(item, f"{where}.content.{k}", files, workspace_id)
+                    for k, item in enumerate(block.content)
+                ]
                 block = block.model_copy(update={"content": inner})
+            else:
+                block = await _resolve_block(block, where, files, workspace_id)
             blocks.append(block)
         messages.append(message.model_copy(update={"content": blocks}))
     return params.model_copy(update={"messages": messages})

@@ -13,6 +13,7 @@ from typing import Any
 from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
 from epistula.protocol.messages import Message
 from epistula.protocol.streaming import (
+    CitationsDelta,
     InputJSONDelta,
     RawContentBlockDeltaEvent,
     RawContentBlockStartEvent,
@@ -70,6 +71,8 @@ class Accumulator:
             block.thinking += delta.thinking
         elif isinstance(delta, SignatureDelta) and isinstance(block, ThinkingBlock):
             block.signature = delta.signature
+        elif isinstance(delta, CitationsDelta) and isinstance(block, TextBlock):
+            block.citations = [*(block.citations or []), delta.citation]
         else:
             raise ValueError(f"delta {delta.type} does not fit block {block.type}")
 

@@ -15,13 +15,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from epistula import ids
+from epistula.caching.accounting import input_tokens
 from epistula.engines.base import (
+    CachePoint,
     Engine,
     EngineError,
     EngineOverloaded,
     Finished,
     FinishReason,
     GenerationRequest,
+    PromptCacheUsage,
     PromptTooLong,
     SamplingParams,
     Token,
@@ -30,7 +33,7 @@ from epistula.engines.base import (
 from epistula.errors import InternalServerError, InvalidRequestError, OverloadedError
 from epistula.protocol.messages import StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
-from epistula.protocol.usage import Usage
+from epistula.protocol.usage import CacheCreation, Usage
 
 from .assembler import Assembler
 from .output import OutputRouter, ThinkingDisplay
@@ -53,6 +56,8 @@ class PreparedMessage:
     sampling: SamplingParams
     stop_sequences: tuple[str, ...] = ()
     cache_namespace: str = ""
+    cache_points: tuple[CachePoint, ...] = ()
+    """``cache_control`` breakpoints as token offsets of ``prompt``."""
     tool_names: tuple[str, ...] = ()
     """Offered tools whose calls are parsed out of the text (empty: no parsing)."""
     single_tool_call: bool = False
@@ -87,27 +92,45 @@ class MessageRun:
         self._first_event_wait = first_event_wait
         self._agen: AsyncIterator[TokenEvent] | None = None
         self._pending: asyncio.Future[TokenEvent] | None = None
+        self._cache_usage: PromptCacheUsage | None = None
+        self._buffered: TokenEvent | None = None
         self.message_id = ids.message_id()
 
     async def open(self) -> None:
-        """Admit the request; raise an ``ApiError`` if the engine fails right away."""
-        if self._prepared.sampling.max_tokens == 0:
+        """Admit the request; raise an ``ApiError`` if the engine fails right away.
+
+        With ``max_tokens == 0`` the engine is only needed to write cache
+        breakpoints (pre-warming); without any, nothing is generated at all."""
+        prepared = self._prepared
+        if prepared.sampling.max_tokens == 0 and not prepared.cache_points:
             return
-        self._start(self._prepared.prompt, self._prepared.sampling)
-        assert self._pending is not None
-        done, _ = await asyncio.wait({self._pending}, timeout=self._first_event_wait)
-        if done:
+        self._start(prepared.prompt, prepared.sampling, prepared.cache_points)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._first_event_wait
+        while self._pending is not None:
+            done, _ = await asyncio.wait({self._pending}, timeout=max(deadline - loop.time(), 0))
+            if not done:
+                return
             exc = self._pending.exception()
             if isinstance(exc, EngineError):
                 await self.close()
                 raise map_engine_error(exc) from exc
+            if exc is not None or not isinstance(self._pending.result(), PromptCacheUsage):
+                return
+            # The cache report comes at once; keep watching for an early failure.
+            report = await self._next_event()
+            assert isinstance(report, PromptCacheUsage)
+            self._cache_usage = report
 
-    def _start(self, prompt: tuple[int, ...], sampling: SamplingParams) -> None:
+    def _start(
+        self, prompt: tuple[int, ...], sampling: SamplingParams, cache_points: tuple[CachePoint, ...] = ()
+    ) -> None:
         request = GenerationRequest(
             prompt=prompt,
             sampling=sampling,
             request_id=self.message_id,
             cache_namespace=self._prepared.cache_namespace,
+            cache_points=cache_points,
         )
         self._agen = self._engine.generate(request)
         self._pending = asyncio.ensure_future(anext(self._agen))
@@ -135,6 +158,9 @@ class MessageRun:
                 await agen.aclose()  # type: ignore[attr-defined]
 
     async def _next_event(self) -> TokenEvent | None:
+        if self._buffered is not None:
+            event, self._buffered = self._buffered, None
+            return event
         if self._pending is None:
             return None
         try:
@@ -149,9 +175,32 @@ class MessageRun:
         self._pending = asyncio.ensure_future(anext(self._agen))
         return event
 
+    async def _usage(self) -> Usage:
+        """The prompt's usage split; with breakpoints it comes from the engine's
+        first event (normally already taken by ``open``)."""
+        if self._cache_usage is None and self._prepared.cache_points and self._agen is not None:
+            first = await self._next_event()
+            if isinstance(first, PromptCacheUsage):
+                self._cache_usage = first
+            else:
+                self._buffered = first
+        cache = self._cache_usage or PromptCacheUsage()
+        return Usage(
+            input_tokens=input_tokens(len(self._prepared.prompt), cache),
+            output_tokens=0,
+            cache_read_input_tokens=cache.read,
+            cache_creation_input_tokens=cache.creation,
+            cache_creation=CacheCreation(
+                ephemeral_5m_input_tokens=cache.creation_5m, ephemeral_1h_input_tokens=cache.creation_1h
+            ),
+        )
+
     async def events(self) -> AsyncIterator[RawMessageStreamEvent]:
-        prompt_tokens = len(self._prepared.prompt)
-        usage = Usage(input_tokens=prompt_tokens, output_tokens=0)
+        try:
+            usage = await self._usage()
+        except BaseException:
+            await self.close()
+            raise
         asm = Assembler(message_id=self.message_id, model=self._prepared.model, usage=usage)
         try:
             for ev in asm.start():
@@ -192,6 +241,7 @@ class MessageRun:
                 elif isinstance(event, Finished):
                     finish = event
                     break
+                # PromptProgress (and a restarted request's cache report) carry nothing to send
             tail = "" if stops.matched else stops.feed(decoder.decode(b"", final=True)) + stops.flush()
             for ev in router.feed(tail, final=True):
                 yield ev

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from epistula import validation
+from epistula.caching.breakpoints import find_breakpoints
+from epistula.caching.prefixes import PrefixMeter
 from epistula.catalog import Catalog, ServedModel
+from epistula.config import SamplingDefaults
 from epistula.constraints.tools import Constraint, json_output_grammar, tool_call_grammar
-from epistula.engines.base import SamplingParams
+from epistula.engines.base import CachePoint, SamplingParams
 from epistula.errors import InvalidRequestError
-from epistula.prompting.render import render_prompt
+from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import (
     MessageCreateParams,
@@ -88,12 +91,11 @@ class TokenizedPrompt:
     ids: tuple[int, ...]
     prefill: str
     plan: ToolPlan
+    text: str = ""
+    """The rendered prompt that ``ids`` tokenize."""
 
 
-def tokenize_prompt(params: PromptParams, catalog: Catalog) -> TokenizedPrompt:
-    model = catalog.resolve(params.model)
-    validation.check_messages(params)
-    validation.check_supported(params, model_id=params.model)
+def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, ToolPlan]:
     plan = plan_tools(params)
     native = model.template.supports_tools
     rendered = render_prompt(
@@ -102,8 +104,32 @@ def tokenize_prompt(params: PromptParams, catalog: Catalog) -> TokenizedPrompt:
         extra_system=_extra_system(params, plan, native),
         tools=[tool_spec(t) for t in plan.tools] if plan.active and native else None,
     )
+    return rendered, plan
+
+
+def tokenize_prompt(params: PromptParams, catalog: Catalog) -> TokenizedPrompt:
+    model = catalog.resolve(params.model)
+    validation.check_messages(params)
+    validation.check_supported(params, model_id=params.model)
+    find_breakpoints(params)  # the API's cache_control rules (with automatic caching, TTL order)
+    rendered, plan = _render(params, model)
     ids = tuple(model.engine.tokenize(rendered.text))
-    return TokenizedPrompt(model=model, ids=ids, prefill=rendered.prefill, plan=plan)
+    return TokenizedPrompt(model=model, ids=ids, prefill=rendered.prefill, plan=plan, text=rendered.text)
+
+
+def cache_points(params: PromptParams, prompt: TokenizedPrompt) -> tuple[CachePoint, ...]:
+    """Token offsets (with TTL and lookback) of the request's ``cache_control`` breakpoints."""
+    if not find_breakpoints(params):
+        return ()
+    model = prompt.model
+    meter = PrefixMeter(
+        params,
+        lambda cut: _render(cut, model)[0].text,
+        model.engine.tokenize,
+        prompt.text,
+        prompt.ids,
+    )
+    return meter.points()
 
 
 def constraint_for(params: MessageCreateParams, plan: ToolPlan) -> Constraint | None:
@@ -117,13 +143,20 @@ def constraint_for(params: MessageCreateParams, plan: ToolPlan) -> Constraint | 
     return None
 
 
-def sampling_params(params: MessageCreateParams, constraint: Constraint | None) -> SamplingParams:
-    temperature = 1.0 if params.temperature is None else params.temperature
+def sampling_params(
+    params: MessageCreateParams, constraint: Constraint | None, defaults: SamplingDefaults | None = None
+) -> SamplingParams:
+    """The request's sampling parameters; those it leaves out come from the model's own
+    defaults (``[models.sampling]``), then the API's (temperature 1.0)."""
+    defaults = defaults or SamplingDefaults()
+    temperature = params.temperature if params.temperature is not None else defaults.temperature
+    top_k = params.top_k if params.top_k is not None else defaults.top_k
     return SamplingParams(
         max_tokens=params.max_tokens,
-        temperature=temperature,
-        top_p=params.top_p,
-        top_k=params.top_k if params.top_k else None,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=params.top_p if params.top_p is not None else defaults.top_p,
+        top_k=top_k if top_k else None,
+        repeat_penalty=defaults.repeat_penalty,
         grammar=constraint.grammar if constraint else None,
         grammar_triggers=constraint.triggers if constraint else (),
     )
@@ -162,9 +195,10 @@ def prepare_message(
     return PreparedMessage(
         model=params.model,
         prompt=prompt.ids,
-        sampling=sampling_params(params, constraint),
+        sampling=sampling_params(params, constraint, model.sampling),
         stop_sequences=tuple(params.stop_sequences or ()),
         cache_namespace=cache_namespace,
+        cache_points=cache_points(params, prompt),
         tool_names=tuple(t.name for t in prompt.plan.tools),
         single_tool_call=prompt.plan.single_call,
         reasoning=model.reasoning,

@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
+from epistula.accounting import Accounting
+from epistula.auth import bootstrap as auth_bootstrap
 from epistula.auth.keys import KeyStore
 from epistula.batches.lifecycle import start_durable_services
 from epistula.catalog import Catalog, ServedModel, make_template
@@ -17,11 +19,17 @@ from epistula.config import DEFAULT_ALIASES, ModelConfig, Settings
 from epistula.engines.base import Engine
 from epistula.engines.loader import build_engine
 from epistula.errors import ApiError
+from epistula.gate import Gate
+from epistula.limits.factory import build_rate_limiter
+from epistula.observability.hook import ObservabilityHook
+from epistula.observability.metrics import Metrics
 from epistula.thinking import ThinkingSigner
 
 from .errors import handle_exception
 from .middleware import RequestContextMiddleware
-from .routes import batches, files, health, messages, models
+from .routes import admin_keys, admin_usage, admin_workspaces, batches, files, health, messages, models
+from .routes import metrics as metrics_route
+from .routes import openapi as openapi_route
 from .state import AppState
 
 EngineFactory = Callable[[Settings, ModelConfig], Engine]
@@ -54,6 +62,7 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
                 max_output_tokens=config.max_output_tokens,
                 created_at=config.created_at,
                 reasoning_override=config.reasoning,
+                sampling=config.sampling,
             )
         )
     if settings.default_aliases and default:
@@ -65,9 +74,13 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
 
 
 def open_key_store(settings: Settings) -> KeyStore:
-    store = KeyStore(settings.data_dir / "epistula.db")
-    if settings.api_key is not None:
-        store.add(settings.api_key.get_secret_value(), name="EPISTULA_API_KEY")
+    """Keys and workspaces in the shared database (own connections), fixed keys registered."""
+    store = auth_bootstrap.open_key_store(settings)
+    try:
+        auth_bootstrap.register_configured_keys(store, settings)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -77,32 +90,60 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         keys = open_key_store(settings)
         catalog = await build_catalog(settings, engine_factory)
         signer = ThinkingSigner.from_data_dir(settings.data_dir)
-        durable = await start_durable_services(settings, catalog, signer=signer)
+        # Usage hooks go on the gate before the batch worker starts; the usage store opens
+        # once the main store has migrated the database.
+        gate = Gate()
+        # Observability first (it must see requests that later hooks refuse), then rate limits.
+        limiter = build_rate_limiter(settings, catalog)
+        gate.add(ObservabilityHook(metrics))
+        if limiter is not None:
+            gate.add(limiter)
+        accounting = Accounting(settings, resolve_model=lambda name: catalog.resolve(name).id)
+        accounting.install(gate)
+        durable = await start_durable_services(settings, catalog, signer=signer, gate=gate)
+        await accounting.open()
         app.state.epistula = AppState(
-            settings=settings, catalog=catalog, keys=keys, signer=signer, batches=durable.batches, files=durable.files
+            settings=settings, catalog=catalog, keys=keys, signer=signer, batches=durable.batches, files=durable.files,
+            gate=gate, accounting=accounting,
         )
+        metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])
         try:
             yield
         finally:
+            if limiter is not None:
+                await limiter.backend.close()
             await durable.close()
+            await accounting.close()  # after the worker: its last items record their rows
             for model in catalog.models:
                 await model.engine.close()
             keys.close()
 
+    metrics = Metrics()
     routes = [
         Route("/", health.root, methods=["GET", "HEAD"]),
         Route("/health", health.health, methods=["GET"]),
+        Route("/openapi.json", openapi_route.openapi_json, methods=["GET"]),
         Route("/v1/messages", messages.create_message, methods=["POST"]),
         Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.get_model, methods=["GET"]),
         *batches.routes(),
         *files.routes(),
+        *admin_usage.routes(),
+        *admin_keys.routes(),
+        *admin_workspaces.routes(),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={ApiError: handle_exception, HTTPException: handle_exception},
     )
-    app.add_middleware(RequestContextMiddleware, organization_id=settings.organization_id)
+    if settings.metrics_enabled:
+        app.router.routes.append(Route("/metrics", metrics_route.endpoint(metrics), methods=["GET"]))
+    app.add_middleware(
+        RequestContextMiddleware,
+        organization_id=settings.organization_id,
+        metrics=metrics,
+        log_content=settings.log_content,
+    )
     return app

@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 from epistula.errors import ApiError, InternalServerError, MethodNotAllowedError, NotFoundError
 from epistula.protocol.errors import ErrorObject, ErrorResponse
@@ -50,4 +51,16 @@ async def handle_exception(request: Request, exc: Exception) -> Response:
     response = error_response(to_api_error(exc), getattr(request.state, "request_id", None))
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)  # e.g. ``Allow`` on 405 (RFC 9110)
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        response.headers["allow"] = allowed_methods(request)
     return response
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method routed for this path. Starlette's own ``Allow`` names only the methods of
+    the first route whose path matched, and epistula declares one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))

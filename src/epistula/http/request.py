@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from epistula.auth.keys import Principal
-from epistula.errors import AuthenticationError, InvalidRequestError, RequestTooLargeError
+from epistula.auth.keys import AdminPrincipal, Principal
+from epistula.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError, RequestTooLargeError
 from epistula.validation import check_version, format_validation_error
 
 from .state import AppState
@@ -22,10 +22,9 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def authenticate(request: Request) -> Principal:
+def _credentials(request: Request) -> list[str]:
     """The key comes in ``x-api-key`` or ``Authorization: Bearer`` (SDK 2.x); when both are
     sent (Claude Code with two variables set), either one being valid is enough."""
-    state = app_state(request)
     candidates: list[str] = []
     if key := request.headers.get("x-api-key"):
         candidates.append(key.strip())
@@ -34,10 +33,33 @@ def authenticate(request: Request) -> Principal:
         candidates.append(auth[7:].strip())
     if not candidates:
         raise AuthenticationError("x-api-key header is required")
-    for key in candidates:
+    return candidates
+
+
+def authenticate(request: Request) -> Principal:
+    """A workspace API key. Admin keys are not API keys: they get the same 401 as an
+    unknown key, as on the real Messages API."""
+    state = app_state(request)
+    for key in _credentials(request):
         principal = state.keys.verify(key)
         if principal is not None:
             return principal
+    raise AuthenticationError("invalid x-api-key")
+
+
+def authenticate_admin(request: Request) -> AdminPrincipal:
+    """An Admin API key, for ``/v1/organizations/...``. A valid ordinary API key gets
+    ``403 permission_error`` (it is a real credential without the right), anything else 401."""
+    state = app_state(request)
+    candidates = _credentials(request)
+    for key in candidates:
+        admin = state.keys.verify_admin(key)
+        if admin is not None:
+            return admin
+    if any(state.keys.verify(key) is not None for key in candidates):
+        raise PermissionDeniedError(
+            "This endpoint requires an Admin API key; workspace API keys cannot use the Admin API."
+        )
     raise AuthenticationError("invalid x-api-key")
 
 
@@ -77,8 +99,9 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:
+    """Strict: JSON types are not coerced (``"max_tokens": true`` or ``"64"`` is a 400, not 1 or 64)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         raise InvalidRequestError(format_validation_error(exc)) from exc
 
@@ -93,3 +116,24 @@ def query_limit(request: Request) -> int:
     if not 1 <= limit <= 1000:
         raise InvalidRequestError("limit: Input should be greater than or equal to 1 and less than or equal to 1000")
     return limit
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as the SDKs send it (``true``/``false``)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise InvalidRequestError(f"{name}: Input should be a valid boolean, unable to interpret input")
+
+
+def query_list(request: Request, name: str) -> list[str] | None:
+    """``name[]=a&name[]=b`` (what the SDKs send), repeated ``name``, or comma-separated."""
+    raw = request.query_params.getlist(f"{name}[]") + request.query_params.getlist(name)
+    if not raw:
+        return None
+    return list(dict.fromkeys(part.strip() for value in raw for part in value.split(",") if part.strip()))

@@ -12,6 +12,7 @@ from epistula.gate import Gate
 from epistula.thinking import ThinkingSigner
 
 if TYPE_CHECKING:
+    from epistula.accounting import Accounting
     from epistula.batches.service import BatchService
     from epistula.files.service import FileService
 
@@ -25,3 +26,4 @@ class AppState:
     batches: BatchService | None = None
     files: FileService | None = None
     gate: Gate = field(default_factory=Gate)
+    accounting: Accounting | None = None

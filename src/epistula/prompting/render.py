@@ -41,7 +41,7 @@ def system_text(system: str | list[TextBlockParam] | None) -> str:
     if system is None:
         return ""
     if isinstance(system, str):
-        return system
+        return compat.strip_billing_header(system)
     blocks = compat.drop_billing_header_blocks(system)
     return "\n\n".join(block.text for block in blocks)
 

@@ -239,10 +239,51 @@ ContentBlockSource.model_rebuild()
 # ---------------------------------------------------------------- response blocks
 
 
+class CitationCharLocation(ResponseModel):
+    """A span of a plain-text document: ``end_char_index`` is exclusive."""
+
+    type: Literal["char_location"] = "char_location"
+    cited_text: str
+    document_index: int
+    document_title: str | None = None
+    start_char_index: int
+    end_char_index: int
+    file_id: str | None = None
+
+
+class CitationPageLocation(ResponseModel):
+    """Pages of a PDF: 1-based, ``end_page_number`` exclusive."""
+
+    type: Literal["page_location"] = "page_location"
+    cited_text: str
+    document_index: int
+    document_title: str | None = None
+    start_page_number: int
+    end_page_number: int
+    file_id: str | None = None
+
+
+class CitationContentBlockLocation(ResponseModel):
+    """Blocks of a custom-content document: 0-based, ``end_block_index`` exclusive."""
+
+    type: Literal["content_block_location"] = "content_block_location"
+    cited_text: str
+    document_index: int
+    document_title: str | None = None
+    start_block_index: int
+    end_block_index: int
+    file_id: str | None = None
+
+
+TextCitation = Annotated[
+    CitationCharLocation | CitationPageLocation | CitationContentBlockLocation, Field(discriminator="type")
+]
+
+
 class TextBlock(ResponseModel):
     type: Literal["text"] = "text"
     text: str
-    citations: list[dict[str, Any]] | None = None
+    citations: list[TextCitation] | None = None
 
 
 class ThinkingBlock(ResponseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ._base import ResponseModel
-from .content import ContentBlock
+from .content import ContentBlock, TextCitation
 from .errors import ErrorObject
 from .messages import Message, StopReason
 from .usage import MessageDeltaUsage
@@ -35,7 +35,7 @@ class SignatureDelta(ResponseModel):
 
 class CitationsDelta(ResponseModel):
     type: Literal["citations_delta"] = "citations_delta"
-    citation: dict[str, Any]
+    citation: TextCitation
 
 
 RawContentBlockDelta = Annotated[

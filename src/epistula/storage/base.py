@@ -211,7 +211,146 @@ class FileStore(Protocol):
     def expired_files(self, now: float, limit: int = 100) -> list[FileRecord]: ...
 
 
-class Storage(BatchStore, FileStore, Protocol):
+KeyKind = Literal["api", "admin"]
+KeyStatus = Literal["active", "inactive", "archived", "expired"]
+WorkspaceRole = Literal[
+    "workspace_user", "workspace_developer", "workspace_restricted_developer", "workspace_admin", "workspace_billing"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRecord:
+    id: str
+    name: str
+    created_at: float
+    display_color: str
+    tags: dict[str, str] = field(default_factory=dict)
+    data_residency: dict[str, object] | None = None
+    """As given at creation (None: the defaults)."""
+    archived_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A key's metadata; the secret itself is never stored, only its hash."""
+
+    id: str
+    kind: KeyKind
+    name: str
+    workspace_id: str | None
+    """None for admin keys (they belong to the organisation)."""
+    status: KeyStatus
+    partial_key_hint: str
+    created_at: float
+    created_by_id: str | None = None
+    created_by_type: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    """What verification needs about one key hash, read in one query."""
+
+    key: ApiKeyRecord
+    key_hash: str
+    workspace_archived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    workspace_id: str
+    user_id: str
+    workspace_role: WorkspaceRole
+
+
+class TenancyStore(Protocol):
+    """Workspaces, API keys (API and admin) and workspace members.
+
+    ``find_key`` runs on every authenticated request on every replica, so it reads the
+    shared database directly (no cache) and, in the SQL backends, on a connection of its
+    own: a long batch transaction or an admin write never holds up verification."""
+
+    def add_workspace(self, record: WorkspaceRecord) -> bool:
+        """False when a workspace with that id exists already (nothing is changed)."""
+        ...
+
+    def get_workspace(self, workspace_id: str) -> WorkspaceRecord | None: ...
+
+    def list_workspaces(
+        self,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        include_archived: bool = False,
+        include_default: bool = False,
+        ids: Sequence[str] | None = None,
+    ) -> ListPage[WorkspaceRecord]: ...
+
+    def update_workspace(
+        self,
+        workspace_id: str,
+        *,
+        name: str | None = None,
+        display_color: str | None = None,
+        tags: dict[str, str] | None = None,
+        data_residency: dict[str, object] | None = None,
+    ) -> WorkspaceRecord | None:
+        """``tags`` and ``data_residency`` replace the stored values (callers merge)."""
+        ...
+
+    def archive_workspace(self, workspace_id: str, now: float) -> WorkspaceRecord | None:
+        """Set ``archived_at`` (once) and archive every key of the workspace, in one transaction."""
+        ...
+
+    def add_key(self, record: ApiKeyRecord, key_hash: str) -> bool:
+        """False when the hash is registered already (nothing is changed)."""
+        ...
+
+    def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+    def find_key(self, key_hash: str) -> KeyMatch | None:
+        """The key with this hash and whether its workspace is archived (verification)."""
+        ...
+
+    def list_keys(
+        self,
+        *,
+        limit: int,
+        before_id: str | None = None,
+        after_id: str | None = None,
+        kind: KeyKind | None = "api",
+        status: KeyStatus | None = None,
+        workspace_id: str | None = None,
+        created_by_id: str | None = None,
+        now: float | None = None,
+    ) -> ListPage[ApiKeyRecord]:
+        """Newest first. ``status='expired'`` (and ``'active'``) compare ``expires_at`` with ``now``."""
+        ...
+
+    def update_key(
+        self, key_id: str, *, name: str | None = None, status: KeyStatus | None = None
+    ) -> ApiKeyRecord | None: ...
+
+    def count_keys(self, kind: KeyKind, *, status: KeyStatus = "active") -> int: ...
+
+    def put_member(self, member: MemberRecord, *, create: bool) -> bool:
+        """Insert (``create``) or change the role of a member; False if it already
+        exists (insert) or does not (update)."""
+        ...
+
+    def get_member(self, workspace_id: str, user_id: str) -> MemberRecord | None: ...
+
+    def list_members(
+        self, workspace_id: str, *, limit: int, before_id: str | None = None, after_id: str | None = None
+    ) -> ListPage[MemberRecord]: ...
+
+    def remove_member(self, workspace_id: str, user_id: str) -> bool: ...
+
+
+class Storage(BatchStore, FileStore, TenancyStore, Protocol):
     """One database holding both, opened by :func:`epistula.storage.open_storage`."""
 
     @property

@@ -71,6 +71,73 @@ SQLITE: tuple[Migration, ...] = (
             "CREATE INDEX files_by_workspace ON files (workspace_id, seq)",
         ),
     ),
+    Migration(
+        2,
+        "workspaces, API keys and workspace members",
+        (
+            """CREATE TABLE workspaces (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                display_color TEXT NOT NULL,
+                tags TEXT NOT NULL DEFAULT '{}',
+                data_residency TEXT,
+                created_at REAL NOT NULL,
+                archived_at REAL
+            )""",
+            "INSERT INTO workspaces (id, name, display_color, created_at)"
+            " VALUES ('wrkspc_default', 'Default', '#6C5BB9', CAST(strftime('%s', 'now') AS REAL))",
+            """CREATE TABLE api_keys (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                key_hash TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                workspace_id TEXT,
+                status TEXT NOT NULL,
+                partial_key_hint TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                created_by_id TEXT,
+                created_by_type TEXT,
+                expires_at REAL
+            )""",
+            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, seq)",
+            """CREATE TABLE workspace_members (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workspace_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                workspace_role TEXT NOT NULL,
+                UNIQUE (workspace_id, user_id)
+            )""",
+        ),
+    ),
+    Migration(
+        3,
+        "usage records",
+        (
+            """CREATE TABLE usage_records (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                request_id TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                workspace_id TEXT NOT NULL,
+                api_key_id TEXT,
+                model TEXT NOT NULL,
+                service_tier TEXT NOT NULL,
+                context_window TEXT NOT NULL,
+                batch INTEGER NOT NULL DEFAULT 0,
+                outcome TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                cache_read_input_tokens INTEGER NOT NULL,
+                cache_creation_5m_input_tokens INTEGER NOT NULL,
+                cache_creation_1h_input_tokens INTEGER NOT NULL,
+                latency_ms REAL NOT NULL,
+                ttft_ms REAL
+            )""",
+            "CREATE INDEX usage_records_by_time ON usage_records (created_at)",
+            "CREATE INDEX usage_records_by_workspace ON usage_records (workspace_id, created_at)",
+        ),
+    ),
 )
 
 POSTGRES: tuple[Migration, ...] = (
@@ -125,6 +192,73 @@ POSTGRES: tuple[Migration, ...] = (
                 expires_at DOUBLE PRECISION
             )""",
             "CREATE INDEX files_by_workspace ON files (workspace_id, seq)",
+        ),
+    ),
+    Migration(
+        2,
+        "workspaces, API keys and workspace members",
+        (
+            """CREATE TABLE workspaces (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                display_color TEXT NOT NULL,
+                tags TEXT NOT NULL DEFAULT '{}',
+                data_residency TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                archived_at DOUBLE PRECISION
+            )""",
+            "INSERT INTO workspaces (id, name, display_color, created_at)"
+            " VALUES ('wrkspc_default', 'Default', '#6C5BB9', extract(epoch FROM now()))",
+            """CREATE TABLE api_keys (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                key_hash TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                workspace_id TEXT,
+                status TEXT NOT NULL,
+                partial_key_hint TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                created_by_id TEXT,
+                created_by_type TEXT,
+                expires_at DOUBLE PRECISION
+            )""",
+            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, seq)",
+            """CREATE TABLE workspace_members (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                workspace_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                workspace_role TEXT NOT NULL,
+                UNIQUE (workspace_id, user_id)
+            )""",
+        ),
+    ),
+    Migration(
+        3,
+        "usage records",
+        (
+            """CREATE TABLE usage_records (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                request_id TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                workspace_id TEXT NOT NULL,
+                api_key_id TEXT,
+                model TEXT NOT NULL,
+                service_tier TEXT NOT NULL,
+                context_window TEXT NOT NULL,
+                batch BOOLEAN NOT NULL DEFAULT FALSE,
+                outcome TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                cache_read_input_tokens INTEGER NOT NULL,
+                cache_creation_5m_input_tokens INTEGER NOT NULL,
+                cache_creation_1h_input_tokens INTEGER NOT NULL,
+                latency_ms DOUBLE PRECISION NOT NULL,
+                ttft_ms DOUBLE PRECISION
+            )""",
+            "CREATE INDEX usage_records_by_time ON usage_records (created_at)",
+            "CREATE INDEX usage_records_by_workspace ON usage_records (workspace_id, created_at)",
         ),
     ),
 )

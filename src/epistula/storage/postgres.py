@@ -13,6 +13,7 @@ Needs the optional dependency ``psycopg`` (``pip install 'epistula[postgres]'``)
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ class PostgresStorage(SqlStore):
         self._held: set[str] = set()
         self._conn: Any = self._connect()
         self._migrate()
+        self._reader: Any = None
+        self._read_lock = threading.Lock()
 
     # ------------------------------------------------------------ connection
 
@@ -72,6 +75,19 @@ class PostgresStorage(SqlStore):
         self._ensure_connected()
         with self._conn.transaction(), self._conn.cursor() as cur:
             yield cur
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        """Key verification's own autocommit connection (every request on every replica
+        reads through it), so it never queues behind a transaction on the main one."""
+        with self._read_lock:
+            if self._reader is None or self._reader.closed or self._reader.broken:
+                try:  # bounded: it runs on the request path, so an unreachable server must fail fast
+                    self._reader = self._psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+                except self._psycopg.OperationalError as exc:
+                    raise StorageError(f"cannot connect to the database: {exc}") from exc
+            with self._reader.cursor() as cur:
+                yield cur
 
     def _migrate(self) -> None:
         with self._tx() as cur:
@@ -101,6 +117,10 @@ class PostgresStorage(SqlStore):
         with self._lock:
             self._held.clear()
             self._conn.close()  # drops every session advisory lock with it
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # ------------------------------------------------------------ worker liveness
 

@@ -31,6 +31,7 @@ from .base import (
     RequestCounts,
     RequestResult,
 )
+from .tenancy_sql import TenancySql
 
 
 class Cursor(Protocol):
@@ -89,7 +90,7 @@ def _file(row: Sequence[Any]) -> FileRecord:
     )
 
 
-class SqlStore:
+class SqlStore(TenancySql):
     """Implements :class:`~epistula.storage.base.Storage` over a DB-API connection.
 
     One connection per store, guarded by a lock: in-process concurrency is the event

@@ -17,6 +17,7 @@ import fcntl
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ class SqliteStorage(SqlStore):
         self._workers_dir.mkdir(exist_ok=True)
         self._held: dict[str, int] = {}
         self._migrate()
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
 
     # ------------------------------------------------------------ connection
 
@@ -57,6 +60,19 @@ class SqliteStorage(SqlStore):
             self._db.execute("COMMIT")
         finally:
             cur.close()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        """Key verification's own connection: WAL readers never wait for a writer, nor
+        for the main connection's lock."""
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            cur = self._reader.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def _migrate(self) -> None:
         with self._tx() as cur:
@@ -84,6 +100,10 @@ class SqliteStorage(SqlStore):
             for worker_id in list(self._held):
                 self._drop_worker_lock(worker_id)
             self._db.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # ------------------------------------------------------------ worker liveness
 

@@ -10,6 +10,7 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.citations import with_citations
 from epistula.files.service import resolve_file_documents
 from epistula.gate import Admission, metered
 from epistula.generation.accumulate import accumulate_async
@@ -52,7 +53,8 @@ async def create_message(request: Request) -> Response:
     except BaseException:
         await state.gate.finish(admission, None, "errored")
         raise
-    events = metered(run.events(), state.gate, admission)
+    # Citations re-cut the text first; metering then sees exactly what the client gets.
+    events = metered(with_citations(run.events(), params), state.gate, admission)
     if params.stream:
         stream = sse_stream(events, request_id=request.state.request_id, ping_interval=settings.ping_interval)
         return StreamingResponse(

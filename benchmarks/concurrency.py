@@ -1,0 +1,275 @@
+"""Aggregate output tokens/s through the HTTP server at several concurrencies, against the
+raw batched ``llama_decode`` rate for the same batch sizes measured in the same run.
+
+    python benchmarks/concurrency.py [--concurrency 1 4 8 16] [--tokens 128] [--repeats 2]
+
+What runs where (the machine has two cores, so the measurement must not compete with
+what it measures more than a real deployment would):
+
+* ``epistula serve`` runs as a subprocess (the real CLI, default settings, 16 sequences).
+* The load generator is a separate process (this script with ``--client``): N raw
+  HTTP/1.0 connections on one asyncio loop, no HTTP library and no SDK. It splits the
+  byte stream on blank lines and only looks at each frame's ``event:`` name; just the
+  ``message_delta`` frame is JSON-decoded (for ``usage.output_tokens``). It records a
+  ``perf_counter`` timestamp for every ``content_block_delta``.
+* The raw rate is ``raw_llamacpp.measure_raw_decode`` in this process while the server is
+  idle, measured right before each server level (alternating, so both see the same
+  machine conditions), with the same per-sequence KV layout and thread count.
+
+Per concurrency N it reports:
+
+``steady``
+    The rate while all N streams are decoding: the window from the moment the last
+    stream received its first token to the moment the first stream received its last
+    one; the text deltas received inside the window over its length. This is the
+    like-for-like comparison with the raw rate (which also decodes N sequences per step,
+    prompts prefilled outside the timing). Deltas are counted, not tokens: a token that
+    ends inside a UTF-8 character or is held back (leading whitespace) sends no delta,
+    so this slightly *under*-counts (``deltas_per_token`` shows by how much).
+``end_to_end``
+    All output tokens (``usage.output_tokens``) over the wall time from sending the N
+    requests to the end of the last stream: includes HTTP and prompt handling, chunked
+    prefill while other streams already decode, time to first token and the ragged
+    tail where fewer than N streams remain. What a client fleet sees; the raw rate has
+    none of those costs, so this ratio is below the steady one by construction.
+
+``loop_cpu_us_per_token`` / ``engine_cpu_us_per_token`` / ``client_cpu_us_per_token``
+    CPU time per output token of the server's main thread (event loop: HTTP, SSE, the
+    generation pipeline), of its other threads (the engine worker: batching, ``llama_decode``,
+    sampling), and of the load generator. CPU time, unlike wall time, barely depends on
+    what else runs on the machine, so these show where the server spends its effort even
+    when the rates are noisy.
+
+After the levels it prints the server's peak RSS (``VmHWM`` from ``/proc/PID/status``),
+which by then covers the largest level's load, and its RSS when idle before any request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+KEY = "sk-bench"
+MODEL = "smollm2-135m-instruct"
+# Prompts that make SmolLM2 write long, so every stream runs to max_tokens.
+PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
+
+
+# ---------------------------------------------------------------- the load generator (own process)
+
+
+async def _one_stream(host: str, port: int, tokens: int, i: int) -> dict[str, Any]:
+    body = json.dumps(
+        {
+            "model": MODEL,
+            "max_tokens": tokens,
+            "stream": True,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": PROMPT.format(i=i)}],
+        }
+    ).encode()
+    head = (
+        f"POST /v1/messages HTTP/1.0\r\nhost: {host}:{port}\r\nx-api-key: {KEY}\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, port)
+    sent = time.perf_counter()
+    writer.write(head + body)
+    stamps: list[float] = []
+    output_tokens = 0
+    status = b""
+    error = ""
+    buf = b""
+    try:
+        while chunk := await reader.read(65536):
+            now = time.perf_counter()
+            buf += chunk
+            if not status:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                status, buf = buf[: buf.find(b"\r\n")], buf[end + 4 :]
+            *frames, buf = buf.split(b"\n\n")
+            for frame in frames:
+                if frame.startswith(b"event: content_block_delta"):
+                    stamps.append(now)
+                elif frame.startswith(b"event: message_delta"):
+                    output_tokens = json.loads(frame.split(b"\ndata: ", 1)[1])["usage"]["output_tokens"]
+                elif frame.startswith(b"event: error"):
+                    error = frame.decode()
+    finally:
+        writer.close()
+    done = time.perf_counter()
+    if not status.endswith(b" 200 OK") or error:
+        error = error or (status + buf[:300]).decode(errors="replace")
+    return {"sent": sent, "done": done, "stamps": stamps, "output_tokens": output_tokens, "error": error}
+
+
+async def _load(host: str, port: int, n: int, tokens: int, tag: int) -> dict[str, Any]:
+    await _one_stream(host, port, 4, -1)  # warm-up: connection paths, first graphs
+    cpu = time.process_time()
+    streams = await asyncio.gather(*(_one_stream(host, port, tokens, tag * 100 + i) for i in range(n)))
+    return {"streams": list(streams), "client_cpu_s": time.process_time() - cpu}
+
+
+def client_main(url: str, n: int, tokens: int, tag: int) -> None:
+    host, port = url.rsplit(":", 1)
+    print(json.dumps(asyncio.run(_load(host.split("//")[-1], int(port), n, tokens, tag))))
+
+
+# ---------------------------------------------------------------- analysis
+
+
+def analyse(streams: list[dict[str, Any]]) -> dict[str, float]:
+    """Steady-state and end-to-end tokens/s of one level (see the module docstring)."""
+    errors = [s["error"] for s in streams if s["error"]]
+    if errors:
+        raise RuntimeError(f"{len(errors)} streams failed: {errors[0]}")
+    firsts = [s["stamps"][0] for s in streams]
+    lasts = [s["stamps"][-1] for s in streams]
+    t0, t1 = max(firsts), min(lasts)
+    inside = sum(sum(1 for t in s["stamps"] if t0 < t <= t1) for s in streams)
+    output = sum(s["output_tokens"] for s in streams)
+    deltas = sum(len(s["stamps"]) for s in streams)
+    wall = max(s["done"] for s in streams) - min(s["sent"] for s in streams)
+    return {
+        "steady_tok_s": inside / (t1 - t0) if t1 > t0 else float("nan"),
+        "steady_window_s": t1 - t0,
+        "end_to_end_tok_s": output / wall,
+        "wall_s": wall,
+        "ttft_median_s": statistics.median(f - s["sent"] for f, s in zip(firsts, streams, strict=True)),
+        "output_tokens": output,
+        "deltas_per_token": deltas / output,
+    }
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _proc_status(pid: int, field: str) -> int:
+    """A ``kB`` field of ``/proc/PID/status``, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _start_server(n_seq_max: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp(prefix="epistula-bench-")}
+    cmd = [sys.executable, "-m", "epistula", "serve", "--port", str(port), "--n-seq-max", str(n_seq_max)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("epistula serve exited during startup")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+                if b" 200 " in sock.recv(100):
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("epistula serve did not start")
+
+
+def _thread_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of the process's main thread (the event loop) and of all its other
+    threads (the engine's worker, ggml's threads)."""
+    main = others = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if int(tid) == pid:
+            main += seconds
+        else:
+            others += seconds
+    return main, others
+
+
+def _run_level(url: str, pid: int, n: int, tokens: int, tag: int) -> dict[str, float]:
+    """One server run at concurrency ``n`` (load generator in its own process)."""
+    before = _thread_cpu(pid)
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", url, str(n), str(tokens), str(tag)],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    after = _thread_cpu(pid)
+    result: dict[str, Any] = json.loads(out.stdout)
+    level = analyse(result["streams"])
+    per_token = 1e6 / level["output_tokens"]  # warm-up tokens are few; left in
+    level["loop_cpu_us_per_token"] = (after[0] - before[0]) * per_token
+    level["engine_cpu_us_per_token"] = (after[1] - before[1]) * per_token
+    level["client_cpu_us_per_token"] = result["client_cpu_s"] * per_token
+    return level
+
+
+def _median_by_key(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--tokens", type=int, default=128, help="max_tokens of every stream")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating raw/server runs per level (median)")
+    parser.add_argument("--model", default=None, help="GGUF path for the raw measurement (default: the bundled one)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from raw_llamacpp import DEFAULT_MODEL, measure_raw_decode
+
+    model = args.model or DEFAULT_MODEL
+    n_seq_max = max(16, *args.concurrency)
+    proc, url = _start_server(n_seq_max)
+    report: dict[str, Any] = {"tokens": args.tokens, "repeats": args.repeats, "levels": {}}
+    try:
+        report["server_idle_rss_mb"] = round(_proc_status(proc.pid, "VmRSS") / 2**20, 1)
+        for n in args.concurrency:
+            raws: list[float] = []
+            levels: list[dict[str, float]] = []
+            for r in range(args.repeats):
+                raws.append(measure_raw_decode(model, (n,), args.tokens, n_seq_max=n_seq_max)[n])
+                levels.append(_run_level(url, proc.pid, n, args.tokens, tag=n * 10 + r))
+            level = _median_by_key(levels)
+            raw = statistics.median(raws)
+            level["raw_tok_s"] = raw
+            level["steady_ratio"] = level["steady_tok_s"] / raw
+            level["end_to_end_ratio"] = level["end_to_end_tok_s"] / raw
+            report["levels"][str(n)] = {k: round(v, 3) for k, v in level.items()}
+            print(f"N={n}: {json.dumps(report['levels'][str(n)])}", file=sys.stderr, flush=True)
+        report["server_peak_rss_mb"] = round(_proc_status(proc.pid, "VmHWM") / 2**20, 1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        sys.exit(main())

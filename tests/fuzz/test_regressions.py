@@ -1,0 +1,54 @@
+"""Minimal reproductions of what the schemathesis fuzz (test_schemathesis.py) found, one
+test per bug, so each stays fixed even when a fuzz run does not happen to draw it again."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conftest import API_KEY, V2023, assert_error, body
+
+
+def _headers(**extra: str) -> dict[str, str]:
+    return {"x-api-key": API_KEY, "anthropic-version": V2023, **extra}
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/messages/batches", {"GET", "HEAD", "POST"}),
+        ("/v1/messages/batches/msgbatch_x", {"DELETE", "GET", "HEAD"}),
+        ("/v1/files", {"GET", "HEAD", "POST"}),
+        ("/v1/files/file_x", {"DELETE", "GET", "HEAD"}),
+        ("/v1/messages", {"POST"}),
+    ],
+)
+def test_405_allow_lists_every_method_of_the_path(http: httpx.Client, path: str, allowed: set[str]) -> None:
+    """Found by ``allow_header_conformance``: with one route per method, ``Allow`` named only
+    the methods of the first route that matched the path (``OPTIONS /v1/files`` -> ``Allow: POST``)."""
+    resp = http.request("OPTIONS", path, headers=_headers())
+    assert_error(resp, 405, "invalid_request_error")
+    assert {m.strip() for m in resp.headers["allow"].split(",")} == allowed
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"max_tokens": True},
+        {"max_tokens": "64"},
+        {"top_k": False},
+        {"stream": 0},
+        {"stream": "false"},
+        {"temperature": True},
+    ],
+    ids=lambda extra: f"{next(iter(extra))}={next(iter(extra.values()))!r}",
+)
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/batches"])
+def test_json_scalars_are_not_coerced(http: httpx.Client, path: str, extra: dict[str, object]) -> None:
+    """Found by ``negative_data_rejection``: pydantic's lax mode turned ``"top_k": false`` into 0
+    and ``"max_tokens": true`` into a one-token reply; a batch with such params was accepted."""
+    params = {**body(), **extra}
+    payload = {"requests": [{"custom_id": "a", "params": params}]} if "batches" in path else params
+    resp = http.post(path, json=payload, headers=_headers())
+    name = next(iter(extra))
+    assert_error(resp, 400, "invalid_request_error", contains=name)

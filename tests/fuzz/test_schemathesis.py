@@ -1,0 +1,160 @@
+"""Fuzz every described operation with schemathesis against a real server on a real socket.
+
+The schema is epistula's own OpenAPI description (``epistula.openapi``); data is drawn in
+both modes: *positive* (valid per the description) and *negative* (violating it: wrong
+types, missing or extra fields, bad headers, bad paths), through schemathesis' coverage
+phase (boundaries, one mutation at a time) and its fuzzing phase (random draws).
+
+Every response must pass all of schemathesis' built-in checks (``not_a_server_error``,
+status code / content type / response schema / response headers conformance, positive
+data accepted, negative data rejected, auth enforced, ...) and :func:`anthropic_envelope`:
+every non-2xx body is exactly the Anthropic error envelope, with the ``error.type`` the
+status calls for and the ``request_id`` of the ``request-id`` header.
+
+Budget: ``EPISTULA_TEST_FUZZ_EXAMPLES`` fuzzing examples per operation (default 40, which
+keeps this module well under two minutes on two busy cores) and ``EPISTULA_TEST_FUZZ_SEED``
+(default fixed, so CI runs are reproducible; set another seed, or ``random``, to explore).
+The number of cases tried is printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from schemathesis import GenerationMode
+
+from conftest import LiveServer, fake_settings, start_server
+from epistula.openapi import build_openapi
+
+EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
+_SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
+SEED = None if _SEED == "random" else int(_SEED)
+
+# The status -> error.type table of the wire contract (spec §1.5), written out here rather
+# than imported, so that the server's own table is under test too. 405 is epistula's
+# (the real API answers unknown methods with invalid_request_error as well).
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+ADMIN_KEY = "sk-admin-fuzz"
+REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{10,}")
+
+# Prompt directives that make the fake engine misbehave on purpose (fail, overload, stall):
+# what they exercise is tested elsewhere; here they would only be noise.
+DIRECTIVES = re.compile(r"#(fail-before|fail-after|overload|slow|prefill|forever|think-long)")
+
+schema = schemathesis.openapi.from_dict(build_openapi())
+if SEED is not None:
+    schema.config.seed = SEED
+schema.config.phases.update(phases=["coverage", "fuzzing"])
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=EXAMPLES,
+    database="none",
+    with_security_parameters=False,
+)
+# A body the description allows can still be refused for what a schema cannot say (the
+# first message must be from the user, text blocks must not be empty, the model must
+# exist, sampling fields are gone in 2026-10-21...), so "valid data is accepted" is not
+# checked; "invalid data is rejected" (negative_data_rejection) is.
+schema.config.checks.update(excluded_check_names=["positive_data_acceptance"])
+
+STATS: Counter[str] = Counter()
+
+
+def anthropic_envelope(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+    """Every response has a request id; every error is the Anthropic envelope with the right type."""
+    header = response.headers.get("request-id", [None])[0]
+    assert header is not None and REQUEST_ID.fullmatch(header), f"request-id header: {header!r}"
+    if response.status_code < 400:
+        return None
+    ctype = response.headers.get("content-type", [""])[0]
+    assert ctype.startswith("application/json"), f"error content-type: {ctype!r}"
+    payload = json.loads(response.content)
+    assert isinstance(payload, dict) and set(payload) == {"type", "error", "request_id"}, payload
+    assert payload["type"] == "error", payload
+    error = payload["error"]
+    assert isinstance(error, dict), payload
+    assert {"type", "message"} <= set(error) <= {"type", "message", "details"}, payload
+    assert isinstance(error["message"], str) and error["message"], payload
+    expected = ERROR_TYPES.get(response.status_code)
+    assert expected is not None, f"unexpected error status {response.status_code}: {payload}"
+    assert error["type"] == expected, f"{response.status_code} carries {error['type']!r}, not {expected!r}"
+    assert payload["request_id"] == header, (payload["request_id"], header)
+    return None
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own: the fuzzer creates batches and files that other suites must not see."""
+    live = start_server(fake_settings(tmp_path_factory.mktemp("fuzz"), admin_api_key=ADMIN_KEY))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def session(fuzz_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        yield s
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and STATS["cases"]:
+        statuses = ", ".join(f"{k[7:]}: {v}" for k, v in sorted(STATS.items()) if k.startswith("status "))
+        reporter.write_line(
+            f"\nschemathesis: {STATS['cases']} cases ({STATS['positive']} positive, {STATS['negative']} negative, "
+            f"{STATS['skipped']} skipped as fake-engine directives); statuses {statuses}"
+        )
+
+
+def _uses_directive(case: schemathesis.Case) -> bool:
+    try:
+        text = json.dumps(case.body, default=repr)
+    except (TypeError, ValueError):
+        text = repr(case.body)
+    return DIRECTIVES.search(text) is not None
+
+
+@schema.parametrize()
+@hypothesis.settings(deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+def test_fuzz(case: schemathesis.Case, fuzz_server: LiveServer, session: requests.Session) -> None:
+    if _uses_directive(case):
+        STATS["skipped"] += 1
+        return
+    mode = "negative" if case.meta is not None and case.meta.generation.mode.is_negative else "positive"
+    response = case.call_and_validate(
+        base_url=fuzz_server.base_url,
+        session=session,
+        headers={"x-api-key": ADMIN_KEY if case.path.startswith("/v1/organizations") else fuzz_server.api_key},
+        additional_checks=[anthropic_envelope],
+        timeout=60,
+    )
+    STATS["cases"] += 1
+    STATS[mode] += 1
+    STATS[f"status {response.status_code}"] += 1
+
+
+def test_the_fuzzer_ran_and_saw_both_outcomes(fuzz_server: LiveServer, session: requests.Session) -> None:
+    """The fuzz can fail: it did send cases, valid ones got 200s and invalid ones 400s."""
+    if not STATS["cases"]:
+        pytest.skip("the fuzz cases were deselected")
+    assert STATS["positive"] and STATS["negative"], STATS
+    assert STATS["status 200"] and STATS["status 400"], STATS

@@ -1,0 +1,53 @@
+"""A live fake-engine server per storage backend with an admin key, and helpers that
+hand out workspaces and keys through the Admin API (as a platform team would)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+
+from batches.support import BACKENDS, Live, database_url, fake_settings, start_live
+
+ADMIN_KEY = "sk-admin-test"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def tenancy_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with database_url(request.param) as url:
+        settings = fake_settings(
+            tmp_path_factory.mktemp(f"tenancy-{request.param}"), database_url=url, admin_api_key=ADMIN_KEY
+        )
+        live = start_live(settings)
+        yield live
+        live.stop()
+
+
+@pytest.fixture()
+def admin(tenancy_server: Live) -> anthropic.Anthropic:
+    """The SDK with the admin key: ``admin.organization.*``."""
+    return tenancy_server.client(api_key=ADMIN_KEY)
+
+
+def create_workspace(admin: anthropic.Anthropic, name: str | None = None) -> str:
+    return admin.organization.workspaces.create(name=name or "ws-" + secrets.token_hex(4)).id
+
+
+def create_key(admin: anthropic.Anthropic, workspace_id: str | None = None, name: str = "test") -> dict[str, Any]:
+    """``POST /v1/organizations/api_keys`` (epistula's extension): the key object and ``key``."""
+    body: dict[str, Any] = {"name": name}
+    if workspace_id is not None:
+        body["workspace_id"] = workspace_id
+    created: dict[str, Any] = admin.post("/v1/organizations/api_keys", body=body, cast_to=object)
+    return created
+
+
+@pytest.fixture()
+def tenant(tenancy_server: Live, admin: anthropic.Anthropic) -> tuple[str, anthropic.Anthropic]:
+    """A fresh workspace and an SDK client whose key belongs to it."""
+    workspace_id = create_workspace(admin)
+    key = create_key(admin, workspace_id)
+    return workspace_id, tenancy_server.client(api_key=key["key"])
