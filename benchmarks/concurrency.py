@@ -195,11 +195,15 @@ def _start_server(n_seq_max: int) -> tuple[subprocess.Popen[bytes], str]:
 
 def _thread_cpu(pid: int) -> tuple[float, float]:
     """CPU seconds of the process's main thread (the event loop) and of all its other
-    threads (the engine's worker, ggml's threads)."""
+    threads (the engine's worker, ggml's threads): ``schedstat`` (nanoseconds), or
+    ``stat`` (clock ticks) where the kernel has no schedstat."""
     main = others = 0.0
     for tid in os.listdir(f"/proc/{pid}/task"):
-        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        try:
+            seconds = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         if int(tid) == pid:
             main += seconds
         else:

@@ -1,7 +1,7 @@
 """Decode speed and time to first token through the epistula server, against the raw
 engine measured in the same run.
 
-    python benchmarks/server_stream.py [--concurrency 1 4 8 16] [--tokens 128]
+    python benchmarks/server_stream.py [--concurrency 1] [--tokens 128]
 
 Starts ``epistula serve`` as a subprocess on the default model, streams requests over
 HTTP with temperature 0 (API version 2023-06-01), and prints JSON with, for each
@@ -9,6 +9,11 @@ concurrency N: aggregate decode tokens/s through the server (tokens after each s
 first token, over the time from the first first-token to the last token), the raw
 batched ``llama_decode`` rate for a batch of N measured by ``raw_llamacpp.py`` in this
 run, their ratio, and the median time to first token.
+
+Meant for one stream (decode rate and time to first token). For several concurrent
+streams use ``concurrency.py``: here the client shares this process with the raw
+measurement's leftovers and uses ``httpx``, and the span counts the staggered prefill
+of later streams as decode time, so multi-stream ratios come out too low.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from raw_llamacpp import measure_raw_decode  # noqa: E402
+from raw_llamacpp import measure_raw_decode
 
 KEY = "sk-bench"
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
@@ -48,7 +53,10 @@ def free_port() -> int:
 
 async def one_stream(client: httpx.AsyncClient, url: str, tokens: int, i: int) -> tuple[float, float, float, int]:
     body = {
-        "model": "smollm2-135m-instruct", "max_tokens": tokens, "stream": True, "temperature": 0,
+        "model": "smollm2-135m-instruct",
+        "max_tokens": tokens,
+        "stream": True,
+        "temperature": 0,
         "messages": [{"role": "user", "content": f"{PROMPT} (story {i})"}],
     }
     headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
@@ -76,8 +84,11 @@ async def run_level(url: str, n: int, tokens: int) -> dict[str, float]:
     decode_tokens = sum(max(out - 1, 0) for _, _, _, out in results)
     span = max(r[2] for r in results) - min(r[1] for r in results)
     ttft = statistics.median(r[1] - r[0] for r in results)
-    return {"server_tok_s": decode_tokens / span if span > 0 else 0.0, "ttft_s": ttft,
-            "output_tokens": float(sum(r[3] for r in results))}
+    return {
+        "server_tok_s": decode_tokens / span if span > 0 else 0.0,
+        "ttft_s": ttft,
+        "output_tokens": float(sum(r[3] for r in results)),
+    }
 
 
 def main() -> None:
@@ -89,8 +100,12 @@ def main() -> None:
     raw = measure_raw_decode(model, batch_sizes=tuple(args.concurrency), tokens=args.tokens)
     port = free_port()
     env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp()}
-    proc = subprocess.Popen([sys.executable, "-m", "epistula", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "epistula", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):

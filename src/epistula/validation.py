@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from epistula import tools_builtin
 from epistula.citations.sources import citations_enabled, iter_documents
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import (
@@ -35,7 +36,7 @@ from epistula.protocol.messages import (
     ThinkingConfigEnabled,
     UserMessageParam,
 )
-from epistula.protocol.tools import ToolChoiceAny, ToolChoiceTool
+from epistula.protocol.tools import ToolChoiceAny, ToolChoiceTool, VersionedTool
 
 API_VERSIONS = ("2023-06-01", "2026-10-21", "2023-01-01")
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
@@ -322,10 +323,8 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
             raise InvalidRequestError(f"{name}: this beta feature is not supported by epistula")
     names: set[str] = set()
     for i, tool in enumerate(params.tools or []):
-        if tool.type not in (None, "custom"):
-            raise InvalidRequestError(
-                f"tools.{i}: the Anthropic-defined tool `{tool.type}` is not supported by epistula"
-            )
+        if isinstance(tool, VersionedTool):
+            tools_builtin.check_tool(i, tool)  # client tools pass (name checked); server tools get a 400
         if tool.name in names:
             raise InvalidRequestError(f"tools: Tool names must be unique. Duplicate name: `{tool.name}`")
         names.add(str(tool.name))

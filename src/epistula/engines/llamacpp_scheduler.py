@@ -18,7 +18,10 @@ Prompt caching (``cache_control``): a job may bring a snapshot to restore
 (the KV cells of a cached prefix, copied back into its slot instead of being
 prefilled) and breakpoints to write: its prefill then pauses exactly at the last
 breakpoint, the sequence is snapshotted into the
-:class:`~epistula.caching.store.PromptCache`, and prefill goes on.
+:class:`~epistula.caching.store.PromptCache`, and prefill goes on. Usage was
+reported when the job was submitted; should a restore find no free cells (only
+possible with a unified cache) the prefix is prefilled instead, and a job
+cancelled before its breakpoint writes nothing.
 
 Events cross to asyncio through ``loop.call_soon_threadsafe``, batched to one
 call per event loop per step so sixteen streams cost one wake-up, not sixteen.
@@ -27,11 +30,13 @@ call per event loop per step so sixteen streams cost one wake-up, not sixteen.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import heapq
 import itertools
 import logging
 import threading
 from collections.abc import Callable
+from typing import cast
 
 from epistula.caching.prefixes import common_prefix
 from epistula.caching.store import PromptCache, Snapshot
@@ -238,7 +243,7 @@ class Scheduler:
         n = min(common_prefix(hit.tokens, job.prompt), len(job.prompt) - 1)
         if n <= job.n_past or hit.data is None:
             return
-        if not ctx.seq_restore(hit.data, slot.seq_id):  # type: ignore[arg-type]
+        if not ctx.seq_restore(cast("ctypes.Array[ctypes.c_uint8]", hit.data), slot.seq_id):
             log.warning("prompt cache: no KV room to restore %d tokens; prefilling them", n)
             slot.tokens = []
             job.n_past = job.cached_tokens = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,7 +38,7 @@ def envelope(error: ApiError, request_id: str | None) -> ErrorResponse:
 def error_headers(error: ApiError) -> dict[str, str]:
     headers: dict[str, str] = dict(error.headers)
     if error.retry_after is not None:
-        headers["retry-after"] = str(max(1, round(error.retry_after)))
+        headers["retry-after"] = str(max(1, math.ceil(error.retry_after)))
         headers["retry-after-ms"] = str(int(error.retry_after * 1000))
     return headers
 

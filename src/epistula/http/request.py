@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from epistula.auth.keys import AdminPrincipal, Principal
 from epistula.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError, RequestTooLargeError
+from epistula.observability.context import current_request
 from epistula.validation import check_version, format_validation_error
 
 from .state import AppState
@@ -43,6 +44,8 @@ def authenticate(request: Request) -> Principal:
     for key in _credentials(request):
         principal = state.keys.verify(key)
         if principal is not None:
+            if (facts := current_request.get()) is not None:  # for the access log
+                facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
             return principal
     raise AuthenticationError("invalid x-api-key")
 

@@ -73,7 +73,7 @@ class RateLimitHook:
         states = _states(limits, amounts, take)
         headers = ratelimit_headers(states)
         if not take.granted:
-            exceeded = next(s.limit for s in states if s.refused)
+            exceeded = next((s.limit for s in states if s.refused), limits[0])
             raise RateLimitError(_message(exceeded), retry_after=take.wait + RETRY_MARGIN, headers=headers)
         admission.headers.update(headers)
         admission.scratch[self.name] = Reservation(tuple(limits), amounts)

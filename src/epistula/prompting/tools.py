@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from epistula.protocol.tools import Tool
+from epistula.protocol.tools import Tool, VersionedTool
+from epistula.tools_builtin import as_custom_tool
 
 
 def tool_spec(tool: Tool) -> dict[str, Any]:
@@ -27,8 +28,14 @@ def tool_spec(tool: Tool) -> dict[str, Any]:
 
 def visible_tools(tools: list[Any] | None) -> list[Tool]:
     """Custom tools the model should see (``defer_loading`` tools stay hidden until
-    surfaced by tool search, as on the real API)."""
-    return [t for t in tools or [] if isinstance(t, Tool) and not t.defer_loading]
+    surfaced by tool search, as on the real API); Anthropic-defined client tools
+    (``bash_20250124`` ...) take part as custom tools with their documented schemas."""
+    out: list[Tool] = []
+    for tool in tools or []:
+        custom = tool if isinstance(tool, Tool) else as_custom_tool(tool) if isinstance(tool, VersionedTool) else None
+        if custom is not None and not custom.defer_loading:
+            out.append(custom)
+    return out
 
 
 def tool_instructions(tools: list[Tool], *, required: str | None = None) -> str:
