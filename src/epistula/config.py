@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     """Put request bodies (message content) into the access log; off: never logged."""
     metrics_enabled: bool = True
     """Serve ``GET /metrics`` (Prometheus text format, no API key needed)."""
+    console_enabled: bool = True
+    """Serve the web console at ``/console`` (static files; it uses the public API with the keys typed into it)."""
 
     rate_limits: list[RateLimitConfig] = Field(default_factory=list)
     """Rate-limit rules; none configured: no limits."""

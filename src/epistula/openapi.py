@@ -68,6 +68,8 @@ class Param:
     description: str
     where: Literal["query", "path", "header"] = "query"
     required: bool = False
+    empty_ok: bool = False
+    """An empty value (``?before_id=``) counts as absent (OpenAPI ``allowEmptyValue``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,8 @@ def error_types() -> dict[int, str]:
 # ---------------------------------------------------------------- shared parameters
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}, "Page size.")
-BEFORE_ID = Param("before_id", {"type": "string"}, "Return the page just before this object id.")
-AFTER_ID = Param("after_id", {"type": "string"}, "Return the page just after this object id.")
+BEFORE_ID = Param("before_id", {"type": "string"}, "Return the page just before this object id.", empty_ok=True)
+AFTER_ID = Param("after_id", {"type": "string"}, "Return the page just after this object id.", empty_ok=True)
 PAGING = (LIMIT, BEFORE_ID, AFTER_ID)
 
 
@@ -131,8 +133,11 @@ def _array(name: str, description: str, values: tuple[str, ...] | None = None) -
 STARTING_AT = Param(
     "starting_at", {"type": "string", "format": "date-time"}, "Start of the first bucket (RFC 3339).", required=True
 )
-ENDING_AT = Param("ending_at", {"type": "string", "format": "date-time"}, "Where counting stops (RFC 3339).")
-REPORT_PAGE = Param("page", {"type": "string"}, "The ``next_page`` token of the previous page.")
+ENDING_AT = Param(
+    "ending_at", {"type": "string", "format": "date-time"}, "Where counting stops (RFC 3339).", empty_ok=True
+)
+REPORT_PAGE = Param("page", {"type": "string"}, "The ``next_page`` token of the previous page.", empty_ok=True)
+IDS_NOTE = "At most 100 distinct ids (repeats count once)."
 
 AUTHED = (400, 401, 403, 500)
 """Every authenticated operation: a bad ``anthropic-version`` (400), a bad key (401), a key
@@ -297,11 +302,11 @@ OPERATIONS: tuple[Operation, ...] = (
         (Content(model=FilePage),),
         params=(
             *PAGING,
-            Param("page", {"type": "string"}, "The opaque ``next_page`` cursor of the previous page."),
+            Param("page", {"type": "string"}, "The opaque ``next_page`` cursor of the previous page.", empty_ok=True),
             Param(
                 "ids[]",
-                {"type": "array", "items": {"type": "string"}, "maxItems": 100},
-                "Only these files (not combined with ``page`` or ``limit``).",
+                {"type": "array", "items": {"type": "string"}},
+                "Only these files (not combined with ``page`` or ``limit``). " + IDS_NOTE,
             ),
         ),
         errors=AUTHED,
@@ -369,9 +374,14 @@ OPERATIONS: tuple[Operation, ...] = (
         (Content(model=Page[APIKey]),),
         params=(
             *PAGING,
-            Param("status", {"type": "string", "enum": ["active", "inactive", "archived", "expired"]}, "Filter."),
-            Param("workspace_id", {"type": "string"}, "Filter."),
-            Param("created_by_user_id", {"type": "string"}, "Filter."),
+            Param(
+                "status",
+                {"type": "string", "enum": ["active", "inactive", "archived", "expired"]},
+                "Filter.",
+                empty_ok=True,
+            ),
+            Param("workspace_id", {"type": "string"}, "Filter.", empty_ok=True),
+            Param("created_by_user_id", {"type": "string"}, "Filter.", empty_ok=True),
         ),
         errors=AUTHED,
         admin=True,
@@ -419,9 +429,9 @@ OPERATIONS: tuple[Operation, ...] = (
         (Content(model=Page[Workspace]),),
         params=(
             *PAGING,
-            Param("include_archived", {"type": "boolean"}, "Also archived workspaces."),
-            Param("include_default", {"type": "boolean"}, "Also the default workspace."),
-            Param("ids[]", {"type": "array", "items": {"type": "string"}, "maxItems": 100}, "Only these workspaces."),
+            Param("include_archived", {"type": "boolean"}, "Also archived workspaces.", empty_ok=True),
+            Param("include_default", {"type": "boolean"}, "Also the default workspace.", empty_ok=True),
+            Param("ids[]", {"type": "array", "items": {"type": "string"}}, "Only these workspaces. " + IDS_NOTE),
         ),
         errors=AUTHED,
         admin=True,
@@ -617,6 +627,8 @@ class _Builder:
             spec["description"] = p.description
             if p.schema.get("type") == "array":
                 spec.update(style="form", explode=True)
+            if p.empty_ok:
+                spec["allowEmptyValue"] = True
             params.append(spec)
         responses: dict[str, Any] = {
             "200": {
@@ -679,7 +691,7 @@ def build_openapi(operations: tuple[Operation, ...] = OPERATIONS) -> dict[str, A
     """The whole OpenAPI 3.1 document (a fresh dict: callers may change it)."""
     keys = _models(operations)
     refs, defs = models_json_schema(keys, ref_template=REF)
-    builder = _Builder(refs=dict(refs))
+    builder = _Builder(refs={(model, mode): ref for (model, mode), ref in refs.items() if issubclass(model, BaseModel)})
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method] = builder.operation(op)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 SCHEMA = "https://json-schema.org/draft/2020-12/schema"
@@ -48,7 +49,8 @@ METADATA = {"user_id": json.dumps({"device_id": "a" * 64, "account_uuid": "",
 
 def system(cch: str) -> list[dict[str, Any]]:
     return [
-        {"type": "text", "text": f"x-anthropic-billing-header: cc_version=2.1.330.{cch}; cc_entrypoint=sdk-cli; cch={cch};"},
+        {"type": "text",
+         "text": f"x-anthropic-billing-header: cc_version=2.1.330.{cch}; cc_entrypoint=sdk-cli; cch={cch};"},
         {"type": "text", "text": "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
          "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "\nYou are an agent working with the user toward their goals. " * 3,
@@ -105,3 +107,15 @@ HEADERS = {
     "user-agent": "claude-cli/2.1.330 (external, sdk-cli)",
     "anthropic-dangerous-direct-browser-access": "true",
 }
+
+
+
+BARE_REQUEST = Path(__file__).with_name("claude_code_bare_request.json")
+"""``claude --bare -p PROMPT`` as Claude Code 2.1.330 sent it (recorded with ANTHROPIC_MODEL=claude-sonnet-4-6
+and CLAUDE_CODE_MAX_OUTPUT_TOKENS=512): Bash, Edit and Read with their full schemas, a short system prompt."""
+
+
+def bare_turn(prompt: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(BARE_REQUEST.read_text())
+    body["messages"][0]["content"][0]["text"] = prompt
+    return body

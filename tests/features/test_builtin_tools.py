@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import anthropic
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from conftest import LiveServer
@@ -59,8 +59,8 @@ def test_text_editor_call_streams_like_a_custom_tool(client: anthropic.Anthropic
 
 def test_beta_memory_tool_and_forced_choice_by_its_fixed_name(client: anthropic.Anthropic) -> None:
     arguments = {"command": "view", "path": "/memories"}
-    message = client.beta.messages.create(
-        model="claude-sonnet-4-6", max_tokens=200, tools=[MEMORY],  # type: ignore[list-item]
+    message = client.beta.messages.create(  # type: ignore[call-overload]
+        model="claude-sonnet-4-6", max_tokens=200, tools=[MEMORY],
         tool_choice={"type": "tool", "name": "memory"},
         messages=[{"role": "user", "content": _call("memory", arguments)}],
         betas=["context-management-2025-06-27"],
@@ -122,23 +122,27 @@ def test_fixed_names_collide_with_custom_tools(client: anthropic.Anthropic) -> N
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("tool", [BASH, EDITOR, MEMORY, COMPUTER], ids=lambda t: t["type"])
-def test_forced_calls_of_client_tools_validate_on_the_real_model(model_server: LiveServer, tool: dict[str, Any]) -> None:
-    """Grammar-constrained decoding on SmolLM2-135M: every input is valid for the tool's
+@pytest.mark.parametrize(
+    ("tool", "prompt"),
+    [(BASH, "List the project files."), (EDITOR, "Fix the typo in /tmp/notes.txt"),
+     (MEMORY, "Remember that I like tea."), (COMPUTER, "Open the browser.")],
+    ids=["bash", "text_editor", "memory", "computer"],
+)
+def test_forced_calls_of_client_tools_validate_on_the_real_model(
+    model_server: LiveServer, tool: dict[str, Any], prompt: str
+) -> None:
+    """Grammar-constrained decoding on SmolLM2-135M: the input is valid for the tool's
     documented schema, whatever the model would have written."""
     name = CLIENT_TOOLS[tool["type"]].name
     custom = as_custom_tool(VersionedTool.model_validate(tool))
     assert custom is not None
     schema = custom.input_schema.model_dump(exclude_none=True)
-    client = model_server.client()
-    prompts = ["Look at the project files.", "Fix the typo in /tmp/notes.txt", "Remember that I like tea."]
-    for prompt in prompts:
-        message = client.messages.create(
-            model="claude-haiku-4-5", max_tokens=200, tools=[tool],  # type: ignore[list-item]
-            tool_choice={"type": "tool", "name": name, "disable_parallel_tool_use": True},
-            messages=[{"role": "user", "content": prompt}],
-        )
-        calls = [b for b in message.content if b.type == "tool_use"]
-        assert message.stop_reason == "tool_use" and len(calls) == 1, message
-        assert calls[0].name == name
-        jsonschema.Draft202012Validator(schema).validate(calls[0].input)
+    message = model_server.client().messages.create(  # type: ignore[call-overload]
+        model="claude-haiku-4-5", max_tokens=200, tools=[tool],
+        tool_choice={"type": "tool", "name": name, "disable_parallel_tool_use": True},
+        messages=[{"role": "user", "content": prompt}],
+    )
+    calls = [b for b in message.content if b.type == "tool_use"]
+    assert message.stop_reason == "tool_use" and len(calls) == 1, message
+    assert calls[0].name == name
+    jsonschema.Draft202012Validator(schema).validate(calls[0].input)

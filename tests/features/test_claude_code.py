@@ -102,3 +102,24 @@ def test_billing_header_does_not_reach_the_prompt() -> None:
     ids_a = _prompt_ids(catalog, cc.first_turn("aaaaa"))
     ids_b = _prompt_ids(catalog, cc.first_turn("bbbbb"))
     assert ids_a == ids_b
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_recorded_bare_request_is_served(fake_url: str, stream: bool) -> None:
+    """The exact ``claude --bare -p`` body of Claude Code 2.1.330 (claude_code_bare_request.json),
+    answered with a ``Bash`` call the way Claude Code parses it."""
+    body = cc.bare_turn(f"#say:{BASH_CALL}")
+    body["stream"] = stream
+    response = _post(fake_url, body)
+    assert response.status_code == 200, response.text
+    if stream:
+        events = _events(response)
+        tool = next(e["content_block"] for e in events
+                    if e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use")
+        partial = "".join(e["delta"]["partial_json"] for e in events
+                          if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+        assert (tool["name"], json.loads(partial)) == ("Bash", {"command": "ls", "description": "List files"})
+    else:
+        message = response.json()
+        assert message["stop_reason"] == "tool_use"
+        assert message["content"][-1]["input"] == {"command": "ls", "description": "List files"}

@@ -22,7 +22,7 @@ from conftest import API_KEY, LiveServer
 from .conftest import KEY
 
 CLAUDE = shutil.which("claude")
-pytestmark = pytest.mark.skipif(CLAUDE is None, reason="the claude CLI is not installed (npm @anthropic-ai/claude-code)")
+pytestmark = pytest.mark.skipif(CLAUDE is None, reason="no claude CLI (npm @anthropic-ai/claude-code)")
 
 GUARD_S = 300
 """Only a guard against a hung process; nothing here asserts a duration."""

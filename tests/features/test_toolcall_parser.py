@@ -19,6 +19,18 @@ QWEN_BARE = (
     '{"name": "Bash", "arguments": {"command": "echo \'Hi!\'", "timeout": 0, '
     '"description": "Executes a given bash command"}}'
 )
+# Recorded from Qwen2.5-Coder-0.5B-Instruct (Q4 GGUF, greedy) behind epistula, on the recorded
+# `claude --bare -p` request (claude_code_bare_request.json; the model's own template with tools):
+# a bare one-line call, a pretty-printed one, and one that ends a brace short (stays text).
+QWEN_EPISTULA_LS = (
+    '{"name": "Bash", "arguments": {"command": "ls", "timeout": 600000, '
+    '"description": "List files in current directory"}}'
+)
+QWEN_EPISTULA_READ = (
+    '{\n  "name": "Read",\n  "arguments": {\n    "file_path": "/tmp/work/README.md",\n    "offset": 0,\n'
+    '    "limit": 9007199254740991,\n    "pages": "1-5",\n    "allow_large": false\n  }\n}'
+)
+QWEN_EPISTULA_UNCLOSED = '{"name": "Bash", "arguments": {"command": "echo \'Hello, world!\'"}'
 HERMES = 'I will check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
 HERMES_TWO = (
     '<tool_call>\n{"name": "Read", "arguments": {"path": "a.txt"}}\n</tool_call>\n'
@@ -34,6 +46,11 @@ CASES: list[tuple[str, list[ParsedEvent]]] = [
                                      "description": "List files in current directory"})]),
     (QWEN_BARE, [ToolCall("Bash", {"command": "echo 'Hi!'", "timeout": 0,
                                    "description": "Executes a given bash command"})]),
+    (QWEN_EPISTULA_LS, [ToolCall("Bash", {"command": "ls", "timeout": 600000,
+                                          "description": "List files in current directory"})]),
+    (QWEN_EPISTULA_READ, [ToolCall("Read", {"file_path": "/tmp/work/README.md", "offset": 0,
+                                            "limit": 9007199254740991, "pages": "1-5", "allow_large": False})]),
+    (QWEN_EPISTULA_UNCLOSED, [TextPiece(QWEN_EPISTULA_UNCLOSED)]),
     (HERMES, [TextPiece("I will check.\n"), ToolCall("get_weather", {"city": "Paris"})]),
     (HERMES_TWO, [ToolCall("Read", {"path": "a.txt"}), TextPiece("\n"), ToolCall("Read", {"path": "b.txt"})]),
     (LLAMA3, [ToolCall("get_weather", {"city": "Oslo"})]),

@@ -3,6 +3,8 @@ test per bug, so each stays fixed even when a fuzz run does not happen to draw i
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -52,3 +54,37 @@ def test_json_scalars_are_not_coerced(http: httpx.Client, path: str, extra: dict
     resp = http.post(path, json=payload, headers=_headers())
     name = next(iter(extra))
     assert_error(resp, 400, "invalid_request_error", contains=name)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/v1/messages", body("hi \ud800 there")),
+        ("/v1/messages", body("hi", stream=True, system="\udfff")),
+        ("/v1/messages", body("hi", model="\ud800")),
+        (
+            "/v1/messages/count_tokens",
+            {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "\udc80"}]},
+        ),
+        ("/v1/messages/batches", {"requests": [{"custom_id": "a", "params": body("x\ud800")}]}),
+    ],
+    ids=["text", "system-stream", "model", "count-tokens", "batch"],
+)
+def test_lone_surrogate_escapes_are_400(http: httpx.Client, path: str, payload: dict[str, object]) -> None:
+    """Found by the hypothesis text fuzz: ``"\\ud800"`` is valid JSON but no UTF-8 string, so
+    the tokenizer, the database and even the error JSON that echoed the model name raised
+    ``UnicodeEncodeError`` (500). Now the body is refused up front."""
+    raw = json.dumps(payload)  # ensure_ascii: the surrogate travels as the escape \ud800
+    assert "\\ud" in raw or "\\udc" in raw
+    resp = http.post(path, content=raw.encode(), headers=_headers(**{"content-type": "application/json"}))
+    payload_out = assert_error(resp, 400, "invalid_request_error", contains="surrogate")
+    assert payload_out["error"]["details"] == {"error_code": "request_body_encoding_invalid"}
+
+
+def test_paired_surrogate_escapes_are_fine(http: httpx.Client) -> None:
+    """An escaped pair (what ``ensure_ascii`` JSON encoders send for emoji) is one character."""
+    raw = json.dumps(body("#say:ok \U0001f600"))
+    assert "\\ud83d\\ude00" in raw
+    resp = http.post("/v1/messages", content=raw.encode(), headers=_headers(**{"content-type": "application/json"}))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["content"][0]["text"] == "ok \U0001f600"

@@ -27,8 +27,10 @@ from epistula.thinking import ThinkingSigner
 
 from .errors import handle_exception
 from .middleware import RequestContextMiddleware
-from .routes import admin_keys, admin_usage, admin_workspaces, batches, files, health, messages, models
+from .routes import admin_keys, admin_usage, admin_workspaces, batches, complete, files, health, messages, models
+from .routes import console as console_route
 from .routes import metrics as metrics_route
+from .routes import openai_chat as openai_chat_route
 from .routes import openapi as openapi_route
 from .state import AppState
 
@@ -125,6 +127,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         Route("/openapi.json", openapi_route.openapi_json, methods=["GET"]),
         Route("/v1/messages", messages.create_message, methods=["POST"]),
         Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
+        Route("/v1/complete", complete.create_completion, methods=["POST"]),
+        Route("/v1/chat/completions", openai_chat_route.create_chat_completion, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.get_model, methods=["GET"]),
         *batches.routes(),
@@ -140,6 +144,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
     )
     if settings.metrics_enabled:
         app.router.routes.append(Route("/metrics", metrics_route.endpoint(metrics), methods=["GET"]))
+    if settings.console_enabled:
+        app.router.routes.extend(console_route.routes())
     app.add_middleware(
         RequestContextMiddleware,
         organization_id=settings.organization_id,

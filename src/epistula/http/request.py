@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -85,6 +86,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    """``json.loads`` turns ``"\\ud800"`` into a str no UTF-8 codec can encode: every later
+    step (tokenizer, database, the JSON of an error that echoes it) would fail with a 500."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "")
@@ -96,6 +110,11 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+        raise InvalidRequestError(
+            "The request body is not valid JSON: a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)",
+            details={"error_code": "request_body_encoding_invalid"},
+        )
     if not isinstance(data, dict):
         raise InvalidRequestError("The request body must be a JSON object")
     return data

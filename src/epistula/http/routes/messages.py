@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.auth.keys import Principal
 from epistula.citations import with_citations
 from epistula.files.service import resolve_file_documents
 from epistula.gate import Admission, metered
 from epistula.generation.accumulate import accumulate_async
-from epistula.generation.pipeline import MessageRun
+from epistula.generation.pipeline import MessageRun, PreparedMessage
 from epistula.generation.prepare import prepare_message, tokenize_prompt
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, MessageTokensCount
+from epistula.protocol.streaming import RawMessageStreamEvent
 from epistula.validation import check_version_rules
 
 from ..request import api_version, app_state, authenticate, parse, read_json
@@ -37,6 +40,55 @@ async def create_message(request: Request) -> Response:
     prepared = prepare_message(
         params, state.catalog, version=version, cache_namespace=principal.workspace_id, signer=state.signer
     )
+    generation = await start_generation(request, principal, params, prepared)
+    if params.stream:
+        stream = sse_stream(
+            generation.events, request_id=request.state.request_id, ping_interval=settings.ping_interval
+        )
+        return StreamingResponse(
+            stream,
+            media_type="text/event-stream; charset=utf-8",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **generation.headers},
+        )
+    try:
+        message = await unless_disconnected(request, accumulate_async(generation.events))
+    finally:
+        await generation.close()
+    if message is None:  # nobody is listening any more
+        return Response(status_code=499)
+    return JSONResponse(message.model_dump(mode="json"), headers=generation.headers)
+
+
+@dataclass(slots=True)
+class Generation:
+    """An admitted, running generation: its metered events and the gate's response headers."""
+
+    events: AsyncGenerator[RawMessageStreamEvent]
+    run: MessageRun
+    headers: dict[str, str]
+
+    async def close(self) -> None:
+        await self.events.aclose()
+        await self.run.close()
+
+    async def translated(self, feed: Callable[[RawMessageStreamEvent], Iterable[T]]) -> AsyncGenerator[T]:
+        """The events as another API's stream (``feed`` maps each event to zero or more
+        items); finishing or closing it closes the generation."""
+        try:
+            async for event in self.events:
+                for item in feed(event):
+                    yield item
+        finally:
+            await self.close()
+
+
+async def start_generation(
+    request: Request, principal: Principal, params: MessageCreateParams, prepared: PreparedMessage
+) -> Generation:
+    """Admit ``prepared`` at the gate and start it in the engine. Shared with the endpoints
+    that translate other request shapes (``/v1/complete``, ``/v1/chat/completions``), so limits,
+    usage and metrics apply to them exactly as to ``/v1/messages``."""
+    state = app_state(request)
     served = state.catalog.resolve(params.model)
     admission = await state.gate.admit(
         Admission(
@@ -47,7 +99,9 @@ async def create_message(request: Request) -> Response:
             max_tokens=params.max_tokens,
         )
     )
-    run = MessageRun(served.engine, prepared, first_event_wait=settings.first_event_wait, sign=state.signer.sign)
+    run = MessageRun(
+        served.engine, prepared, first_event_wait=state.settings.first_event_wait, sign=state.signer.sign
+    )
     try:
         await run.open()
     except BaseException:
@@ -55,24 +109,10 @@ async def create_message(request: Request) -> Response:
         raise
     # Citations re-cut the text first; metering then sees exactly what the client gets.
     events = metered(with_citations(run.events(), params), state.gate, admission)
-    if params.stream:
-        stream = sse_stream(events, request_id=request.state.request_id, ping_interval=settings.ping_interval)
-        return StreamingResponse(
-            stream,
-            media_type="text/event-stream; charset=utf-8",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **admission.headers},
-        )
-    try:
-        message = await _unless_disconnected(request, accumulate_async(events))
-    finally:
-        await events.aclose()
-        await run.close()
-    if message is None:  # nobody is listening any more
-        return Response(status_code=499)
-    return JSONResponse(message.model_dump(mode="json"), headers=admission.headers)
+    return Generation(events=events, run=run, headers=admission.headers)
 
 
-async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
     """Await ``work``; cancel it and return None if the client disconnects first
     (the body has been read, so the next ASGI message can only be ``http.disconnect``)."""
 
