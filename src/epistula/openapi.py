@@ -21,6 +21,7 @@ from epistula import __version__
 from epistula.accounting.report_models import CostReport, MessagesUsageReport
 from epistula.accounting.reports import COST_GROUP_BY, USAGE_GROUP_BY
 from epistula.errors import ApiError
+from epistula.openai_compat.protocol import ChatCompletion, ChatCompletionCreateParams, OpenAIErrorResponse
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
 from epistula.protocol.errors import ErrorResponse
 from epistula.protocol.files import DeletedFile, FileMetadata, FilePage
@@ -45,6 +46,7 @@ from epistula.protocol.organization import (
     WorkspaceMember,
     WorkspaceUpdateParams,
 )
+from epistula.text_completions.protocol import Completion, CompletionCreateParams
 from epistula.validation import API_VERSIONS
 
 REF = "#/components/schemas/{model}"
@@ -86,6 +88,9 @@ class Operation:
     authenticated: bool = True
     admin: bool = False
     """Needs an Admin API key (an ordinary key gets 403)."""
+    error_model: type[BaseModel] | None = None
+    """Errors in another API's shape (the OpenAI endpoint), instead of the Anthropic envelope;
+    such an operation takes no ``anthropic-version`` header either."""
     description: str = ""
 
 
@@ -202,6 +207,29 @@ OPERATIONS: tuple[Operation, ...] = (
         (Content(model=MessageTokensCount),),
         body=(Content(model=MessageCountTokensParams),),
         errors=(*JSON_BODY, 404),
+    ),
+    Operation(
+        "post",
+        "/v1/complete",
+        "complete_create",
+        "Create a Text Completion (legacy API; the prompt is a Human/Assistant conversation)",
+        "completions",
+        (Content(model=Completion), SSE),
+        body=(Content(model=CompletionCreateParams),),
+        errors=GENERATION,
+    ),
+    Operation(
+        "post",
+        "/v1/chat/completions",
+        "chat_completions_create",
+        "Create a chat completion (OpenAI-compatible)",
+        "openai",
+        (Content(model=ChatCompletion), SSE),
+        body=(Content(model=ChatCompletionCreateParams),),
+        errors=(400, 401, 403, 404, 413, 429, 500, 529),
+        error_model=OpenAIErrorResponse,
+        description="For the official OpenAI SDKs: `Authorization: Bearer <key>`, no `anthropic-version`; "
+        "errors are OpenAI-shaped (`{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`).",
     ),
     Operation(
         "get",
@@ -601,6 +629,8 @@ def _models(operations: tuple[Operation, ...]) -> list[tuple[type[BaseModel], Js
         for content in op.ok:
             if content.model is not None:
                 seen[(content.model, "serialization")] = None
+        if op.error_model is not None:
+            seen[(op.error_model, "serialization")] = None
     return list(seen)
 
 
@@ -619,7 +649,7 @@ class _Builder:
 
     def operation(self, op: Operation) -> dict[str, Any]:
         params: list[dict[str, Any]] = []
-        if op.authenticated:
+        if op.authenticated and op.error_model is None:
             params.append({"$ref": "#/components/parameters/AnthropicVersion"})
             params.append({"$ref": "#/components/parameters/AnthropicBeta"})
         for p in op.params:
@@ -640,6 +670,11 @@ class _Builder:
         types = error_types()
         for status in sorted(op.errors):
             responses[str(status)] = {"$ref": f"#/components/responses/{types[status]}_{status}"}
+            if op.error_model is not None:
+                responses[str(status)] = {
+                    "description": f"`{types[status]}`",
+                    "content": self.media((Content(model=op.error_model),), "serialization"),
+                }
         out: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,

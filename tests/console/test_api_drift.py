@@ -70,7 +70,9 @@ def test_each_call_is_a_route_of_the_app(tmp_path: Path, method: str, path: str)
     concrete = path.replace("{}", "wrkspc_01example")
     scope = {"type": "http", "method": method, "path": concrete, "root_path": "", "headers": []}
     matches = [route.matches(scope)[0] for route in routes(tmp_path)]
-    assert Match.FULL in matches, f"{method} {path}: no route ({'wrong method' if Match.PARTIAL in matches else 'no path'})"
+    assert Match.FULL in matches, (
+        f"{method} {path}: no route ({'wrong method' if Match.PARTIAL in matches else 'no path'})"
+    )
     console = [r for r in routes(tmp_path) if getattr(r, "name", None) == "console"]
     assert console and console[0].matches(scope)[0] == Match.NONE, "an API path would be served as a console file"
 

@@ -32,9 +32,7 @@ pytestmark = pytest.mark.skipif(_node_major() < 18, reason="Node.js 18+ (fetch, 
 
 def run_node(script: str, *args: str) -> dict[str, object]:
     assert NODE is not None
-    proc = subprocess.run(
-        [NODE, str(HERE / script), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = subprocess.run([NODE, str(HERE / script), *args], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stderr}\n{proc.stdout}"
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result

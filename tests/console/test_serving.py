@@ -172,6 +172,15 @@ def test_the_scripts_never_build_markup_from_strings() -> None:
             assert not found, f"{path} uses {found}"
 
 
+def test_arrays_are_never_appended_as_text() -> None:
+    """Node.append() does not flatten arrays (it would add "[object HTMLOptionElement]" as
+    text): lists of elements go through dom.mjs's append(el, children)."""
+    for path in static_paths():
+        if path.endswith(".mjs"):
+            text = (STATIC_DIR / path).read_text()
+            assert not re.search(r"\.append\(\s*[\w.]+\.map\(", text), f"{path} appends an array with Node.append"
+
+
 def test_storage_holds_only_the_admin_key() -> None:
     """sessionStorage (never localStorage or cookies), written in one place."""
     for path in static_paths():

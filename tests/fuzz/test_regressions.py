@@ -4,6 +4,7 @@ test per bug, so each stays fixed even when a fuzz run does not happen to draw i
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -71,7 +72,8 @@ def test_json_scalars_are_not_coerced(http: httpx.Client, path: str, extra: dict
     ids=["text", "system-stream", "model", "count-tokens", "batch"],
 )
 def test_lone_surrogate_escapes_are_400(http: httpx.Client, path: str, payload: dict[str, object]) -> None:
-    """Found by the hypothesis text fuzz: ``"\\ud800"`` is valid JSON but no UTF-8 string, so
+    """Found probing what schemathesis cannot draw (test_text_fuzz.py finds it too): ``"\\ud800"``
+    is valid JSON but no UTF-8 string, so
     the tokenizer, the database and even the error JSON that echoed the model name raised
     ``UnicodeEncodeError`` (500). Now the body is refused up front."""
     raw = json.dumps(payload)  # ensure_ascii: the surrogate travels as the escape \ud800
@@ -88,3 +90,45 @@ def test_paired_surrogate_escapes_are_fine(http: httpx.Client) -> None:
     resp = http.post("/v1/messages", content=raw.encode(), headers=_headers(**{"content-type": "application/json"}))
     assert resp.status_code == 200, resp.text
     assert resp.json()["content"][0]["text"] == "ok \U0001f600"
+
+
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens", "/v1/messages/batches"])
+def test_json_nested_too_deeply_is_400(http: httpx.Client, path: str) -> None:
+    """Found probing past schemathesis: ``json.loads`` raised RecursionError (500) on a body
+    nested some thousand levels deep."""
+    raw = ("[" * 100_000 + "]" * 100_000).encode()
+    resp = http.post(path, content=raw, headers=_headers(**{"content-type": "application/json"}))
+    assert_error(resp, 400, "invalid_request_error", contains="nested too deeply")
+
+
+def _deep_tool_params() -> str:
+    schema = '{"type":"object","properties":' + _nested(300) + "}"
+    return (
+        '{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"#say:deep"}],'
+        '"tools":[{"name":"t","input_schema":' + schema + "}]}"
+    )
+
+
+def test_batch_item_nested_past_200_levels_succeeds(http: httpx.Client) -> None:
+    """Found by the fuzz's batch-results check: the runner re-read stored params with pydantic's
+    JSON parser, which stops at 200 levels, so an item the create endpoint (and a direct
+    request) accepted ended ``errored`` with ``api_error``: a 500 in disguise."""
+    headers = _headers(**{"content-type": "application/json"})
+    direct = http.post("/v1/messages", content=_deep_tool_params().encode(), headers=headers)
+    assert direct.status_code == 200, direct.text
+    raw = '{"requests":[{"custom_id":"deep","params":' + _deep_tool_params() + "}]}"
+    created = http.post("/v1/messages/batches", content=raw.encode(), headers=headers)
+    assert created.status_code == 200, created.text
+    batch_id = created.json()["id"]
+    deadline = time.monotonic() + 60
+    while http.get(f"/v1/messages/batches/{batch_id}", headers=headers).json()["processing_status"] != "ended":
+        assert time.monotonic() < deadline, "the batch did not end"
+        time.sleep(0.05)
+    lines = http.get(f"/v1/messages/batches/{batch_id}/results", headers=headers).text.splitlines()
+    result = json.loads(lines[0])["result"]
+    assert result["type"] == "succeeded", result
+    assert result["message"]["content"][0]["text"] == "deep"

@@ -118,6 +118,12 @@ def anthropic_envelope(ctx: Any, response: schemathesis.Response, case: schemath
     ctype = response.headers.get("content-type", [""])[0]
     assert ctype.startswith("application/json"), f"error content-type: {ctype!r}"
     payload = json.loads(response.content)
+    if case.path == "/v1/chat/completions" and response.status_code != 405:
+        # The OpenAI-compatible endpoint answers in OpenAI's shape (an unrouted method is the router's 405).
+        assert isinstance(payload, dict) and set(payload) == {"error"}, payload
+        assert set(payload["error"]) == {"message", "type", "param", "code"}, payload
+        assert payload["error"]["type"] == ERROR_TYPES.get(response.status_code), (response.status_code, payload)
+        return None
     assert isinstance(payload, dict) and set(payload) == {"type", "error", "request_id"}, payload
     assert payload["type"] == "error", payload
     error = payload["error"]

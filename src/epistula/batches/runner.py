@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import secrets
@@ -262,7 +263,9 @@ class BatchRunner:
 
     async def _generate(self, request: ClaimedRequest) -> tuple[FinalStatus, str]:
         try:
-            params = MessageCreateParams.model_validate_json(request.params)
+            # As at creation (json + strict python validation): pydantic's own JSON parser stops at
+            # 200 levels of nesting, which the create endpoint accepts.
+            params = MessageCreateParams.model_validate(json.loads(request.params), strict=True)
             params = await resolve_file_documents(params, self._files, request.workspace_id)
             prepared = prepare_message(
                 params,

@@ -110,6 +110,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError:  # ``[[[[...`` thousands deep: the C decoder gives up
+        raise InvalidRequestError("The request body is not valid JSON: it is nested too deeply") from None
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
         raise InvalidRequestError(
             "The request body is not valid JSON: a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)",
