@@ -47,6 +47,8 @@ class Admission:
     """Output tokens produced so far (updated while streaming)."""
     scratch: dict[str, object] = field(default_factory=dict)
     """Per-hook state, keyed by the hook's own name."""
+    finished: bool = False
+    """Set by ``Gate.finish``: hooks see each admission finish exactly once."""
 
 
 class Hook(Protocol):
@@ -80,6 +82,10 @@ class Gate:
         return admission
 
     async def finish(self, admission: Admission, usage: Usage | None, outcome: Outcome) -> None:
+        """Idempotent: only the first call for an admission reaches the hooks."""
+        if admission.finished:
+            return
+        admission.finished = True
         for hook in self.hooks:
             await hook.finish(admission, usage, outcome)
 

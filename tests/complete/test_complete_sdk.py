@@ -8,6 +8,7 @@ The fake engine's reply is scripted by the last human turn (``#say:``), or echoe
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -241,5 +242,27 @@ def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> No
         refused = post(live, {**ok, "stream": True})
         assert_error(refused, 429, "rate_limit_error")
         assert int(refused.headers["retry-after"]) >= 1
+    finally:
+        live.stop()
+
+
+def test_a_client_hanging_up_mid_stream_stops_generation(tmp_path: Path) -> None:
+    live = start_server(fake_settings(tmp_path))
+    try:
+        engine = live.engine
+        payload = {"model": MODEL, "prompt": prompt("#forever #slow:20"), "max_tokens_to_sample": 100_000,
+                   "stream": True}
+        with httpx.stream("POST", live.base_url + "/v1/complete", json=payload, headers=live.headers()) as r:
+            assert r.status_code == 200
+            seen = 0
+            for line in r.iter_lines():
+                seen += line == "event: completion"
+                if seen == 5:
+                    assert engine.active == 1  # still generating, before we hang up
+                    break
+        deadline = time.monotonic() + 5  # a guard against hanging, not a timing assertion
+        while engine.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.active == 0, "generation kept running after the client went away"
     finally:
         live.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -423,5 +424,25 @@ def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> No
         assert raised.value.code == "rate_limit_exceeded"
         assert int(raised.value.response.headers["retry-after"]) >= 1
         assert raised.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    finally:
+        live.stop()
+
+
+def test_closing_a_stream_early_stops_generation(tmp_path: Path) -> None:
+    live = start_server(fake_settings(tmp_path))
+    try:
+        engine = live.engine
+        stream = openai_client(live).chat.completions.create(
+            model=MODEL, messages=[user("#forever #slow:20")], max_tokens=100_000, stream=True
+        )
+        for i, _ in enumerate(stream):
+            if i == 3:
+                assert engine.active == 1  # still generating, before we hang up
+                break
+        stream.close()
+        deadline = time.monotonic() + 5  # a guard against hanging, not a timing assertion
+        while engine.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.active == 0, "generation kept running after the client went away"
     finally:
         live.stop()

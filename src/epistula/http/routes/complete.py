@@ -4,7 +4,7 @@ Messages pipeline (same validation, gate, limits, usage and engine as ``/v1/mess
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from epistula import ids
 from epistula.errors import InvalidRequestError
@@ -16,7 +16,7 @@ from epistula.text_completions.translate import CompletionStream, completion_of,
 
 from ..request import api_version, app_state, authenticate, parse, read_json
 from ..sse import sse_stream
-from .messages import start_generation, unless_disconnected
+from .messages import ClosingStreamingResponse, start_generation, unless_disconnected
 
 
 async def create_completion(request: Request) -> Response:
@@ -42,12 +42,13 @@ async def create_completion(request: Request) -> Response:
     lead = leading_text(conversation)
     if params.stream:
         stream = CompletionStream(completion_id=completion_id, model=params.model, lead=lead)
-        return StreamingResponse(
-            sse_stream(
+        return ClosingStreamingResponse(
+            content=sse_stream(
                 generation.translated(stream.feed),
                 request_id=request.state.request_id,
                 ping_interval=settings.ping_interval,
             ),
+            on_close=generation.close,
             media_type="text/event-stream; charset=utf-8",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **generation.headers},
         )

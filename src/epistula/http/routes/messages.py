@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from epistula.auth.keys import Principal
 from epistula.citations import with_citations
 from epistula.files.service import resolve_file_documents
-from epistula.gate import Admission, metered
+from epistula.gate import Admission, Gate, metered
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.pipeline import MessageRun, PreparedMessage
 from epistula.generation.prepare import prepare_message, tokenize_prompt
@@ -45,8 +46,9 @@ async def create_message(request: Request) -> Response:
         stream = sse_stream(
             generation.events, request_id=request.state.request_id, ping_interval=settings.ping_interval
         )
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             stream,
+            on_close=generation.close,
             media_type="text/event-stream; charset=utf-8",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **generation.headers},
         )
@@ -66,10 +68,15 @@ class Generation:
     events: AsyncGenerator[RawMessageStreamEvent]
     run: MessageRun
     headers: dict[str, str]
+    gate: Gate
+    admission: Admission
 
     async def close(self) -> None:
+        """Idempotent. Also right when the events were never iterated (a client gone
+        before the body started): the engine stops and the gate still hears the end."""
         await self.events.aclose()
         await self.run.close()
+        await self.gate.finish(self.admission, None, "canceled")
 
     async def translated(self, feed: Callable[[RawMessageStreamEvent], Iterable[T]]) -> AsyncGenerator[T]:
         """The events as another API's stream (``feed`` maps each event to zero or more
@@ -99,9 +106,7 @@ async def start_generation(
             max_tokens=params.max_tokens,
         )
     )
-    run = MessageRun(
-        served.engine, prepared, first_event_wait=state.settings.first_event_wait, sign=state.signer.sign
-    )
+    run = MessageRun(served.engine, prepared, first_event_wait=state.settings.first_event_wait, sign=state.signer.sign)
     try:
         await run.open()
     except BaseException:
@@ -109,7 +114,24 @@ async def start_generation(
         raise
     # Citations re-cut the text first; metering then sees exactly what the client gets.
     events = metered(with_citations(run.events(), params), state.gate, admission)
-    return Generation(events=events, run=run, headers=admission.headers)
+    return Generation(events=events, run=run, headers=admission.headers, gate=state.gate, admission=admission)
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that runs ``on_close`` however it ends: finished, failed, or
+    abandoned before its first byte (when the body generator's own ``finally`` never runs)."""
+
+    def __init__(
+        self, content: AsyncIterator[bytes], *, on_close: Callable[[], Awaitable[None]], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._on_close()
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.prepare import prepare_message
@@ -23,7 +23,7 @@ from epistula.openai_compat.sse import chunk_sse
 
 from ..errors import error_headers, to_api_error
 from ..request import app_state, authenticate, parse, read_json
-from .messages import start_generation, unless_disconnected
+from .messages import ClosingStreamingResponse, start_generation, unless_disconnected
 
 API_VERSION = "2023-06-01"
 """The Messages API version the translated request is validated under (one that still
@@ -53,9 +53,7 @@ async def _create(request: Request) -> Response:
     raw = await read_json(request, settings.max_body_bytes)
     params = parse(ChatCompletionCreateParams, raw)
     served = state.catalog.resolve(params.model)
-    translated = message_params(
-        params, default_max_tokens=min(served.max_output_tokens, served.context_window)
-    )
+    translated = message_params(params, default_max_tokens=min(served.max_output_tokens, served.context_window))
     prepared = prepare_message(
         translated, state.catalog, version=API_VERSION, cache_namespace=principal.workspace_id, signer=state.signer
     )
@@ -65,10 +63,11 @@ async def _create(request: Request) -> Response:
     if params.stream:
         include_usage = bool(params.stream_options and params.stream_options.include_usage)
         stream = ChunkStream(id=chat_id, created=created, model=params.model, include_usage=include_usage)
-        return StreamingResponse(
-            chunk_sse(
+        return ClosingStreamingResponse(
+            content=chunk_sse(
                 generation.translated(stream.feed), error_frame=_error_chunk, ping_interval=settings.ping_interval
             ),
+            on_close=generation.close,
             media_type="text/event-stream; charset=utf-8",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
         )
