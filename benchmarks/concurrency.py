@@ -263,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             level["steady_ratio"] = level["steady_tok_s"] / raw
             level["end_to_end_ratio"] = level["end_to_end_tok_s"] / raw
             report["levels"][str(n)] = {k: round(v, 3) for k, v in level.items()}
+            report["levels"][str(n)]["runs"] = [  # each repeat: raw, steady and end-to-end tokens/s
+                [round(raw_r, 1), round(lv["steady_tok_s"], 1), round(lv["end_to_end_tok_s"], 1)]
+                for raw_r, lv in zip(raws, levels, strict=True)
+            ]
             print(f"N={n}: {json.dumps(report['levels'][str(n)])}", file=sys.stderr, flush=True)
         report["server_peak_rss_mb"] = round(_proc_status(proc.pid, "VmHWM") / 2**20, 1)
     finally:

@@ -132,8 +132,9 @@ def test_streaming_text_and_tool_input(gemma: LiveServer) -> None:
 @pytest.mark.model
 @needs_gemma
 def test_a_prompt_beyond_the_default_models_window(gemma: LiveServer) -> None:
-    """What Gemma is here for: more than SmolLM2's 8,192 tokens of prompt."""
-    client = gemma.client()
+    """What Gemma is here for: more than SmolLM2's 8,192 tokens of prompt (a long prefill on a
+    busy CPU: the client waits as long as it takes)."""
+    client = gemma.client(timeout=900.0)
     text = "The quick brown fox jumps over the lazy dog. " * 850 + "How many foxes?"
     messages = [{"role": "user", "content": text}]
     counted = client.messages.count_tokens(model=MODEL, messages=messages)  # type: ignore[arg-type]
