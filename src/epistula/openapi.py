@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -160,7 +160,12 @@ UPLOAD = Content(
         "required": ["file"],
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "The file's bytes (part filename kept)."},
-            "expires_in_seconds": {"type": "integer", "minimum": 3600, "maximum": 7_776_000},
+            "expires_in_seconds": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 3600, "maximum": 7_776_000},
+                    {"type": "string", "pattern": "^\\s*$", "description": "Blank: the file does not expire."},
+                ]
+            },
         },
     },
 )
@@ -229,7 +234,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403, 404, 413, 429, 500, 529),
         error_model=OpenAIErrorResponse,
         description="For the official OpenAI SDKs: `Authorization: Bearer <key>`, no `anthropic-version`; "
-        "errors are OpenAI-shaped (`{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`).",
+        'errors are OpenAI-shaped (`{"error": {"message", "type", "param", "code"}}`).',
     ),
     Operation(
         "get",
@@ -637,7 +642,6 @@ def _models(operations: tuple[Operation, ...]) -> list[tuple[type[BaseModel], Js
 @dataclass(slots=True)
 class _Builder:
     refs: dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
-    responses: dict[str, Any] = field(default_factory=dict)
 
     def schema(self, content: Content, mode: JsonSchemaMode) -> dict[str, Any]:
         if content.model is not None:
@@ -669,8 +673,9 @@ class _Builder:
         }
         types = error_types()
         for status in sorted(op.errors):
-            responses[str(status)] = {"$ref": f"#/components/responses/{types[status]}_{status}"}
-            if op.error_model is not None:
+            if op.error_model is None:
+                responses[str(status)] = {"$ref": f"#/components/responses/{types[status]}_{status}"}
+            else:
                 responses[str(status)] = {
                     "description": f"`{types[status]}`",
                     "content": self.media((Content(model=op.error_model),), "serialization"),

@@ -38,7 +38,10 @@ HERMES_TWO = (
 )
 LLAMA3 = '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}'
 LLAMA3_BARE = '{"name": "get_weather", "parameters": {"city": "Oslo"}}'
-MISTRAL = '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, {"name": "Read", "arguments": {"path": "x"}}]'
+MISTRAL = (
+    '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, '
+    '{"name": "Read", "arguments": {"path": "x"}}]'
+)
 ARGS_AS_STRING = '<tool_call>{"name": "Bash", "arguments": "{\\"command\\": \\"ls\\"}"}</tool_call>'
 
 CASES: list[tuple[str, list[ParsedEvent]]] = [
