@@ -10,6 +10,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -168,6 +169,15 @@ def test_seeded_sampling_is_reproducible(engine: LlamaCppEngine) -> None:
     a = run(collect(engine, request(engine, "The weather today is", sampling)))
     b = run(collect(engine, request(engine, "The weather today is", sampling)))
     assert ids(a) == ids(b) and len(ids(a)) == 10
+
+
+def test_top_k_beyond_the_vocabulary_means_no_limit(engine: LlamaCppEngine) -> None:
+    """A huge top_k must not wrap around in the C int (2**32 + 5 once acted as 5)."""
+    base = SamplingParams(max_tokens=10, temperature=1.0, seed=7)
+    unlimited = run(collect(engine, request(engine, "Once upon a time", base)))
+    for top_k in (2**32 + 5, 2**31, 10**31):
+        huge = run(collect(engine, request(engine, "Once upon a time", replace(base, top_k=top_k))))
+        assert ids(huge) == ids(unlimited), top_k
 
 
 def test_prompt_too_long_raises_before_any_event(engine: LlamaCppEngine) -> None:

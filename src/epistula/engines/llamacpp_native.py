@@ -221,7 +221,8 @@ class NativeModel:
                         self.vocab_size, REPEAT_LAST_N, float(sampling.repeat_penalty), 0.0, 0.0
                     ),
                 )
-            if sampling.top_k is not None and sampling.top_k > 0:
+            # top_k at or above the vocabulary keeps every token: skip it (a C int would wrap).
+            if sampling.top_k is not None and 0 < sampling.top_k < self.vocab_size:
                 self._add(chain, ll.llama_sampler_init_top_k(int(sampling.top_k)))
             if sampling.top_p is not None and sampling.top_p < 1.0:
                 self._add(chain, ll.llama_sampler_init_top_p(float(sampling.top_p), 1))
