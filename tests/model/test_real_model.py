@@ -179,7 +179,12 @@ def test_count_tokens_equals_billed_input_tokens(sdk: anthropic.Anthropic, messa
 # ---------------------------------------------------------------- streaming
 
 
-def test_stream_final_message_equals_create(sdk: anthropic.Anthropic, reference: anthropic.types.Message) -> None:
+def test_stream_final_message_equals_create(sdk: anthropic.Anthropic) -> None:
+    """Streaming folds to exactly the JSON reply. Both requests run back to back so they see
+    the same slot state: greedy decoding after a prefix reuse is not bit-identical to a cold
+    prefill in llama.cpp (a near-tie can flip), which is a different property."""
+    greedy(sdk, COUNTING)  # leaves the prompt in a slot, as for the two compared requests
+    reference = greedy(sdk, COUNTING)
     with sdk.messages.stream(model=MODEL, max_tokens=32, messages=COUNTING, extra_body=GREEDY) as s:  # type: ignore[arg-type]
         streamed = "".join(s.text_stream)
         final = s.get_final_message()
