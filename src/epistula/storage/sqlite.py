@@ -28,6 +28,23 @@ from .sql import Cursor, SqlStore
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+@contextlib.contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[Cursor]:
+    """One ``BEGIN IMMEDIATE`` transaction on an autocommit connection: committed on
+    success, rolled back on any exception (shared by every SQLite store)."""
+    cur = db.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        yield cur
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    else:
+        db.execute("COMMIT")
+    finally:
+        cur.close()
+
+
 class SqliteStorage(SqlStore):
     backend = "sqlite"
 
@@ -47,19 +64,8 @@ class SqliteStorage(SqlStore):
 
     # ------------------------------------------------------------ connection
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
-        cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
-        finally:
-            cur.close()
+    def _transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        return immediate_transaction(self._db)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Cursor]:

@@ -25,6 +25,7 @@ from epistula.accounting.records import TokenCounts, UsageRecord
 
 from .base import StorageError
 from .sql import Cursor
+from .sqlite import immediate_transaction
 
 GROUP_COLUMNS: tuple[str, ...] = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
 """Columns usage can be grouped and filtered by."""
@@ -203,19 +204,8 @@ class SqliteUsageStore(SqlUsageStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         _require_table(self._db.execute("SELECT name FROM sqlite_master WHERE name = 'usage_records'").fetchone())
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
-        cur = self._db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
-        finally:
-            cur.close()
+    def _transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        return immediate_transaction(self._db)
 
     def _bucket(self) -> str:
         return "CAST(created_at / ? AS INTEGER)"  # truncation is floor: times are positive
