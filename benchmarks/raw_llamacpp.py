@@ -3,7 +3,7 @@
 ``measure_raw_decode`` drives the C API directly: every sequence's prompt is
 prefilled first (not timed), then each step decodes ONE batch holding the
 next token of every sequence and samples each with a native greedy sampler.
-The context is configured like :class:`epistula.engines.llamacpp.LlamaCppEngine`
+The context is configured like :class:`epistula.engines.llamacpp.engine.LlamaCppEngine`
 (unified KV, same window and sequence count), so ``engine / raw`` isolates the
 cost of the scheduler, the thread hop and asyncio.
 
@@ -38,7 +38,7 @@ PROMPT = "<|im_start|>user\nWrite a long story about a dragon and a knight.<|im_
 
 def _threads() -> int:
     """The engine's default thread count, so raw and engine runs compare like with like."""
-    from epistula.engines.llamacpp_native import default_threads
+    from epistula.engines.llamacpp.native import default_threads
 
     return default_threads()
 
@@ -159,7 +159,7 @@ async def _engine_rates(
     model_path: str, batch_sizes: Sequence[int], tokens: int, n_threads: int | None, kv_unified: bool
 ) -> dict[int, float]:
     from epistula.engines.base import GenerationRequest, SamplingParams
-    from epistula.engines.llamacpp import LlamaCppEngine
+    from epistula.engines.llamacpp.engine import LlamaCppEngine
 
     engine = LlamaCppEngine(model_path, n_seq_max=max(16, *batch_sizes), n_threads=n_threads, kv_unified=kv_unified)
     await engine.start()

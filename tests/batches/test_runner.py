@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 
-from epistula.batches.runner import BATCH_PRIORITY, BatchRunner, PriorityEngine
+from epistula.auth.keys import Principal
+from epistula.batches.runner import BatchRunner
 from epistula.batches.service import BATCH_TTL, RESULTS_RETENTION, BatchService
-from epistula.catalog import Catalog
-from epistula.engines.base import GenerationRequest, SamplingParams, TokenEvent
+from epistula.engines.base import GenerationRequest, TokenEvent
 from epistula.engines.fake import FakeEngine
-from epistula.engines.loader import build_engine
 from epistula.errors import NotFoundError
+from epistula.generation.gate import Gate
+from epistula.generation.service import BATCH_PRIORITY, LIVE_PRIORITY, MessageRequest, MessageService
 from epistula.http.app import build_catalog
+from epistula.models.catalog import Catalog
+from epistula.models.loader import build_engine
+from epistula.protocol.messages import MessageCreateParams
 from epistula.storage.sqlite import SqliteStorage
 
 from .support import fake_settings
@@ -74,7 +78,7 @@ class Harness:
         if self.catalog is None:
             self.catalog = await build_catalog(fake_settings(self.tmp), build_engine)
         kwargs.setdefault("poll_interval", 0.05)
-        self.runner = BatchRunner(self.store, self.catalog, clock=self.clock, **kwargs)
+        self.runner = BatchRunner(self.store, MessageService(self.catalog, Gate()), clock=self.clock, **kwargs)
         self.service.attach(self.runner)
         await self.runner.start()
         return self.runner
@@ -97,7 +101,8 @@ def run(coro: Awaitable[None]) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def test_priority_engine_demotes_requests() -> None:
+def test_batch_items_reach_the_engine_behind_live_traffic(tmp_path: Path) -> None:
+    """The service passes the item's priority to the engine: batch items are demoted."""
     seen: list[GenerationRequest] = []
 
     class Recorder(FakeEngine):
@@ -105,16 +110,22 @@ def test_priority_engine_demotes_requests() -> None:
             seen.append(request)
             return super().generate(request)
 
-    engine = PriorityEngine(Recorder(), BATCH_PRIORITY)
-    request = GenerationRequest(prompt=tuple(engine.tokenize("#say:x")), sampling=SamplingParams(max_tokens=4))
+    async def scenario() -> None:
+        catalog = await build_catalog(fake_settings(tmp_path), lambda _s, _c: Recorder())
+        service = MessageService(catalog, Gate())
+        principal = Principal(key_id="", workspace_id=WS, name="batch")
+        for priority in (LIVE_PRIORITY, BATCH_PRIORITY):
+            params = MessageCreateParams.model_validate(
+                {"model": "claude-haiku-4-5", "max_tokens": 4, "messages": [{"role": "user", "content": "#say:x"}]}
+            )
+            generation = await service.start(MessageRequest(params, principal, "2023-06-01", "req", priority=priority))
+            async for _ in generation.events:
+                pass
+            await generation.close()
 
-    async def drain() -> None:
-        async for _ in engine.generate(request):
-            pass
-
-    run(drain())
-    assert [r.priority for r in seen] == [BATCH_PRIORITY]
-    assert request.priority < BATCH_PRIORITY  # lower numbers run first: live traffic wins
+    run(scenario())
+    assert [r.priority for r in seen] == [LIVE_PRIORITY, BATCH_PRIORITY]
+    assert LIVE_PRIORITY < BATCH_PRIORITY  # lower numbers run first: live traffic wins
 
 
 def test_requests_still_open_after_24_hours_expire(harness: Harness) -> None:

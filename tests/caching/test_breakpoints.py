@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.engines.base import CachePoint
 from epistula.engines.fake import FakeEngine
 from epistula.errors import InvalidRequestError
 from epistula.generation.prepare import prepare_message, tokenize_prompt
+from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.protocol.messages import MessageCreateParams
 
 CC = {"type": "ephemeral"}
@@ -30,11 +30,11 @@ def params(**body: Any) -> MessageCreateParams:
 
 
 def points(catalog: Catalog, **body: Any) -> tuple[CachePoint, ...]:
-    return prepare_message(params(**body), catalog, version="2023-06-01").cache_points
+    return prepare_message(params(**body), catalog.resolve("fake"), version="2023-06-01").cache_points
 
 
 def text_before(catalog: Catalog, point: CachePoint, **body: Any) -> str:
-    ids = tokenize_prompt(params(**body), catalog).ids
+    ids = tokenize_prompt(params(**body), catalog.resolve("fake")).ids
     return catalog.resolve("fake").engine.detokenize(list(ids[: point.offset]))
 
 
@@ -85,7 +85,7 @@ def test_breakpoint_at_the_end_of_the_prompt_leaves_the_last_token(catalog: Cata
     body = {"messages": [{"role": "user", "content": "hi"},
                          {"role": "assistant", "content": [{"type": "text", "text": "Sure", "cache_control": CC}]}]}
     (point,) = points(catalog, **body)
-    n = len(tokenize_prompt(params(**body), catalog).ids)
+    n = len(tokenize_prompt(params(**body), catalog.resolve("fake")).ids)
     assert point.offset == n - 1  # the prefill is the end of the prompt; its last token must be computed
 
 
@@ -134,7 +134,7 @@ def test_tool_breakpoint_covers_the_tools_rendered_after_the_system_prompt(catal
 )
 def test_invalid_breakpoints(catalog: Catalog, body: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
-        tokenize_prompt(params(**body), catalog)
+        tokenize_prompt(params(**body), catalog.resolve("fake"))
     assert str(info.value) == message
 
 

@@ -47,7 +47,7 @@ def _with_breakpoint_on_last_block(messages: list[dict[str, Any]]) -> list[dict[
 
 def _prompt_ids(live: LiveServer, body: dict[str, Any]) -> tuple[int, ...]:
     params = MessageCreateParams.model_validate(body)
-    return tokenize_prompt(params, live.state.catalog).ids
+    return tokenize_prompt(params, live.state.catalog.resolve(params.model)).ids
 
 
 def test_replayed_agent_conversation_reads_each_previous_turn(

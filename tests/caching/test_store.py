@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from epistula.caching.accounting import input_tokens, split_usage
-from epistula.caching.store import PromptCache, Snapshot
 from epistula.engines.base import CachePoint, PromptCacheUsage
+from epistula.engines.cache_usage import input_tokens, split_usage
+from epistula.engines.prefix_store import PromptCache, Snapshot
 
 from .conftest import ManualClock
 

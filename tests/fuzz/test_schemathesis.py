@@ -1,6 +1,6 @@
 """Fuzz every described operation with schemathesis against a real server on a real socket.
 
-The schema is epistula's own OpenAPI description (``epistula.openapi``); data is drawn in
+The schema is epistula's own OpenAPI description (``epistula.api.openapi_table``); data is drawn in
 both modes: *positive* (valid per the description) and *negative* (violating it: wrong
 types, missing or extra fields, bad headers, bad paths), through schemathesis' coverage
 phase (boundaries, one mutation at a time) and its fuzzing phase (random draws).
@@ -42,7 +42,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from conftest import MODEL, LiveServer, fake_settings, start_server
-from epistula.openapi import build_openapi
+from epistula.api.openapi_table import build_openapi
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")

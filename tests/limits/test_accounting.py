@@ -13,7 +13,7 @@ import pytest
 from epistula.auth.keys import Principal
 from epistula.config import RateLimitConfig
 from epistula.errors import RateLimitError
-from epistula.gate import Admission, Gate
+from epistula.generation.gate import Admission, Gate
 from epistula.limits.backend import Demand, InProcessLimiter
 from epistula.limits.hook import RateLimitHook
 from epistula.limits.rules import RateLimitRules

@@ -8,7 +8,7 @@ a connection open and then drop it).
   retry then succeeds once capacity is back.
 
 Capacity is observed through the server's behaviour (529 or not) and through a gate hook
-(:mod:`epistula.gate`) that records how each request ended; nothing asserts timings.
+(:mod:`epistula.generation.gate`) that records how each request ended; nothing asserts timings.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pytest
 
 from conftest import API_KEY, V2023, LiveServer, assert_error, start_server
 from epistula.config import Settings
-from epistula.gate import Admission, Outcome
+from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
 
 pytestmark = pytest.mark.model
@@ -88,7 +88,7 @@ class EndingRecorder:
 
 def _model_server(tmp: Path, **overrides: Any) -> LiveServer:
     try:
-        import epistula.engines.llamacpp  # noqa: F401
+        import epistula.engines.llamacpp.engine  # noqa: F401
     except Exception as exc:
         pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, n_ctx=2048, **overrides)

@@ -14,12 +14,12 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent as SdkEvent
 from pydantic import TypeAdapter
 
-from epistula.catalog import Catalog, ServedModel, make_template
+from epistula.api.sse import encode
 from epistula.engines.fake import FakeEngine
 from epistula.generation.accumulate import Accumulator, accumulate
 from epistula.generation.pipeline import MessageRun
 from epistula.generation.prepare import prepare_message
-from epistula.http.sse import encode
+from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.protocol.content import TextBlock
 from epistula.protocol.messages import Message, MessageCreateParams
 from epistula.protocol.streaming import (
@@ -61,7 +61,7 @@ def catalog() -> Catalog:
 async def run_events(payload: dict[str, Any]) -> list[Any]:
     cat = catalog()
     params = MessageCreateParams.model_validate({"model": "fake", "max_tokens": 64, **payload})
-    prepared = prepare_message(params, cat, version="2023-06-01")
+    prepared = prepare_message(params, cat.resolve(params.model), version="2023-06-01")
     run = MessageRun(cat.models[0].engine, prepared)
     await run.open()
     return [event async for event in run.events()]

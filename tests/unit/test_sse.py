@@ -1,4 +1,4 @@
-"""``epistula.http.sse``: the text-delta fast path is byte-identical to the generic
+"""``epistula.api.sse``: the text-delta fast path is byte-identical to the generic
 encoder, pings fill idle gaps, errors become an ``error`` event, and closing the stream
 (a client going away) closes the event source."""
 
@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import BaseModel
 
+from epistula.api.sse import encode, sse_stream
 from epistula.errors import InvalidRequestError
-from epistula.http.sse import encode, sse_stream
 from epistula.protocol.content import TextBlock
 from epistula.protocol.streaming import (
     RawContentBlockDeltaEvent,

@@ -14,8 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from epistula.errors import InvalidRequestError
+from epistula.generation.validation import check_version, check_version_rules, format_validation_error
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
-from epistula.validation import check_version, check_version_rules, format_validation_error
 
 BASE: dict[str, Any] = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 

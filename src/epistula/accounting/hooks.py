@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from epistula.errors import InvalidRequestError
-from epistula.gate import Admission, Outcome
+from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
 
 from .records import ServiceTier, TokenCounts, UsageRecord, context_window

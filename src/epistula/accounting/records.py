@@ -59,7 +59,7 @@ class UsageRecord:
     service_tier: ServiceTier
     batch: bool
     outcome: str
-    """``succeeded``, ``errored`` or ``canceled`` (see :data:`epistula.gate.Outcome`)."""
+    """``succeeded``, ``errored`` or ``canceled`` (see :data:`epistula.generation.gate.Outcome`)."""
     tokens: TokenCounts
     latency_ms: float
     ttft_ms: float | None

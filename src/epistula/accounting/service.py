@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from epistula.config import Settings
-from epistula.gate import Gate
+from epistula.generation.gate import Gate
 from epistula.storage.usage import UsageGroup, UsageQuery, UsageStore, open_usage_store
 
 from .hooks import SpendLimitHook, UsageHook

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from epistula.catalog import Catalog
 from epistula.config import Settings
 from epistula.files.service import FileService
-from epistula.gate import Gate
+from epistula.generation.gate import Gate
+from epistula.generation.service import MessageService
+from epistula.generation.thinking import ThinkingSigner
+from epistula.models.catalog import Catalog
 from epistula.storage import Storage, open_blobs, open_storage
-from epistula.thinking import ThinkingSigner
 
 from .runner import BatchRunner
 from .service import BatchService
@@ -24,6 +25,8 @@ class DurableServices:
     batches: BatchService
     files: FileService
     runner: BatchRunner
+    messages: MessageService
+    """The one message service (live routes and the batch worker share it)."""
 
     async def close(self) -> None:
         """Stop the worker first (its in-flight requests go back to pending), then the database."""
@@ -45,18 +48,13 @@ async def start_durable_services(
             uploads_downloadable=settings.files_downloadable,
         )
         batches = BatchService(storage)
-        runner = BatchRunner(
-            storage,
-            catalog,
-            files=files,
-            signer=signer,
-            concurrency=settings.batch_concurrency,
-            first_event_wait=settings.first_event_wait,
-            gate=gate,
+        messages = MessageService(
+            catalog, gate or Gate(), files=files, signer=signer, first_event_wait=settings.first_event_wait
         )
+        runner = BatchRunner(storage, messages, files=files, concurrency=settings.batch_concurrency)
         batches.attach(runner)
         await runner.start()
     except BaseException:
         storage.close()
         raise
-    return DurableServices(storage=storage, batches=batches, files=files, runner=runner)
+    return DurableServices(storage=storage, batches=batches, files=files, runner=runner, messages=messages)

@@ -3,9 +3,10 @@ runs them on the same engines as live traffic, a few at a time.
 
 Why it is shaped this way:
 
-* **Same code path as ``POST /v1/messages``.** A batch request is ``prepare_message``,
-  then ``MessageRun``, then ``accumulate_async`` -- the non-streaming response is a fold
-  of the event stream -- so batch results can never drift from live responses.
+* **Same code path as ``POST /v1/messages``.** A batch request goes through the same
+  :class:`~epistula.generation.service.MessageService` as live traffic, and its result is
+  ``accumulate_async`` of the event stream -- the non-streaming response is a fold of the
+  event stream -- so batch results can never drift from live responses.
 * **Live traffic first, at the engine's batched throughput.** At most ``concurrency``
   batch requests run at once -- by default the engine's sequence slots less a quarter
   (:func:`epistula.config.default_batch_concurrency`: 12 of 16), because batched decoding
@@ -31,30 +32,21 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import Callable
 
 from epistula import ids
 from epistula.auth.keys import Principal
-from epistula.catalog import Catalog
-from epistula.citations import with_citations
-from epistula.engines.base import Engine, EngineStats, GenerationRequest, ModelFacts, TokenEvent
 from epistula.errors import ApiError, InternalServerError, OverloadedError
-from epistula.files.service import FileService, resolve_file_documents
-from epistula.gate import Admission, Gate, metered
+from epistula.files.service import FileService
 from epistula.generation.accumulate import accumulate_async
-from epistula.generation.pipeline import MessageRun
-from epistula.generation.prepare import prepare_message
+from epistula.generation.service import BATCH_PRIORITY, MessageRequest, MessageService
 from epistula.protocol.messages import MessageCreateParams
 from epistula.storage.base import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
-from epistula.thinking import ThinkingSigner
 
 from .service import RESULTS_RETENTION, errored_result, succeeded_result
 
 log = logging.getLogger("epistula.batches")
 
-BATCH_PRIORITY = 10
-"""Engine scheduling priority of batch requests (live requests use 0; lower runs first)."""
 MAX_OVERLOAD_RETRIES = 50
 """An engine that stays overloaded for this many tries in a row errors the request."""
 
@@ -62,40 +54,6 @@ MAX_OVERLOAD_RETRIES = 50
 def new_worker_id() -> str:
     host = socket.gethostname().replace(".", "-")[:32] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
-
-
-class PriorityEngine:
-    """The live engine, with every generation request demoted to ``priority``.
-
-    ``MessageRun`` builds the ``GenerationRequest`` itself; wrapping the engine is how the
-    batch path sets its priority without a second copy of the pipeline.
-    """
-
-    def __init__(self, inner: Engine, priority: int) -> None:
-        self._inner = inner
-        self._priority = priority
-
-    @property
-    def facts(self) -> ModelFacts:
-        return self._inner.facts
-
-    def tokenize(self, text: str) -> list[int]:
-        return self._inner.tokenize(text)
-
-    def detokenize(self, ids: list[int]) -> str:
-        return self._inner.detokenize(ids)
-
-    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
-        return self._inner.generate(replace(request, priority=max(request.priority, self._priority)))
-
-    def stats(self) -> EngineStats:
-        return self._inner.stats()
-
-    async def start(self) -> None:  # the catalog owns the engine's lifecycle
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 class _Requeue(Exception):
@@ -106,31 +64,25 @@ class BatchRunner:
     def __init__(
         self,
         store: BatchStore,
-        catalog: Catalog,
+        messages: MessageService,
         *,
         files: FileService | None = None,
-        signer: ThinkingSigner | None = None,
         concurrency: int = 4,
         poll_interval: float = 1.0,
         maintenance_interval: float = 5.0,
         purge_interval: float = 3600.0,
-        first_event_wait: float = 1.0,
         overload_backoff: float = 1.0,
         max_overload_retries: int = MAX_OVERLOAD_RETRIES,
         clock: Callable[[], float] = time.time,
-        gate: Gate | None = None,
     ) -> None:
         self._store = store
-        self._catalog = catalog
-        self._gate = gate if gate is not None else Gate()
-        """Batch items pass the same gate as live requests (usage rows, spend limits)."""
+        self._messages = messages
+        """Batch items pass the same service and gate as live requests (usage rows, spend limits)."""
         self._files = files
-        self._signer = signer
         self._concurrency = max(1, concurrency)
         self._poll_interval = poll_interval
         self._maintenance_interval = maintenance_interval
         self._purge_interval = purge_interval
-        self._first_event_wait = first_event_wait
         self._overload_backoff = overload_backoff
         self._max_overload_retries = max_overload_retries
         self._clock = clock
@@ -266,39 +218,15 @@ class BatchRunner:
             # As at creation (json + strict python validation): pydantic's own JSON parser stops at
             # 200 levels of nesting, which the create endpoint accepts.
             params = MessageCreateParams.model_validate(json.loads(request.params), strict=True)
-            params = await resolve_file_documents(params, self._files, request.workspace_id)
-            prepared = prepare_message(
-                params,
-                self._catalog,
-                version=request.api_version,
-                cache_namespace=request.workspace_id,
-                signer=self._signer,
+            principal = Principal(key_id="", workspace_id=request.workspace_id, name="batch")
+            item = MessageRequest(
+                params, principal, request.api_version, ids.request_id(), priority=BATCH_PRIORITY, batch=True
             )
-            served = self._catalog.resolve(params.model)
-            engine = PriorityEngine(served.engine, BATCH_PRIORITY)
-            sign = self._signer.sign if self._signer is not None else None
-            admission = await self._gate.admit(
-                Admission(
-                    request_id=ids.request_id(),
-                    principal=Principal(key_id="", workspace_id=request.workspace_id, name="batch"),
-                    model=served.id,
-                    input_tokens=len(prepared.prompt),
-                    max_tokens=params.max_tokens,
-                    batch=True,
-                )
-            )
-            run = MessageRun(engine, prepared, first_event_wait=self._first_event_wait, sign=sign)
+            generation = await self._messages.start(item)
             try:
-                await run.open()
-            except BaseException:
-                await self._gate.finish(admission, None, "errored")
-                raise
-            events = metered(with_citations(run.events(), params), self._gate, admission)
-            try:
-                message = await accumulate_async(events)
+                message = await accumulate_async(generation.events)
             finally:
-                await events.aclose()
-                await run.close()
+                await generation.close()
         except OverloadedError:
             raise _Requeue() from None
         except ApiError as exc:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from epistula import ids
 from epistula.errors import ApiError, InvalidRequestError, NotFoundError
+from epistula.generation.validation import check_version_rules, format_validation_error
 from epistula.protocol.batches import (
     MessageBatch,
     MessageBatchCreateParams,
@@ -40,7 +41,6 @@ from epistula.storage.base import (
     RequestResult,
     rfc3339,
 )
-from epistula.validation import check_version_rules, format_validation_error
 
 BATCH_TTL = 24 * 3600
 """Requests not finished this long after creation expire."""

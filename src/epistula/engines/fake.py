@@ -18,7 +18,7 @@ The reply is chosen from directives in the *last user turn* of the prompt:
 
 Without a directive the reply is ``You said: <last user text>``.
 
-Prompt caching goes through the same :class:`~epistula.caching.store.PromptCache`
+Prompt caching goes through the same :class:`~epistula.engines.prefix_store.PromptCache`
 as the llama.cpp engine (entries carry only a size, :data:`KV_BYTES_PER_TOKEN`
 per token), so usage arithmetic, TTLs, eviction and namespace isolation can be
 tested fast; ``Finished.cached_tokens`` is the breakpoint prefix read.
@@ -31,8 +31,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 
-from epistula.caching.store import PromptCache, Snapshot
-from epistula.prompting.template import CHATML_TEMPLATE
+from epistula.engines.prefix_store import PromptCache, Snapshot
 
 from .base import (
     EngineError,
@@ -69,7 +68,7 @@ class FakeEngine:
         self._facts = ModelFacts(
             name=name,
             context_window=context_window,
-            chat_template=CHATML_TEMPLATE,
+            chat_template="",  # like a GGUF without one: the catalog falls back to ChatML
             eos_token="<|im_end|>",
             eog_token_ids=frozenset({EOS, SPECIALS["<|endoftext|>"]}),
             vocab_size=259,

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
 from epistula import ids
-from epistula.caching.accounting import input_tokens
 from epistula.engines.base import (
     CachePoint,
     Engine,
@@ -30,6 +29,7 @@ from epistula.engines.base import (
     Token,
     TokenEvent,
 )
+from epistula.engines.cache_usage import input_tokens
 from epistula.errors import InternalServerError, InvalidRequestError, OverloadedError
 from epistula.protocol.messages import StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
@@ -67,6 +67,8 @@ class PreparedMessage:
     thinking_display: ThinkingDisplay = "hidden"
     thinking_budget: int | None = None
     """Close the thinking section after this many tokens (``thinking.budget_tokens``)."""
+    priority: int = 0
+    """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
 
 def map_engine_error(exc: EngineError) -> Exception:
@@ -131,6 +133,7 @@ class MessageRun:
             request_id=self.message_id,
             cache_namespace=self._prepared.cache_namespace,
             cache_points=cache_points,
+            priority=self._prepared.priority,
         )
         self._agen = self._engine.generate(request)
         self._pending = asyncio.ensure_future(anext(self._agen))

@@ -10,14 +10,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from epistula import validation
-from epistula.caching.breakpoints import find_breakpoints
-from epistula.caching.prefixes import PrefixMeter
-from epistula.catalog import Catalog, ServedModel
 from epistula.config import SamplingDefaults
 from epistula.constraints.tools import Constraint, json_output_grammar, tool_call_grammar
 from epistula.engines.base import CachePoint, SamplingParams
 from epistula.errors import InvalidRequestError
+from epistula.generation import validation
+from epistula.generation.thinking import ThinkingSigner
+from epistula.models.catalog import ServedModel
+from epistula.prompting.breakpoints import find_breakpoints
+from epistula.prompting.prefixes import PrefixMeter
 from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import (
@@ -28,7 +29,6 @@ from epistula.protocol.messages import (
     ThinkingConfigEnabled,
 )
 from epistula.protocol.tools import Tool, ToolChoiceAny, ToolChoiceNone, ToolChoiceTool
-from epistula.thinking import ThinkingSigner
 
 from .output import ThinkingDisplay
 from .pipeline import PreparedMessage
@@ -93,6 +93,8 @@ class TokenizedPrompt:
     plan: ToolPlan
     text: str = ""
     """The rendered prompt that ``ids`` tokenize."""
+    has_breakpoints: bool = False
+    """The request has ``cache_control`` breakpoints (explicit or automatic)."""
 
 
 def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, ToolPlan]:
@@ -107,19 +109,27 @@ def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, T
     return rendered, plan
 
 
-def tokenize_prompt(params: PromptParams, catalog: Catalog) -> TokenizedPrompt:
-    model = catalog.resolve(params.model)
+def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt:
+    """Validate the conversation and render and tokenize it for ``model``; shared by
+    generation and ``count_tokens``, so the count equals the billed input exactly."""
     validation.check_messages(params)
     validation.check_supported(params, model_id=params.model)
-    find_breakpoints(params)  # the API's cache_control rules (with automatic caching, TTL order)
+    breakpoints = find_breakpoints(params)  # the API's cache_control rules (automatic caching, TTL order)
     rendered, plan = _render(params, model)
     ids = tuple(model.engine.tokenize(rendered.text))
-    return TokenizedPrompt(model=model, ids=ids, prefill=rendered.prefill, plan=plan, text=rendered.text)
+    return TokenizedPrompt(
+        model=model,
+        ids=ids,
+        prefill=rendered.prefill,
+        plan=plan,
+        text=rendered.text,
+        has_breakpoints=bool(breakpoints),
+    )
 
 
 def cache_points(params: PromptParams, prompt: TokenizedPrompt) -> tuple[CachePoint, ...]:
     """Token offsets (with TTL and lookback) of the request's ``cache_control`` breakpoints."""
-    if not find_breakpoints(params):
+    if not prompt.has_breakpoints:
         return ()
     model = prompt.model
     meter = PrefixMeter(
@@ -174,20 +184,21 @@ def thinking_mode(params: MessageCreateParams) -> tuple[ThinkingDisplay, int | N
 
 def prepare_message(
     params: MessageCreateParams,
-    catalog: Catalog,
+    model: ServedModel,
     *,
     version: str,
     cache_namespace: str = "",
     signer: ThinkingSigner | None = None,
+    priority: int = 0,
 ) -> PreparedMessage:
-    model = catalog.resolve(params.model)
+    """Validate ``params`` once against ``model`` and compute everything generation needs."""
     validation.check_create(
         params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version
     )
     if signer is not None:
         signer.check_request(params)
     display, budget = thinking_mode(params) if model.reasoning else ("hidden", None)
-    prompt = tokenize_prompt(params, catalog)
+    prompt = tokenize_prompt(params, model)
     window = model.context_window
     if len(prompt.ids) >= window:
         raise InvalidRequestError(f"prompt is too long: {len(prompt.ids)} tokens > {window - 1} maximum")
@@ -204,4 +215,5 @@ def prepare_message(
         reasoning=model.reasoning,
         thinking_display=display,
         thinking_budget=budget,
+        priority=priority,
     )

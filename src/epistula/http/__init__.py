@@ -1,1 +1,3 @@
-"""The HTTP edge (Starlette). Nothing imports this package except the CLI."""
+"""The HTTP edge: the composition root (:mod:`.app`) and the ASGI middleware.
+
+Nothing imports this package except the CLI."""

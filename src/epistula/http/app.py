@@ -11,28 +11,33 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from epistula.accounting import Accounting
+from epistula.api import console as console_route
+from epistula.api import health
+from epistula.api import metrics as metrics_route
+from epistula.api import openapi as openapi_route
+from epistula.api.admin import keys as admin_keys
+from epistula.api.admin import usage as admin_usage
+from epistula.api.admin import workspaces as admin_workspaces
+from epistula.api.anthropic import batches, files, messages, models
+from epistula.api.errors import handle_exception
+from epistula.api.legacy import routes as complete
+from epistula.api.openai import routes as openai_chat_route
+from epistula.api.state import AppState
 from epistula.auth import bootstrap as auth_bootstrap
 from epistula.auth.keys import KeyStore
 from epistula.batches.lifecycle import start_durable_services
-from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.config import DEFAULT_ALIASES, ModelConfig, Settings
 from epistula.engines.base import Engine
-from epistula.engines.loader import build_engine
 from epistula.errors import ApiError
-from epistula.gate import Gate
+from epistula.generation.gate import Gate
+from epistula.generation.thinking import ThinkingSigner
 from epistula.limits.factory import build_rate_limiter
+from epistula.models.catalog import Catalog, ServedModel, make_template
+from epistula.models.loader import build_engine
 from epistula.observability.hook import ObservabilityHook
 from epistula.observability.metrics import Metrics
-from epistula.thinking import ThinkingSigner
 
-from .errors import handle_exception
 from .middleware import RequestContextMiddleware
-from .routes import admin_keys, admin_usage, admin_workspaces, batches, complete, files, health, messages, models
-from .routes import console as console_route
-from .routes import metrics as metrics_route
-from .routes import openai_chat as openai_chat_route
-from .routes import openapi as openapi_route
-from .state import AppState
 
 EngineFactory = Callable[[Settings, ModelConfig], Engine]
 
@@ -105,8 +110,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         durable = await start_durable_services(settings, catalog, signer=signer, gate=gate)
         await accounting.open()
         app.state.epistula = AppState(
-            settings=settings, catalog=catalog, keys=keys, signer=signer, batches=durable.batches, files=durable.files,
-            gate=gate, accounting=accounting,
+            settings=settings, catalog=catalog, keys=keys, signer=signer, messages=durable.messages,
+            batches=durable.batches, files=durable.files, gate=gate, accounting=accounting,
         )
         metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])
         try:

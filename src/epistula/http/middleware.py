@@ -18,10 +18,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from epistula import ids
+from epistula.api.errors import envelope, error_headers, to_api_error
 from epistula.observability.context import RequestFacts, current_request
 from epistula.observability.metrics import Metrics
-
-from .errors import envelope, error_headers, to_api_error
 
 log = logging.getLogger("epistula.access")
 

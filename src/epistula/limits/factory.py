@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from epistula.catalog import Catalog
 from epistula.config import Settings
 from epistula.errors import NotFoundError
+from epistula.models.catalog import Catalog
 
 from .backend import InProcessLimiter, LimiterBackend
 from .hook import RateLimitHook

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from epistula.errors import RateLimitError
-from epistula.gate import Admission, Outcome
+from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
 
 from .backend import Demand, LimiterBackend, Take

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from epistula.gate import Admission, Outcome
+from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
 
 from .context import current_request

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from epistula import compat
+from epistula.prompting import compat
 from epistula.protocol.content import (
     ContentBlockSource,
     DocumentBlockParam,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from epistula.prompting.builtin_tools import as_custom_tool
 from epistula.protocol.tools import Tool, VersionedTool
-from epistula.tools_builtin import as_custom_tool
 
 
 def tool_spec(tool: Tool) -> dict[str, Any]:

@@ -1,0 +1,152 @@
+"""The Admin API usage and cost reports:
+
+* ``GET /v1/organizations/usage_report/messages``
+* ``GET /v1/organizations/cost_report``
+
+Array query parameters are accepted as ``name[]=a&name[]=b`` (what the docs show) and as
+repeated ``name=a&name=b``. Both endpoints need an Admin API key.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from epistula.accounting import Accounting
+from epistula.accounting.reports import (
+    BUCKET_SECONDS,
+    COST_GROUP_BY,
+    COST_LIMITS,
+    USAGE_GROUP_BY,
+    USAGE_LIMITS,
+    Window,
+    cost_report,
+    parse_time,
+    plan_window,
+    usage_report,
+)
+from epistula.api.request import api_version, app_state, authenticate_admin
+from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError
+from epistula.models.catalog import Catalog
+
+USAGE_FILTERS = {
+    "api_key_ids": "api_key_id",
+    "workspace_ids": "workspace_id",
+    "models": "model",
+    "service_tiers": "service_tier",
+    "context_window": "context_window",
+    "inference_geos": "inference_geo",
+    "speeds": "speed",
+    "account_ids": "account_id",
+}
+"""Query parameter -> the dimension it restricts."""
+
+
+def _values(query: QueryParams, name: str) -> list[str] | None:
+    """An array parameter's values, or None when it was not sent."""
+    if f"{name}[]" not in query and name not in query:
+        return None
+    return [*query.getlist(f"{name}[]"), *query.getlist(name)]
+
+
+def _choices(query: QueryParams, name: str, allowed: tuple[str, ...]) -> list[str]:
+    values = _values(query, name) or []
+    for i, value in enumerate(values):
+        if value not in allowed:
+            options = ", ".join(f"'{a}'" for a in allowed)
+            raise InvalidRequestError(f"{name}.{i}: Input should be {options}")
+    return values
+
+
+def _limit(query: QueryParams, default: int, maximum: int) -> int:
+    raw = query.get("limit")
+    if raw is None:
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequestError("limit: Input should be a valid integer") from None
+    if not 1 <= limit <= maximum:
+        raise InvalidRequestError(
+            f"limit: Input should be greater than or equal to 1 and less than or equal to {maximum}"
+        )
+    return limit
+
+
+def _window(query: QueryParams, width_name: str, limit: int) -> Window:
+    starting_at = query.get("starting_at")
+    if not starting_at:
+        raise InvalidRequestError("starting_at: Field required")
+    ending_at = query.get("ending_at")
+    return plan_window(
+        starting_at=parse_time(starting_at, "starting_at"),
+        ending_at=parse_time(ending_at, "ending_at") if ending_at else None,
+        width=BUCKET_SECONDS[width_name],
+        limit=limit,
+        page=query.get("page") or None,
+        now=time.time(),
+    )
+
+
+def _accounting(request: Request) -> Accounting:
+    accounting = app_state(request).accounting
+    if accounting is None:
+        raise InternalServerError("usage accounting is not running")
+    return accounting
+
+
+async def messages_usage_report(request: Request) -> Response:
+    authenticate_admin(request)
+    api_version(request)
+    state = app_state(request)
+    accounting = _accounting(request)
+    query = request.query_params
+    width_name = query.get("bucket_width", "1d")
+    if width_name not in USAGE_LIMITS:
+        raise InvalidRequestError("bucket_width: Input should be '1d', '1h' or '1m'")
+    default, maximum = USAGE_LIMITS[width_name]
+    limit = _limit(query, default, maximum)
+    group_by = _choices(query, "group_by", USAGE_GROUP_BY)
+    filters: dict[str, list[str]] = {}
+    for param, dimension in USAGE_FILTERS.items():
+        values = _values(query, param)
+        if values is None:
+            continue
+        if dimension == "model":  # aliases name the model they serve
+            values = [*values, *(_served(state.catalog, v) for v in values)]
+        filters[dimension] = values
+    window = _window(query, width_name, limit)
+    report = await usage_report(accounting, window, group_by=group_by, filters=filters)
+    return JSONResponse(report.model_dump(mode="json"))
+
+
+async def get_cost_report(request: Request) -> Response:
+    authenticate_admin(request)
+    api_version(request)
+    accounting = _accounting(request)
+    query = request.query_params
+    if query.get("bucket_width", "1d") != "1d":
+        raise InvalidRequestError("bucket_width: Input should be '1d'")
+    limit = _limit(query, *COST_LIMITS)
+    group_by = _choices(query, "group_by", COST_GROUP_BY)
+    window = _window(query, "1d", limit)
+    report = await cost_report(accounting, window, group_by=group_by)
+    return JSONResponse(report.model_dump(mode="json"))
+
+
+def _served(catalog: Catalog, name: str) -> str:
+    try:
+        return catalog.resolve(name).id
+    except NotFoundError:
+        return name
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/organizations/usage_report/messages", messages_usage_report, methods=["GET"]),
+        Route("/v1/organizations/cost_report", get_cost_report, methods=["GET"]),
+    ]

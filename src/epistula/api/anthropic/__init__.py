@@ -1,0 +1,1 @@
+"""The Anthropic API proper: Messages, Models, Message Batches and Files."""

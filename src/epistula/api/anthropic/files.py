@@ -1,0 +1,187 @@
+"""``/v1/files`` (beta): upload (multipart), list, metadata, content, delete.
+
+Beta clients send ``anthropic-beta: files-api-2025-04-14`` and older SDKs append
+``?beta=true``; both are accepted and ignored like every other beta flag and query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import BinaryIO
+from urllib.parse import quote
+
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from epistula.api.request import api_version, app_state, authenticate, query_limit
+from epistula.errors import InternalServerError, InvalidRequestError, RequestTooLargeError
+from epistula.files.service import FileService, file_metadata
+from epistula.protocol.files import DeletedFile, FilePage
+
+FORM_OVERHEAD = 1024 * 1024
+"""Room for the multipart framing and small fields on top of the file size limit."""
+MAX_IDS = 100
+PAGE_PREFIX = "page_"
+
+
+def _service(request: Request) -> FileService:
+    service = app_state(request).files
+    if service is None:
+        raise InternalServerError("the Files API is not available on this server")
+    return service
+
+
+async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    """The body, cut off with a 413 past ``limit`` (a chunked upload has no length to check)."""
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+        yield chunk
+
+
+async def upload_file(request: Request) -> Response:
+    principal = authenticate(request)
+    api_version(request)
+    service = _service(request)
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        raise InvalidRequestError(
+            f"Unsupported content type: {ctype.split(';')[0] or '(none)'}; expected multipart/form-data"
+        )
+    limit = service.max_bytes + FORM_OVERHEAD
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise RequestTooLargeError(f"file: the file exceeds the maximum size of {service.max_bytes} bytes")
+    parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=1, max_fields=16)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequestError(f"invalid multipart body: {exc.message}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequestError("file: Field required")
+        expires = form.get("expires_in_seconds")
+        expires_in: int | None = None
+        if isinstance(expires, str) and expires.strip():
+            try:
+                expires_in = int(expires)
+            except ValueError:
+                raise InvalidRequestError("expires_in_seconds: Input should be a valid integer") from None
+        record = await service.upload(
+            principal.workspace_id,
+            upload.file,
+            filename=upload.filename,
+            mime_type=upload.content_type,
+            expires_in_seconds=expires_in,
+        )
+    finally:
+        await form.close()
+    return JSONResponse(file_metadata(record).model_dump(mode="json"))
+
+
+def _query_ids(request: Request) -> list[str] | None:
+    """``ids[]=a&ids[]=b`` (what the SDKs send), repeated ``ids``, or comma-separated."""
+    raw = request.query_params.getlist("ids[]") + request.query_params.getlist("ids")
+    if not raw:
+        return None
+    ids = list(dict.fromkeys(part.strip() for value in raw for part in value.split(",") if part.strip()))
+    if len(ids) > MAX_IDS:
+        raise InvalidRequestError(f"ids: at most {MAX_IDS} ids may be given")
+    return ids
+
+
+def _page_cursor(last_id: str) -> str:
+    return PAGE_PREFIX + base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode_page(page: str) -> str:
+    if not page.startswith(PAGE_PREFIX):
+        raise InvalidRequestError("page: invalid page cursor")
+    token = page[len(PAGE_PREFIX) :]
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequestError("page: invalid page cursor") from None
+
+
+async def list_files(request: Request) -> Response:
+    principal = authenticate(request)
+    api_version(request)
+    query = request.query_params
+    ids = _query_ids(request)
+    page_token = query.get("page") or None
+    if ids is not None and (page_token or "limit" in query):
+        raise InvalidRequestError("ids: cannot be combined with `page` or `limit`")
+    after_id = _decode_page(page_token) if page_token else query.get("after_id") or None
+    page = await _service(request).list(
+        principal.workspace_id,
+        limit=MAX_IDS if ids is not None else query_limit(request),
+        before_id=query.get("before_id") or None,
+        after_id=after_id,
+        ids=ids,
+    )
+    data = [file_metadata(r) for r in page.items]
+    body = FilePage(
+        data=data,
+        has_more=page.has_more,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        next_page=_page_cursor(data[-1].id) if page.has_more and data else None,
+    )
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+async def get_file(request: Request) -> Response:
+    principal = authenticate(request)
+    api_version(request)
+    record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
+    return JSONResponse(file_metadata(record).model_dump(mode="json"))
+
+
+async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+            yield chunk
+    finally:
+        handle.close()
+
+
+async def file_content(request: Request) -> Response:
+    principal = authenticate(request)
+    api_version(request)
+    record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
+    return StreamingResponse(
+        _chunks(handle),
+        media_type=record.mime_type,
+        headers={
+            "content-length": str(record.size_bytes),
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(record.filename)}",
+        },
+    )
+
+
+async def delete_file(request: Request) -> Response:
+    principal = authenticate(request)
+    api_version(request)
+    file_id = request.path_params["file_id"]
+    await _service(request).delete(principal.workspace_id, file_id)
+    return JSONResponse(DeletedFile(id=file_id).model_dump(mode="json"))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/files", upload_file, methods=["POST"]),
+        Route("/v1/files", list_files, methods=["GET"]),
+        Route("/v1/files/{file_id}", get_file, methods=["GET"]),
+        Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    ]

@@ -1,0 +1,34 @@
+"""``POST /v1/messages`` (JSON or SSE) and ``POST /v1/messages/count_tokens``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from epistula.api.request import api_version, app_state, authenticate, read_params
+from epistula.api.responses import event_stream, folded
+from epistula.api.sse import sse_stream
+from epistula.generation.service import MessageRequest
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, MessageTokensCount
+
+
+async def create_message(request: Request) -> Response:
+    state = app_state(request)
+    principal = authenticate(request)
+    version = api_version(request)
+    params = await read_params(request, MessageCreateParams, version=version)
+    request_id = request.state.request_id
+    generation = await state.messages.start(MessageRequest(params, principal, version, request_id))
+    if params.stream:
+        body = sse_stream(generation.events, request_id=request_id, ping_interval=state.settings.ping_interval)
+        return event_stream(generation, body, generation.headers)
+    return await folded(request, generation, lambda message: message, generation.headers)
+
+
+async def count_tokens(request: Request) -> Response:
+    state = app_state(request)
+    principal = authenticate(request)
+    version = api_version(request)
+    params = await read_params(request, MessageCountTokensParams, version=version)
+    count = await state.messages.count_tokens(params, principal)
+    return JSONResponse(MessageTokensCount(input_tokens=count).model_dump())

@@ -1,0 +1,44 @@
+"""``GET /v1/models`` and ``GET /v1/models/{model_id}``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from epistula.api.request import api_version, app_state, authenticate, query_limit
+from epistula.protocol.models import ModelInfo, Page
+
+
+def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
+    limit = query_limit(request)
+    ids = [m.id for m in items]
+    before, after = request.query_params.get("before_id"), request.query_params.get("after_id")
+    if after:
+        start = ids.index(after) + 1 if after in ids else len(ids)
+        page, has_more = items[start : start + limit], start + limit < len(items)
+    elif before:
+        end = ids.index(before) if before in ids else 0
+        start = max(0, end - limit)
+        page, has_more = items[start:end], start > 0
+    else:
+        page, has_more = items[:limit], limit < len(items)
+    return Page[ModelInfo](
+        data=page,
+        has_more=has_more,
+        first_id=page[0].id if page else None,
+        last_id=page[-1].id if page else None,
+    )
+
+
+async def list_models(request: Request) -> Response:
+    authenticate(request)
+    api_version(request)
+    page = paginate(app_state(request).catalog.infos(), request)
+    return JSONResponse(page.model_dump(mode="json"))
+
+
+async def get_model(request: Request) -> Response:
+    authenticate(request)
+    api_version(request)
+    info = app_state(request).catalog.info(request.path_params["model_id"])
+    return JSONResponse(info.model_dump(mode="json"))

@@ -1,0 +1,171 @@
+"""Reading a request: size limit, JSON, typed validation, API version, credentials."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from epistula.api.state import AppState
+from epistula.auth.keys import AdminPrincipal, Principal
+from epistula.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError, RequestTooLargeError
+from epistula.generation.validation import check_version, check_version_rules, format_validation_error
+from epistula.observability.context import current_request
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.epistula
+    return state
+
+
+def _credentials(request: Request) -> list[str]:
+    """The key comes in ``x-api-key`` or ``Authorization: Bearer`` (SDK 2.x); when both are
+    sent (Claude Code with two variables set), either one being valid is enough."""
+    candidates: list[str] = []
+    if key := request.headers.get("x-api-key"):
+        candidates.append(key.strip())
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        candidates.append(auth[7:].strip())
+    if not candidates:
+        raise AuthenticationError("x-api-key header is required")
+    return candidates
+
+
+def authenticate(request: Request) -> Principal:
+    """A workspace API key. Admin keys are not API keys: they get the same 401 as an
+    unknown key, as on the real Messages API."""
+    state = app_state(request)
+    for key in _credentials(request):
+        principal = state.keys.verify(key)
+        if principal is not None:
+            if (facts := current_request.get()) is not None:  # for the access log
+                facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
+            return principal
+    raise AuthenticationError("invalid x-api-key")
+
+
+def authenticate_admin(request: Request) -> AdminPrincipal:
+    """An Admin API key, for ``/v1/organizations/...``. A valid ordinary API key gets
+    ``403 permission_error`` (it is a real credential without the right), anything else 401."""
+    state = app_state(request)
+    candidates = _credentials(request)
+    for key in candidates:
+        admin = state.keys.verify_admin(key)
+        if admin is not None:
+            return admin
+    if any(state.keys.verify(key) is not None for key in candidates):
+        raise PermissionDeniedError(
+            "This endpoint requires an Admin API key; workspace API keys cannot use the Admin API."
+        )
+    raise AuthenticationError("invalid x-api-key")
+
+
+def api_version(request: Request) -> str:
+    values = request.headers.getlist("anthropic-version")
+    return check_version(", ".join(values) if values else None)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    """``json.loads`` turns ``"\\ud800"`` into a str no UTF-8 codec can encode: every later
+    step (tokenizer, database, the JSON of an error that echoes it) would fail with a 500."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    body = await read_body(request, limit)
+    ctype = request.headers.get("content-type", "")
+    if ctype and "json" not in ctype.lower():
+        raise InvalidRequestError(f"Unsupported content type: {ctype.split(';')[0]}; expected application/json")
+    if not body.strip():
+        raise InvalidRequestError("request body is empty; expected a JSON object")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError:  # ``[[[[...`` thousands deep: the C decoder gives up
+        raise InvalidRequestError("The request body is not valid JSON: it is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+        raise InvalidRequestError(
+            "The request body is not valid JSON: a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)",
+            details={"error_code": "request_body_encoding_invalid"},
+        )
+    if not isinstance(data, dict):
+        raise InvalidRequestError("The request body must be a JSON object")
+    return data
+
+
+async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
+    """The request body as ``model``: size limit, JSON, the breaking rules of API
+    ``version`` (where the endpoint has versioned fields), then strict validation."""
+    raw = await read_json(request, app_state(request).settings.max_body_bytes)
+    if version is not None:
+        check_version_rules(raw, version)
+    return parse(model, raw)
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """Strict: JSON types are not coerced (``"max_tokens": true`` or ``"64"`` is a 400, not 1 or 64)."""
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise InvalidRequestError(format_validation_error(exc)) from exc
+
+
+def query_limit(request: Request) -> int:
+    """The ``limit`` query parameter of list endpoints: 1 to 1000, default 20."""
+    raw = request.query_params.get("limit", "20")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequestError("limit: Input should be a valid integer") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidRequestError("limit: Input should be greater than or equal to 1 and less than or equal to 1000")
+    return limit
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter as the SDKs send it (``true``/``false``)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise InvalidRequestError(f"{name}: Input should be a valid boolean, unable to interpret input")
+
+
+def query_list(request: Request, name: str) -> list[str] | None:
+    """``name[]=a&name[]=b`` (what the SDKs send), repeated ``name``, or comma-separated."""
+    raw = request.query_params.getlist(f"{name}[]") + request.query_params.getlist(name)
+    if not raw:
+        return None
+    return list(dict.fromkeys(part.strip() for value in raw for part in value.split(",") if part.strip()))

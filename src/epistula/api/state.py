@@ -1,0 +1,32 @@
+"""The typed application state built by the lifespan (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from epistula.auth.keys import KeyStore
+from epistula.config import Settings
+from epistula.generation.gate import Gate
+from epistula.generation.service import MessageService
+from epistula.generation.thinking import ThinkingSigner
+from epistula.models.catalog import Catalog
+
+if TYPE_CHECKING:
+    from epistula.accounting import Accounting
+    from epistula.batches.service import BatchService
+    from epistula.files.service import FileService
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    catalog: Catalog
+    keys: KeyStore
+    signer: ThinkingSigner
+    messages: MessageService
+    """Runs every generation (all three APIs and the batch worker share it)."""
+    batches: BatchService | None = None
+    files: FileService | None = None
+    gate: Gate = field(default_factory=Gate)
+    accounting: Accounting | None = None

@@ -1,0 +1,140 @@
+"""Run one message: the single path that every API and the batch runner take.
+
+``MessageService.start`` takes validated params, a principal, the API version and a
+priority; it resolves the model once, resolves ``file`` documents, validates and prepares
+once (:func:`~epistula.generation.prepare.prepare_message`), admits the request at the
+gate, starts the engine and hands back a :class:`Generation`: the metered event stream
+and the gate's response headers. ``/v1/messages``, ``/v1/complete``,
+``/v1/chat/completions`` and batch items differ only in how they parse and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from epistula.auth.keys import Principal
+from epistula.citations import with_citations
+from epistula.files.service import FileService, resolve_file_documents
+from epistula.models.catalog import Catalog, ServedModel
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
+from epistula.protocol.streaming import RawMessageStreamEvent
+
+from .gate import Admission, Gate, metered
+from .pipeline import MessageRun
+from .prepare import prepare_message, tokenize_prompt
+from .thinking import ThinkingSigner
+
+T = TypeVar("T")
+
+LIVE_PRIORITY = 0
+"""Engine scheduling priority of live requests (lower numbers run first)."""
+BATCH_PRIORITY = 10
+"""Engine scheduling priority of batch items: live traffic is admitted ahead of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    """One validated Messages request and who sent it."""
+
+    params: MessageCreateParams
+    principal: Principal
+    version: str
+    request_id: str
+    priority: int = LIVE_PRIORITY
+    batch: bool = False
+    """A Message Batches item (metered at the batch price, never rate-limited as live)."""
+
+
+@dataclass(slots=True)
+class Generation:
+    """An admitted, running generation: its metered events and the gate's response headers."""
+
+    events: AsyncGenerator[RawMessageStreamEvent]
+    run: MessageRun
+    headers: dict[str, str]
+    gate: Gate
+    admission: Admission
+
+    async def close(self) -> None:
+        """Idempotent. Also right when the events were never iterated (a client gone
+        before the body started): the engine stops and the gate still hears the end."""
+        await self.events.aclose()
+        await self.run.close()
+        await self.gate.finish(self.admission, None, "canceled")
+
+    async def translated(self, feed: Callable[[RawMessageStreamEvent], Iterable[T]]) -> AsyncGenerator[T]:
+        """The events as another API's stream (``feed`` maps each event to zero or more
+        items); finishing or closing it closes the generation."""
+        try:
+            async for event in self.events:
+                for item in feed(event):
+                    yield item
+        finally:
+            await self.close()
+
+
+class MessageService:
+    """Everything between a parsed request and its event stream."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        gate: Gate,
+        *,
+        files: FileService | None = None,
+        signer: ThinkingSigner | None = None,
+        first_event_wait: float = 1.0,
+    ) -> None:
+        self.catalog = catalog
+        self.gate = gate
+        self._files = files
+        self._signer = signer
+        self._first_event_wait = first_event_wait
+
+    def model(self, name: str) -> ServedModel:
+        """The served model behind ``name`` (an id or an alias); 404 if there is none."""
+        return self.catalog.resolve(name)
+
+    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> int:
+        """Exactly the ``input_tokens`` that the same Messages request would be billed."""
+        model = self.model(params.model)
+        params = await resolve_file_documents(params, self._files, principal.workspace_id)
+        return len(tokenize_prompt(params, model).ids)
+
+    async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
+        """Prepare, admit and start ``request``. Errors before the engine produced anything
+        (validation, limits, overload) raise here, so they can still be plain HTTP errors.
+        ``model`` is the already-resolved model, when the caller needed it first."""
+        params = request.params
+        model = model or self.model(params.model)
+        params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
+        prepared = prepare_message(
+            params,
+            model,
+            version=request.version,
+            cache_namespace=request.principal.workspace_id,
+            signer=self._signer,
+            priority=request.priority,
+        )
+        admission = await self.gate.admit(
+            Admission(
+                request_id=request.request_id,
+                principal=request.principal,
+                model=model.id,
+                input_tokens=len(prepared.prompt),
+                max_tokens=params.max_tokens,
+                batch=request.batch,
+            )
+        )
+        sign = self._signer.sign if self._signer is not None else None
+        run = MessageRun(model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign)
+        try:
+            await run.open()
+        except BaseException:
+            await self.gate.finish(admission, None, "errored")
+            raise
+        # Citations re-cut the text first; metering then sees exactly what the client gets.
+        events = metered(with_citations(run.events(), params), self.gate, admission)
+        return Generation(events=events, run=run, headers=admission.headers, gate=self.gate, admission=admission)

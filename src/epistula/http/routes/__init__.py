@@ -1,1 +1,0 @@
-"""Route handlers, one module per API resource."""

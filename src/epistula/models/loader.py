@@ -1,0 +1,34 @@
+"""Build an engine for a configured model (the only place that picks an implementation)."""
+
+from __future__ import annotations
+
+from epistula.config import ModelConfig, Settings
+from epistula.engines.base import Engine
+from epistula.models.catalog import resolve_model_path
+
+
+def build_engine(settings: Settings, model: ModelConfig) -> Engine:
+    if settings.engine == "fake":
+        from epistula.engines.fake import FakeEngine
+
+        return FakeEngine(
+            name=model.id,
+            context_window=model.context_window or 8192,
+            prompt_cache_bytes=settings.prompt_cache_bytes,
+            prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+        )
+    from epistula.engines.llamacpp.engine import LlamaCppEngine
+
+    path = resolve_model_path(model.path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return LlamaCppEngine(
+        str(path),
+        n_ctx=model.context_window or settings.n_ctx,
+        n_seq_max=settings.n_seq_max,
+        n_threads=settings.n_threads,
+        max_queue=settings.max_queue,
+        name=model.id,
+        prompt_cache_bytes=settings.prompt_cache_bytes,
+        prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+    )
