@@ -48,4 +48,4 @@ def test_the_wheel_contains_every_asset(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [p for p in static_paths() if f"epistula/console/static/{p}" not in names]
     assert not missing, f"not in the wheel: {missing}"
-    assert "epistula/http/routes/console.py" in names
+    assert "epistula/api/console.py" in names
