@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from epistula.batch_cli import progress_bar
+from epistula.cli.batch_client import progress_bar
 from epistula.cli import main
 
 from .support import Live
