@@ -70,9 +70,7 @@ def _client(ctx: typer.Context, base_url: str | None, api_key: str | None) -> It
 @app.command("submit")
 def submit_command(
     ctx: typer.Context,
-    file: Annotated[
-        Path, typer.Argument(help="JSONL: one {custom_id, params} object per line.", show_default=False)
-    ],
+    file: Annotated[Path, typer.Argument(help="JSONL: one {custom_id, params} object per line.", show_default=False)],
     wait: Annotated[bool, typer.Option("--wait", help="Show progress until it ends, then write the results.")] = False,
     output: Output = None,
     poll: Annotated[float, typer.Option(help="Seconds between status checks while waiting.")] = 1.0,

@@ -63,7 +63,15 @@ def list_keys(
 
 def _row(keys: KeyStore, r: ApiKeyRecord) -> tuple[str, ...]:
     status = effective_status(r, keys.clock())
-    return (r.id, r.kind, status, r.workspace_id or "(organization)", r.partial_key_hint, format_time(r.created_at), r.name)
+    return (
+        r.id,
+        r.kind,
+        status,
+        r.workspace_id or "(organization)",
+        r.partial_key_hint,
+        format_time(r.created_at),
+        r.name,
+    )
 
 
 def _set_status(key: str, status: KeyStatus, config: ConfigFile, data_dir: DataDir, database_url: DatabaseUrl) -> None:

@@ -37,7 +37,9 @@ def list_workspaces(
     """List workspaces (the default one included)."""
     with key_store("workspaces", config, data_dir, database_url) as keys:
         rows = list_all(
-            lambda after: keys.workspaces.list(limit=PAGE, after_id=after, include_archived=include_archived, include_default=True)
+            lambda after: keys.workspaces.list(
+                limit=PAGE, after_id=after, include_archived=include_archived, include_default=True
+            )
         )
         print_rows(("ID", "STATUS", "CREATED", "NAME"), [_row(r) for r in rows])
 
