@@ -16,14 +16,15 @@ from .store import PAGE, format_time, key_store, list_all, print_rows
 app = typer.Typer(name="keys", help="Manage API keys and admin keys.", no_args_is_help=True)
 
 KeyArg = Annotated[str, typer.Argument(help="The key's id (apikey_...) or the key itself.", show_default=False)]
-AdminFlag = Annotated[bool, typer.Option("--admin", help="An Admin API key (sk-epi-admin01-...).")]
 
 
 @app.command()
 def create(
     name: Annotated[str, typer.Option(help="The key's name.")] = "cli",
     workspace: Annotated[str, typer.Option(help="Workspace id.")] = DEFAULT_WORKSPACE,
-    admin: AdminFlag = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Create an Admin API key (sk-epi-admin01-...) instead of an API key.")
+    ] = False,
     config: ConfigFile = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
