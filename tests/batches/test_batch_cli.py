@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from epistula.batch_cli import progress_bar
 from epistula.cli import main
+from epistula.cli.batch_client import progress_bar
 
 from .support import Live
 

@@ -12,7 +12,7 @@ import anthropic
 import pytest
 
 from batches.support import Live
-from epistula.cli import ensure_key
+from epistula.cli.serve import ensure_key
 from epistula.config import Settings
 
 from .conftest import ADMIN_KEY

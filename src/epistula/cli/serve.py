@@ -1,0 +1,65 @@
+"""``epistula serve``: run the API server."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from epistula import __version__
+from epistula.auth.bootstrap import open_key_store
+from epistula.config import Settings, load_settings
+from epistula.observability.logs import configure_logging
+
+from .options import ConfigFile, DatabaseUrl, DataDir, setting_option
+
+
+def ensure_key(settings: Settings) -> str:
+    """The line telling the user which key to use; creates the first key if none exists."""
+    if settings.api_key is not None:
+        return "API key:  (from EPISTULA_API_KEY)"
+    store = open_key_store(settings)
+    try:
+        if store.count() == 0:
+            key, _ = store.create(name="default")
+            where = "the database" if settings.database_url else str(settings.data_dir)
+            return f"API key:  {key}\n          (shown once; only its hash is stored in {where})"
+        return "API key:  (already created; it was printed on first start; `epistula keys create` makes another)"
+    finally:
+        store.close()
+
+
+def serve(
+    host: Annotated[str | None, setting_option("host")] = None,
+    port: Annotated[int | None, setting_option("port")] = None,
+    model: Annotated[str | None, setting_option("model")] = None,
+    engine: Annotated[Literal["llamacpp", "fake"] | None, setting_option("engine")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    n_seq_max: Annotated[int | None, setting_option("n_seq_max")] = None,
+    log_format: Annotated[Literal["text", "json"] | None, setting_option("log_format")] = None,
+) -> None:
+    """Run the API server.
+
+    Prints the base URL and, on first start, an API key (shown once)."""
+    import uvicorn
+
+    from epistula.http.app import create_app
+
+    settings = load_settings(
+        config,
+        host=host,
+        port=port,
+        model=model,
+        engine=engine,
+        data_dir=data_dir,
+        database_url=database_url,
+        n_seq_max=n_seq_max,
+        log_format=log_format,
+    )
+    configure_logging(settings.log_format, settings.log_level)
+    key_line = ensure_key(settings)
+    app = create_app(settings)
+    base_url = f"http://{settings.host}:{settings.port}"
+    print(f"epistula {__version__}\nBase URL: {base_url}\n{key_line}", flush=True)
+    print(f"Try:      ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=<key> python your_app.py", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, log_config=None)
