@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from epistula.errors import InvalidRequestError
-from epistula.storage.usage import GROUP_COLUMNS, UsageGroup, UsageQuery
+from .usage_store import GROUP_COLUMNS, UsageGroup, UsageQuery
 
 from .pricing import EXACT, PriceTable, description, format_cents
 from .report_models import (

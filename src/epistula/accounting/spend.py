@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from epistula.storage.usage import UsageQuery, UsageStore
+from .usage_store import UsageQuery, UsageStore
 
 from .pricing import EXACT, PriceTable
 from .records import UsageRecord

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from epistula.storage.usage import UsageStore
+from .usage_store import UsageStore
 
 from .records import UsageRecord
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from epistula.config import load_settings
 from epistula.errors import ApiError
-from epistula.storage.base import ApiKeyRecord, KeyKind, KeyStatus, WorkspaceRecord
+from epistula.storage.database import open_database
+from epistula.storage.tenancy import ApiKeyRecord, KeyKind, KeyStatus, WorkspaceRecord
 
 from .bootstrap import open_key_store
 from .keys import DEFAULT_WORKSPACE, KeyStore, effective_status
@@ -135,14 +136,13 @@ def _workspaces(args: argparse.Namespace, keys: KeyStore) -> None:
 
 def run_tenancy_command(args: argparse.Namespace) -> None:
     settings = load_settings(args.config, data_dir=args.data_dir, database_url=args.database_url)
-    keys = open_key_store(settings)
-    try:
-        if args.command == "keys":
-            _keys(args, keys)
-        else:
-            _workspaces(args, keys)
-    except ApiError as exc:
-        print(f"epistula {args.command}: {exc.message}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        keys.close()
+    with open_database(settings.database_url, settings.data_dir) as database:
+        keys = open_key_store(settings, database)
+        try:
+            if args.command == "keys":
+                _keys(args, keys)
+            else:
+                _workspaces(args, keys)
+        except ApiError as exc:
+            print(f"epistula {args.command}: {exc.message}", file=sys.stderr)
+            sys.exit(1)

@@ -1,7 +1,7 @@
-"""Opening and closing the durable services as one unit, for the app's lifespan:
-storage (SQLite or PostgreSQL), the blob store, the batch and file services, and the
-batch worker. Keeping this out of ``http/app.py`` keeps the composition root's edit to
-two lines."""
+"""Starting and stopping the durable services as one unit, for the app's lifespan: the
+batch and file stores on the app's database, the blob store, the batch and file
+services, and the batch worker. Keeping this out of ``http/app.py`` keeps the
+composition root's edit to two lines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from epistula.catalog import Catalog
 from epistula.config import Settings
 from epistula.files.service import FileService
 from epistula.gate import Gate
-from epistula.storage import Storage, open_blobs, open_storage
+from epistula.storage.batches import BatchStore
+from epistula.storage.blobs import open_blobs
+from epistula.storage.database import Database
+from epistula.storage.files import FileStore
 from epistula.thinking import ThinkingSigner
 
 from .runner import BatchRunner
@@ -20,33 +23,39 @@ from .service import BatchService
 
 @dataclass
 class DurableServices:
-    storage: Storage
+    store: BatchStore
     batches: BatchService
     files: FileService
     runner: BatchRunner
 
     async def close(self) -> None:
-        """Stop the worker first (its in-flight requests go back to pending), then the database."""
+        """Stop the worker first (its in-flight requests go back to pending), then drop
+        this process's worker locks. The database is the caller's to close."""
         try:
             await self.runner.stop()
         finally:
-            self.storage.close()
+            self.store.close()
 
 
 async def start_durable_services(
-    settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None, gate: Gate | None = None
+    settings: Settings,
+    catalog: Catalog,
+    database: Database,
+    *,
+    signer: ThinkingSigner | None = None,
+    gate: Gate | None = None,
 ) -> DurableServices:
-    storage = open_storage(settings.database_url, settings.data_dir)
+    store = BatchStore(database)
     try:
         files = FileService(
-            storage,
+            FileStore(database),
             open_blobs(settings.data_dir),
             max_bytes=settings.max_file_bytes,
             uploads_downloadable=settings.files_downloadable,
         )
-        batches = BatchService(storage)
+        batches = BatchService(store)
         runner = BatchRunner(
-            storage,
+            store,
             catalog,
             files=files,
             signer=signer,
@@ -57,6 +66,6 @@ async def start_durable_services(
         batches.attach(runner)
         await runner.start()
     except BaseException:
-        storage.close()
+        store.close()
         raise
-    return DurableServices(storage=storage, batches=batches, files=files, runner=runner)
+    return DurableServices(store=store, batches=batches, files=files, runner=runner)

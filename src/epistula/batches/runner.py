@@ -46,7 +46,7 @@ from epistula.generation.accumulate import accumulate_async
 from epistula.generation.pipeline import MessageRun
 from epistula.generation.prepare import prepare_message
 from epistula.protocol.messages import MessageCreateParams
-from epistula.storage.base import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
+from epistula.storage.batches import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
 from epistula.thinking import ThinkingSigner
 
 from .service import RESULTS_RETENTION, errored_result, succeeded_result

@@ -27,7 +27,8 @@ from epistula.protocol.organization import (
     NewAPIKey,
     OrganizationInfo,
 )
-from epistula.storage.base import ApiKeyRecord, rfc3339
+from epistula.storage.common import rfc3339
+from epistula.storage.tenancy import ApiKeyRecord
 
 from ..request import api_version, app_state, authenticate_admin, parse, query_limit, read_json
 

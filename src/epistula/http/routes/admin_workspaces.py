@@ -26,7 +26,8 @@ from epistula.protocol.organization import (
     WorkspaceMember,
     WorkspaceUpdateParams,
 )
-from epistula.storage.base import MemberRecord, WorkspaceRecord, rfc3339
+from epistula.storage.common import rfc3339
+from epistula.storage.tenancy import MemberRecord, WorkspaceRecord
 
 from ..request import api_version, app_state, authenticate_admin, parse, query_bool, query_limit, query_list, read_json
 
