@@ -18,6 +18,7 @@ from epistula.auth.bootstrap import IMPORTED_SUFFIX, LEGACY_DB, open_key_store, 
 from epistula.auth.keys import ADMIN_KEY_PREFIX, DEFAULT_WORKSPACE, KEY_PREFIX, KeyStore, hash_key
 from epistula.config import Settings
 from epistula.errors import InvalidRequestError, NotFoundError
+from epistula.storage.common import ListPage
 from epistula.storage.database import open_database
 from epistula.storage.tenancy import ApiKeyRecord, MemberRecord, TenancyStore, WorkspaceRecord
 
@@ -146,7 +147,10 @@ def test_key_listing_filters_and_pages(store: TenancyStore) -> None:
     store.add_key(key("apikey_3", status="inactive"), "h3")
     store.add_key(key("apikey_4", expires_at=T0 + 10), "h4")
     store.add_key(key("apikey_admin", None), "h5")
-    ids = lambda page: [k.id for k in page.items]  # noqa: E731
+
+    def ids(page: ListPage[ApiKeyRecord]) -> list[str]:
+        return [k.id for k in page.items]
+
     assert ids(store.list_keys(limit=10)) == ["apikey_4", "apikey_3", "apikey_2", "apikey_1"]
     assert ids(store.list_keys(limit=10, kind="admin")) == ["apikey_admin"]
     assert len(store.list_keys(limit=10, kind=None).items) == 5
@@ -186,7 +190,10 @@ def test_members(store: TenancyStore) -> None:
     assert not store.put_member(MemberRecord("wrkspc_a", "user_9", "workspace_admin"), create=False)
     assert store.get_member("wrkspc_a", "user_0") == MemberRecord("wrkspc_a", "user_0", "workspace_admin")
     assert store.get_member("wrkspc_b", "user_0") is None
-    users = lambda page: [m.user_id for m in page.items]  # noqa: E731
+
+    def users(page: ListPage[MemberRecord]) -> list[str]:
+        return [m.user_id for m in page.items]
+
     first = store.list_members("wrkspc_a", limit=3)
     assert users(first) == ["user_0", "user_1", "user_2"] and first.has_more
     rest = store.list_members("wrkspc_a", limit=3, after_id="user_2")
@@ -259,7 +266,7 @@ def test_archived_keys_stay_archived(store: TenancyStore) -> None:
     keys.update(record.id, status="archived")
     for status in ("active", "inactive"):
         with pytest.raises(InvalidRequestError):
-            keys.update(record.id, status=status)  # type: ignore[arg-type]
+            keys.update(record.id, status=status)
     assert keys.update(record.id, name="renamed").name == "renamed"
     assert keys.verify(secret) is None
 

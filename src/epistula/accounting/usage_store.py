@@ -120,7 +120,7 @@ class UsageStore:
         if keys:
             # by label or column name: a repeated bucket expression would be a second
             # bind parameter, which PostgreSQL cannot match to the selected one
-            names = [key.name for key in keys]  # type: ignore[attr-defined]
+            names = [key.name for key in keys]
             statement = statement.group_by(*names).order_by(*names)
         with self._db.read() as conn:
             rows = conn.execute(statement).all()

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from .common import ListPage
 from .database import Database
 from .liveness import worker_liveness
-from .queries import keyset_page
+from .queries import AnyRow, keyset_page
 from .schema import batch_requests, batches
 
 BatchStatus = Literal["in_progress", "canceling", "ended"]
@@ -105,7 +105,7 @@ class Progress:
     done: int
 
 
-def _batch(row: Row[Any]) -> BatchRecord:
+def _batch(row: AnyRow) -> BatchRecord:
     final = None
     if row.processing_status == "ended":
         final = RequestCounts(0, row.n_succeeded, row.n_errored, row.n_canceled, row.n_expired)
@@ -130,7 +130,7 @@ _OPEN = ("pending", "running")
 _BACK_TO_PENDING = {"status": "pending", "worker_id": None, "claimed_at": None}
 
 
-def _lock_batch(conn: Connection, batch_id: str, workspace_id: str | None = None) -> Row[Any] | None:
+def _lock_batch(conn: Connection, batch_id: str, workspace_id: str | None = None) -> AnyRow | None:
     """The batch row, locked for the transaction (PostgreSQL)."""
     query = select(batches).where(b.id == batch_id)
     if workspace_id is not None:
@@ -285,9 +285,7 @@ class BatchStore:
         """Graceful stop: the worker's running requests go back to pending."""
         with self._db.write() as conn:
             conn.execute(
-                update(batch_requests)
-                .where(r.status == "running", r.worker_id == worker_id)
-                .values(_BACK_TO_PENDING)
+                update(batch_requests).where(r.status == "running", r.worker_id == worker_id).values(_BACK_TO_PENDING)
             )
         self._liveness.drop(worker_id)
 
@@ -394,7 +392,9 @@ class BatchStore:
 
     def purge_batches(self, created_before: float, now: float) -> int:
         """Delete the results of ended batches created before the cutoff; set ``archived_at``."""
-        query = select(b.id).where(b.processing_status == "ended", b.archived_at.is_(None), b.created_at < created_before)
+        query = select(b.id).where(
+            b.processing_status == "ended", b.archived_at.is_(None), b.created_at < created_before
+        )
         with self._db.read() as conn:
             due = conn.scalars(query).all()
         for batch_id in due:

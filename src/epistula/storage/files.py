@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from .common import ListPage
 from .database import Database
-from .queries import keyset_page
+from .queries import AnyRow, keyset_page
 from .schema import files
 
 
@@ -27,7 +26,7 @@ class FileRecord:
     expires_at: float | None = None
 
 
-def _file(row: Row[Any]) -> FileRecord:
+def _file(row: AnyRow) -> FileRecord:
     return FileRecord(
         id=row.id,
         workspace_id=row.workspace_id,

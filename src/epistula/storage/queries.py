@@ -4,10 +4,13 @@ does nothing on a unique conflict."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+"""A result row of any shape (read by column name)."""
 
 
 def keyset_page(
@@ -18,7 +21,7 @@ def keyset_page(
     limit: int,
     before_id: str | None,
     after_id: str | None,
-) -> tuple[Sequence[Row[Any]], bool]:
+) -> tuple[Sequence[AnyRow], bool]:
     """Rows of ``table`` matching ``where``, newest (highest ``seq``) first, and whether
     there are more. ``after_id`` pages towards older rows, ``before_id`` towards newer;
     a cursor id that does not match ``where`` gives an empty page."""

@@ -29,13 +29,14 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
-BigInt = BigInteger().with_variant(Integer(), "sqlite")
+BigInt: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """``BIGINT``; ``INTEGER`` on SQLite (the same 64 bits, and what ``AUTOINCREMENT`` needs)."""
-Seconds = Double().with_variant(REAL(), "sqlite")
-Flag = Boolean().with_variant(Integer(), "sqlite")
+Seconds: TypeEngine[float] = Double().with_variant(REAL(), "sqlite")
+Flag: TypeEngine[bool] = Boolean().with_variant(Integer(), "sqlite")
 """``BOOLEAN``; ``INTEGER`` 0/1 on SQLite."""
 
 

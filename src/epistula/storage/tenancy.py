@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, delete, func, select, true, update
+from sqlalchemy import ColumnElement, delete, func, select, true, update
 
 from .common import ListPage
 from .database import Database
-from .queries import insert_new, keyset_page
+from .queries import AnyRow, insert_new, keyset_page
 from .schema import api_keys, workspace_members, workspaces
 
 KeyKind = Literal["api", "admin"]
@@ -74,7 +74,7 @@ class MemberRecord:
     workspace_role: WorkspaceRole
 
 
-def _workspace(row: Row[Any]) -> WorkspaceRecord:
+def _workspace(row: AnyRow) -> WorkspaceRecord:
     return WorkspaceRecord(
         id=row.id,
         name=row.name,
@@ -89,11 +89,11 @@ def _workspace(row: Row[Any]) -> WorkspaceRecord:
 _KEY_COLUMNS = tuple(c for c in api_keys.c if c.name not in ("seq", "key_hash"))
 
 
-def _key(row: Row[Any]) -> ApiKeyRecord:
+def _key(row: AnyRow) -> ApiKeyRecord:
     return ApiKeyRecord(**{c.name: row._mapping[c.name] for c in _KEY_COLUMNS})
 
 
-def _member(row: Row[Any]) -> MemberRecord:
+def _member(row: AnyRow) -> MemberRecord:
     return MemberRecord(row.workspace_id, row.user_id, row.workspace_role)
 
 
@@ -174,7 +174,9 @@ class TenancyStore:
         """Set ``archived_at`` (once) and archive every key of the workspace, in one transaction."""
         ws = workspaces.c
         with self._db.write() as conn:
-            conn.execute(update(workspaces).where(ws.id == workspace_id, ws.archived_at.is_(None)).values(archived_at=now))
+            conn.execute(
+                update(workspaces).where(ws.id == workspace_id, ws.archived_at.is_(None)).values(archived_at=now)
+            )
             conn.execute(update(api_keys).where(api_keys.c.workspace_id == workspace_id).values(status="archived"))
             row = conn.execute(select(workspaces).where(ws.id == workspace_id)).first()
         return _workspace(row) if row else None
@@ -283,7 +285,9 @@ class TenancyStore:
     def get_member(self, workspace_id: str, user_id: str) -> MemberRecord | None:
         m = workspace_members.c
         with self._db.read() as conn:
-            row = conn.execute(select(workspace_members).where(m.workspace_id == workspace_id, m.user_id == user_id)).first()
+            row = conn.execute(
+                select(workspace_members).where(m.workspace_id == workspace_id, m.user_id == user_id)
+            ).first()
         return _member(row) if row else None
 
     def list_members(

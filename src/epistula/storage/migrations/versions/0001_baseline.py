@@ -15,9 +15,9 @@ from alembic import op
 revision = "0001"
 down_revision = None
 
-BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Seconds = sa.Double().with_variant(sa.REAL(), "sqlite")
-Flag = sa.Boolean().with_variant(sa.Integer(), "sqlite")
+BigInt: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
+Flag: sa.types.TypeEngine[bool] = sa.Boolean().with_variant(sa.Integer(), "sqlite")
 
 
 def _seq() -> sa.Column[int]:
