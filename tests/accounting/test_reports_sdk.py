@@ -17,8 +17,8 @@ import anthropic
 import pytest
 
 from batches.support import Live, fake_settings, start_live, wait_ended
-from epistula.storage import open_storage
-from epistula.storage.usage import open_usage_store
+from epistula.accounting.usage_store import UsageStore
+from epistula.storage.database import open_database
 
 from .support import (
     MODEL,
@@ -82,7 +82,10 @@ def traffic(acct_server: Live) -> Traffic:
     ]
     for _ in range(2):  # the second one reads what the first wrote
         cached = c.messages.with_raw_response.create(
-            model=MODEL, max_tokens=32, system=system, messages=user("#say:cached")  # type: ignore[arg-type]
+            model=MODEL,
+            max_tokens=32,
+            system=system,
+            messages=user("#say:cached"),  # type: ignore[arg-type]
         )
         total = add(total, billed(cached.parse().usage))
         ids.append(cached.request_id or "")
@@ -396,10 +399,5 @@ def test_no_row_is_lost_on_a_clean_shutdown(tmp_path: Any) -> None:
     for i in range(n):
         client.messages.create(model=MODEL, max_tokens=8, messages=user(f"#say:row {i}"))
     live.stop()
-    main = open_storage(None, tmp_path)
-    store = open_usage_store(None, tmp_path)
-    try:
-        assert store.count() == n
-    finally:
-        store.close()
-        main.close()
+    with open_database(None, tmp_path) as database:
+        assert UsageStore(database).count() == n

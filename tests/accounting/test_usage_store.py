@@ -12,9 +12,8 @@ import pytest
 
 from batches.support import BACKENDS, postgres_schema
 from epistula.accounting.records import TokenCounts, UsageRecord
-from epistula.storage import open_storage
-from epistula.storage.base import StorageError
-from epistula.storage.usage import UsageQuery, UsageStore, open_usage_store
+from epistula.accounting.usage_store import UsageQuery, UsageStore
+from epistula.storage.database import Database, open_database
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -25,21 +24,19 @@ ROW_TOKENS = TokenCounts(10, 5, 1, 2, 3)
 
 @pytest.fixture(params=BACKENDS)
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
-    """Opens usage stores on one migrated database (several = several processes)."""
-    opened: list[UsageStore] = []
+    """Opens usage stores on one database (several = several processes)."""
+    opened: list[Database] = []
     with postgres_schema() if request.param == "postgres" else contextlib.nullcontext() as url:
-        main = open_storage(url, tmp_path)  # applies the migrations
 
         def open_one() -> UsageStore:
-            opened.append(open_usage_store(url, tmp_path))
-            return opened[-1]
+            opened.append(open_database(url, tmp_path))
+            return UsageStore(opened[-1])
 
         try:
             yield open_one
         finally:
-            for store in opened:
-                store.close()
-            main.close()
+            for database in opened:
+                database.close()
 
 
 def row(
@@ -67,21 +64,15 @@ def row(
     )
 
 
-def test_migration_3_is_applied(opener: Opener, tmp_path: Path) -> None:
+def test_a_new_database_has_no_usage(opener: Opener) -> None:
     store = opener()
     assert store.count() == 0
-
-
-def test_opening_before_the_migrations_fails(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="usage_records"):
-        open_usage_store(None, tmp_path)
 
 
 def test_sums_are_exact_and_survive_reopening(opener: Opener) -> None:
     store = opener()
     store.insert([row(T0 + i, tokens=TokenCounts(i, 2 * i, 3, 4, 5)) for i in range(100)])
-    store.close()
-    again = opener()
+    again = opener()  # another process (its own engine and connections)
     assert again.count() == 100
     (group,) = again.aggregate(UsageQuery(start=T0, end=T0 + DAY))
     assert group.bucket_start is None and group.requests == 100

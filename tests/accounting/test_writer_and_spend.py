@@ -11,10 +11,10 @@ from pathlib import Path
 from epistula.accounting.pricing import PriceTable
 from epistula.accounting.records import TokenCounts, UsageRecord
 from epistula.accounting.spend import SpendTracker, month_bounds
+from epistula.accounting.usage_store import UsageQuery, UsageStore
 from epistula.accounting.writer import UsageWriter
 from epistula.config import ModelPrice
-from epistula.storage import open_storage
-from epistula.storage.usage import UsageQuery, UsageStore, open_usage_store
+from epistula.storage.database import Database, open_database
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -35,9 +35,9 @@ def record(t: float, *, ws: str = "wrkspc_a", tokens: int = 1_000, tier: str = "
     )
 
 
-def stores(tmp_path: Path) -> tuple[object, UsageStore]:
-    main = open_storage(None, tmp_path)
-    return main, open_usage_store(None, tmp_path)
+def stores(tmp_path: Path) -> tuple[Database, UsageStore]:
+    main = open_database(None, tmp_path)
+    return main, UsageStore(main)
 
 
 def test_close_writes_every_buffered_row(tmp_path: Path) -> None:
@@ -55,8 +55,7 @@ def test_close_writes_every_buffered_row(tmp_path: Path) -> None:
 
     assert asyncio.run(scenario()) == 0
     assert store.count() == 1_300
-    store.close()
-    main.close()  # type: ignore[attr-defined]
+    main.close()
 
 
 def test_flush_makes_rows_visible_at_once(tmp_path: Path) -> None:
@@ -72,8 +71,7 @@ def test_flush_makes_rows_visible_at_once(tmp_path: Path) -> None:
         return n
 
     assert asyncio.run(scenario()) == 1
-    store.close()
-    main.close()  # type: ignore[attr-defined]
+    main.close()
 
 
 def test_month_bounds() -> None:
@@ -86,7 +84,8 @@ def test_spend_counts_local_and_other_processes_rows_once(tmp_path: Path) -> Non
     """$10/MTok: 1,000 tokens cost 1 cent. This process records 3 rows (one batch, at
     half price), another process 2 rows; last month's row does not count."""
     main, store = stores(tmp_path)
-    other = open_usage_store(None, tmp_path)
+    other_process = open_database(None, tmp_path)
+    other = UsageStore(other_process)
     now = [T0 + 10 * 86400]
     prices = PriceTable({"m": ModelPrice(input=Decimal(10))})
 
@@ -115,6 +114,5 @@ def test_spend_counts_local_and_other_processes_rows_once(tmp_path: Path) -> Non
 
     assert asyncio.run(scenario()) == [Decimal(1), Decimal("3.5"), Decimal("3.5"), Decimal("4.5"), Decimal(0)]
     assert store.aggregate(UsageQuery(start=T0, end=T0 + 86400 * 31))[0].requests == 5  # + December's
-    other.close()
-    store.close()
-    main.close()  # type: ignore[attr-defined]
+    other_process.close()
+    main.close()

@@ -24,7 +24,8 @@ from epistula.http.app import build_catalog
 from epistula.models.catalog import Catalog
 from epistula.models.loader import build_engine
 from epistula.protocol.messages import MessageCreateParams
-from epistula.storage.sqlite import SqliteStorage
+from epistula.storage.batches import BatchStore
+from epistula.storage.database import open_database
 
 from .support import fake_settings
 
@@ -69,7 +70,8 @@ class Harness:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.clock = Clock()
-        self.store = SqliteStorage(tmp / "storage.db")
+        self.database = open_database(None, tmp)
+        self.store = BatchStore(self.database)
         self.service = BatchService(self.store, clock=self.clock)
         self.catalog: Catalog | None = None
         self.runner: BatchRunner | None = None
@@ -90,6 +92,7 @@ class Harness:
         if self.runner is not None:
             await self.runner.stop()
         self.store.close()
+        self.database.close()
 
 
 @pytest.fixture()

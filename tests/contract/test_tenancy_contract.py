@@ -1,5 +1,6 @@
-"""The key/workspace store contract (migration 2), on SQLite always and on PostgreSQL
-when ``EPISTULA_TEST_POSTGRES_URL`` is set; then the key service on top of it.
+"""The key/workspace store contract, on SQLite always and on PostgreSQL when
+``EPISTULA_TEST_POSTGRES_URL`` is set (fixtures in ``conftest.py``); then the key
+service on top of it.
 
 Two stores opened on one database stand for two server processes: what one writes
 (a disabled key, an archived workspace) the other must see on its very next read.
@@ -11,20 +12,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import test_storage_contract as storage_contract
+from contract.contract_stores import Opener
 
 from epistula.auth.bootstrap import IMPORTED_SUFFIX, LEGACY_DB, open_key_store, register_configured_keys
 from epistula.auth.keys import ADMIN_KEY_PREFIX, DEFAULT_WORKSPACE, KEY_PREFIX, KeyStore, hash_key
 from epistula.config import Settings
 from epistula.errors import InvalidRequestError, NotFoundError
-from epistula.storage import Storage
-from epistula.storage.base import ApiKeyRecord, MemberRecord, WorkspaceRecord
+from epistula.storage.common import ListPage
+from epistula.storage.database import open_database
+from epistula.storage.tenancy import ApiKeyRecord, MemberRecord, TenancyStore, WorkspaceRecord
 
-# The storage contract's fixtures: stores on one database per backend (several = several processes).
-opener = storage_contract.opener
-store = storage_contract.store
-Opener = storage_contract.Opener
-T0 = storage_contract.T0
+T0 = 1_700_000_000.0
 
 
 def ws(workspace_id: str, name: str = "team", created: float = T0) -> WorkspaceRecord:
@@ -48,13 +46,17 @@ def key(key_id: str, workspace_id: str | None = "wrkspc_a", **fields: object) ->
 # ---------------------------------------------------------------- the store
 
 
-def test_migration_2_makes_the_default_workspace(store: Storage) -> None:
-    assert 2 in store.applied_migrations()
+@pytest.fixture()
+def store(tenancy: TenancyStore) -> TenancyStore:
+    return tenancy
+
+
+def test_the_baseline_makes_the_default_workspace(store: TenancyStore) -> None:
     default = store.get_workspace(DEFAULT_WORKSPACE)
     assert default is not None and default.name == "Default" and default.archived_at is None
 
 
-def test_workspaces_add_get_and_duplicates(store: Storage) -> None:
+def test_workspaces_add_get_and_duplicates(store: TenancyStore) -> None:
     record = WorkspaceRecord(
         id="wrkspc_a",
         name="Team A",
@@ -69,7 +71,7 @@ def test_workspaces_add_get_and_duplicates(store: Storage) -> None:
     assert store.get_workspace("wrkspc_missing") is None
 
 
-def test_workspace_listing_filters_and_pages(store: Storage) -> None:
+def test_workspace_listing_filters_and_pages(store: TenancyStore) -> None:
     for i in range(5):
         store.add_workspace(ws(f"wrkspc_{i}", created=T0 + i))
     store.archive_workspace("wrkspc_1", T0 + 10)
@@ -89,7 +91,7 @@ def test_workspace_listing_filters_and_pages(store: Storage) -> None:
     assert store.list_workspaces(limit=10, ids=[]).items == []
 
 
-def test_workspace_update(store: Storage) -> None:
+def test_workspace_update(store: TenancyStore) -> None:
     store.add_workspace(ws("wrkspc_a"))
     updated = store.update_workspace(
         "wrkspc_a", name="renamed", tags={"k": "v"}, data_residency={"default_inference_geo": "us"}
@@ -102,7 +104,7 @@ def test_workspace_update(store: Storage) -> None:
 
 
 def test_archiving_a_workspace_archives_its_keys_and_is_seen_by_another_process(opener: Opener) -> None:
-    one, two = opener(), opener()
+    one, two = opener().tenancy, opener().tenancy
     one.add_workspace(ws("wrkspc_a"))
     one.add_workspace(ws("wrkspc_b"))
     one.add_key(key("apikey_a"), "hash-a")
@@ -119,7 +121,7 @@ def test_archiving_a_workspace_archives_its_keys_and_is_seen_by_another_process(
     assert other is not None and other.key.status == "active" and not other.workspace_archived
 
 
-def test_keys_add_find_and_duplicate_hashes(store: Storage) -> None:
+def test_keys_add_find_and_duplicate_hashes(store: TenancyStore) -> None:
     store.add_workspace(ws("wrkspc_a"))
     record = key("apikey_1", created_by_id="apikey_admin", created_by_type="api_key", expires_at=T0 + 60)
     assert store.add_key(record, "h1")
@@ -137,7 +139,7 @@ def test_keys_add_find_and_duplicate_hashes(store: Storage) -> None:
     assert not found.workspace_archived
 
 
-def test_key_listing_filters_and_pages(store: Storage) -> None:
+def test_key_listing_filters_and_pages(store: TenancyStore) -> None:
     store.add_workspace(ws("wrkspc_a"))
     store.add_workspace(ws("wrkspc_b"))
     store.add_key(key("apikey_1"), "h1")
@@ -145,7 +147,10 @@ def test_key_listing_filters_and_pages(store: Storage) -> None:
     store.add_key(key("apikey_3", status="inactive"), "h3")
     store.add_key(key("apikey_4", expires_at=T0 + 10), "h4")
     store.add_key(key("apikey_admin", None), "h5")
-    ids = lambda page: [k.id for k in page.items]  # noqa: E731
+
+    def ids(page: ListPage[ApiKeyRecord]) -> list[str]:
+        return [k.id for k in page.items]
+
     assert ids(store.list_keys(limit=10)) == ["apikey_4", "apikey_3", "apikey_2", "apikey_1"]
     assert ids(store.list_keys(limit=10, kind="admin")) == ["apikey_admin"]
     assert len(store.list_keys(limit=10, kind=None).items) == 5
@@ -164,7 +169,7 @@ def test_key_listing_filters_and_pages(store: Storage) -> None:
 
 
 def test_key_update_is_seen_by_another_process_at_once(opener: Opener) -> None:
-    one, two = opener(), opener()
+    one, two = opener().tenancy, opener().tenancy
     one.add_workspace(ws("wrkspc_a"))
     one.add_key(key("apikey_1"), "h1")
     assert two.find_key("h1") is not None
@@ -176,7 +181,7 @@ def test_key_update_is_seen_by_another_process_at_once(opener: Opener) -> None:
     assert one.count_keys("api") == 0 and one.count_keys("api", status="inactive") == 1
 
 
-def test_members(store: Storage) -> None:
+def test_members(store: TenancyStore) -> None:
     store.add_workspace(ws("wrkspc_a"))
     for i in range(4):
         assert store.put_member(MemberRecord("wrkspc_a", f"user_{i}", "workspace_user"), create=True)
@@ -185,7 +190,10 @@ def test_members(store: Storage) -> None:
     assert not store.put_member(MemberRecord("wrkspc_a", "user_9", "workspace_admin"), create=False)
     assert store.get_member("wrkspc_a", "user_0") == MemberRecord("wrkspc_a", "user_0", "workspace_admin")
     assert store.get_member("wrkspc_b", "user_0") is None
-    users = lambda page: [m.user_id for m in page.items]  # noqa: E731
+
+    def users(page: ListPage[MemberRecord]) -> list[str]:
+        return [m.user_id for m in page.items]
+
     first = store.list_members("wrkspc_a", limit=3)
     assert users(first) == ["user_0", "user_1", "user_2"] and first.has_more
     rest = store.list_members("wrkspc_a", limit=3, after_id="user_2")
@@ -210,7 +218,7 @@ class Clock:
 
 def test_verification_follows_every_change_made_elsewhere(opener: Opener) -> None:
     clock = Clock()
-    admin_side, replica = KeyStore(opener(), clock=clock), KeyStore(opener(), clock=clock)
+    admin_side, replica = KeyStore(opener().tenancy, clock=clock), KeyStore(opener().tenancy, clock=clock)
     team = admin_side.workspaces.create("team")
     secret, record = admin_side.create(name="k", workspace_id=team.id, expires_at=T0 + 100)
     assert secret.startswith(KEY_PREFIX) and record.partial_key_hint.startswith(KEY_PREFIX)
@@ -238,7 +246,7 @@ def test_verification_follows_every_change_made_elsewhere(opener: Opener) -> Non
         admin_side.create(name="late", workspace_id=team.id)
 
 
-def test_admin_keys_are_their_own_kind(store: Storage) -> None:
+def test_admin_keys_are_their_own_kind(store: TenancyStore) -> None:
     keys = KeyStore(store)
     secret, record = keys.create(name="ops", kind="admin")
     assert secret.startswith(ADMIN_KEY_PREFIX) and record.workspace_id is None
@@ -252,18 +260,18 @@ def test_admin_keys_are_their_own_kind(store: Storage) -> None:
     assert keys.verify_admin(secret) is None
 
 
-def test_archived_keys_stay_archived(store: Storage) -> None:
+def test_archived_keys_stay_archived(store: TenancyStore) -> None:
     keys = KeyStore(store)
     secret, record = keys.create(name="k")
     keys.update(record.id, status="archived")
     for status in ("active", "inactive"):
         with pytest.raises(InvalidRequestError):
-            keys.update(record.id, status=status)  # type: ignore[arg-type]
+            keys.update(record.id, status=status)
     assert keys.update(record.id, name="renamed").name == "renamed"
     assert keys.verify(secret) is None
 
 
-def test_only_hashes_are_stored(store: Storage, tmp_path: Path) -> None:
+def test_only_hashes_are_stored(store: TenancyStore, tmp_path: Path) -> None:
     keys = KeyStore(store)
     secret, record = keys.create(name="k")
     admin_secret, _ = keys.create(name="a", kind="admin")
@@ -277,7 +285,7 @@ def test_only_hashes_are_stored(store: Storage, tmp_path: Path) -> None:
         assert hash_key(secret).encode() in blob
 
 
-def test_add_is_idempotent_and_keeps_a_disabled_key_disabled(store: Storage) -> None:
+def test_add_is_idempotent_and_keeps_a_disabled_key_disabled(store: TenancyStore) -> None:
     keys = KeyStore(store)
     first = keys.add("sk-fixed", name="EPISTULA_API_KEY")
     keys.update(first.id, status="inactive")
@@ -321,8 +329,8 @@ def test_keys_in_the_old_epistula_db_are_imported_once(tmp_path: Path) -> None:
     db.close()
     settings = Settings(engine="fake", data_dir=tmp_path, api_key="sk-fixed")
 
-    keys = open_key_store(settings)
-    try:
+    with open_database(None, tmp_path) as database:
+        keys = open_key_store(settings, database)
         register_configured_keys(keys, settings)
         one = keys.verify("sk-epi-api01-old-one")
         assert one is not None and (one.key_id, one.workspace_id) == ("apikey_old1", DEFAULT_WORKSPACE)
@@ -333,16 +341,12 @@ def test_keys_in_the_old_epistula_db_are_imported_once(tmp_path: Path) -> None:
         record = keys.get("apikey_old1")
         assert record.created_at == 1735787045.0 and record.partial_key_hint == "sk-epi-api01-old...-one"
         keys.update("apikey_old1", status="inactive")
-    finally:
-        keys.close()
     assert not (tmp_path / LEGACY_DB).exists()
     assert (tmp_path / (LEGACY_DB + IMPORTED_SUFFIX)).exists()
 
-    keys = open_key_store(settings)  # a restart: nothing imported again, the change kept
-    try:
+    with open_database(None, tmp_path) as database:  # a restart: nothing imported again, the change kept
+        keys = open_key_store(settings, database)
         assert keys.verify("sk-epi-api01-old-one") is None
         assert keys.verify("sk-epi-api01-old-two") is not None
         assert keys.verify("sk-fixed") is not None
         assert len(keys.list(limit=100).items) == 4
-    finally:
-        keys.close()

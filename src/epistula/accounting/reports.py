@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from epistula.errors import InvalidRequestError
-from epistula.storage.usage import GROUP_COLUMNS, UsageGroup, UsageQuery
 
 from .pricing import EXACT, PriceTable, description, format_cents
 from .report_models import (
@@ -30,6 +29,7 @@ from .report_models import (
     ReportBucket,
 )
 from .service import Accounting
+from .usage_store import GROUP_COLUMNS, UsageGroup, UsageQuery
 
 BUCKET_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
 USAGE_LIMITS = {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
@@ -135,9 +135,7 @@ async def usage_report(
     stored = tuple(g for g in dict.fromkeys(group_by) if g in GROUP_COLUMNS)
     constant = [g for g in dict.fromkeys(group_by) if g in CONSTANT_DIMENSIONS]
     column_filters = {k: v for k, v in filters.items() if k in GROUP_COLUMNS}
-    excluded = any(
-        CONSTANT_DIMENSIONS[k] not in v for k, v in filters.items() if k in CONSTANT_DIMENSIONS
-    )
+    excluded = any(CONSTANT_DIMENSIONS[k] not in v for k, v in filters.items() if k in CONSTANT_DIMENSIONS)
     groups: list[UsageGroup] = []
     if window.starts and not excluded:
         query = UsageQuery(
@@ -220,4 +218,3 @@ def _cost_lines(
                 fields.setdefault(key, {"workspace_id": workspace})
             totals[key] = EXACT.add(totals.get(key, Decimal(0)), cents)
     return [(fields[k], totals[k]) for k in totals]
-

@@ -1,6 +1,6 @@
 """The accounting unit the app composes: prices, the usage writer, the spend tracker and
-the two gate hooks, opened after the main store (which migrates the usage table) and
-closed after the batch worker (whose last items still record their rows)."""
+the two gate hooks, opened on the app's database and closed after the batch worker
+(whose last items still record their rows)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from epistula.config import Settings
 from epistula.generation.gate import Gate
-from epistula.storage.usage import UsageGroup, UsageQuery, UsageStore, open_usage_store
+from epistula.storage.database import Database
 
 from .hooks import SpendLimitHook, UsageHook
 from .pricing import PriceTable
 from .spend import SpendTracker
+from .usage_store import UsageGroup, UsageQuery, UsageStore
 from .writer import UsageWriter
 
 
@@ -42,9 +43,9 @@ class Accounting:
         gate.add(SpendLimitHook(self.spend, self.spend_limit, clock=self._clock))
         gate.add(UsageHook(self.writer, self.spend, clock=self._clock))
 
-    async def open(self) -> None:
-        """Connect the store; call once the main store has applied the migrations."""
-        store = await asyncio.to_thread(open_usage_store, self.settings.database_url, self.settings.data_dir)
+    def open(self, database: Database) -> None:
+        """Start writing usage rows to the database (and reading spend from it)."""
+        store = UsageStore(database)
         self.store = store
         self.writer.start(store)
         self.spend.attach(store)
@@ -53,9 +54,7 @@ class Accounting:
         try:
             await self.writer.close()
         finally:
-            if self.store is not None:
-                self.store.close()
-                self.store = None
+            self.store = None
 
     async def aggregate(self, query: UsageQuery) -> list[UsageGroup]:
         """Report data, including every request finished before the call."""

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from epistula.storage.usage import UsageQuery, UsageStore
-
 from .pricing import EXACT, PriceTable
 from .records import UsageRecord
+from .usage_store import UsageQuery, UsageStore
 from .writer import UsageWriter
 
 log = logging.getLogger("epistula.accounting")

@@ -10,9 +10,8 @@ import asyncio
 import contextlib
 import logging
 
-from epistula.storage.usage import UsageStore
-
 from .records import UsageRecord
+from .usage_store import UsageStore
 
 log = logging.getLogger("epistula.accounting")
 

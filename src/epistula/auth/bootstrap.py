@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from epistula.config import Settings
-from epistula.storage import open_storage
-from epistula.storage.base import ApiKeyRecord, Storage
+from epistula.storage.database import Database
+from epistula.storage.tenancy import ApiKeyRecord, TenancyStore
 
 from .keys import KeyStore
 
@@ -65,7 +65,7 @@ def import_legacy_keys(keys: KeyStore, data_dir: Path) -> int:
             partial_key_hint=hint,
             created_at=_timestamp(created_at),
         )
-        if keys.storage.key_by_hash(key_hash) is None and keys.storage.add_key(record, key_hash):
+        if keys.store.key_by_hash(key_hash) is None and keys.store.add_key(record, key_hash):
             added += 1
     path.rename(path.with_name(LEGACY_DB + IMPORTED_SUFFIX))
     for extra in ("-wal", "-shm"):
@@ -74,15 +74,10 @@ def import_legacy_keys(keys: KeyStore, data_dir: Path) -> int:
     return added
 
 
-def open_key_store(settings: Settings, *, storage: Storage | None = None) -> KeyStore:
-    """The key store on the configured database, with old keys imported. It opens its
-    own storage connection(s) unless given one."""
-    keys = KeyStore(storage or open_storage(settings.database_url, settings.data_dir))
-    try:
-        import_legacy_keys(keys, settings.data_dir)
-    except BaseException:
-        keys.close()
-        raise
+def open_key_store(settings: Settings, database: Database) -> KeyStore:
+    """The key store on the database, with old keys imported."""
+    keys = KeyStore(TenancyStore(database))
+    import_legacy_keys(keys, settings.data_dir)
     return keys
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError
-from epistula.storage.base import ApiKeyRecord, KeyKind, KeyStatus, ListPage, Storage
-from epistula.storage.tenancy_sql import DEFAULT_WORKSPACE_ID
+from epistula.storage.common import ListPage
+from epistula.storage.tenancy import DEFAULT_WORKSPACE_ID, ApiKeyRecord, KeyKind, KeyStatus, TenancyStore
 
 from .workspaces import Workspaces
 
@@ -67,25 +67,22 @@ def effective_status(record: ApiKeyRecord, now: float) -> KeyStatus:
 
 
 class KeyStore:
-    """Keys (and, through :attr:`workspaces`, workspaces) over one :class:`Storage`.
+    """Keys (and, through :attr:`workspaces`, workspaces) over one :class:`TenancyStore`.
 
-    The store is synchronous like the storage layer; verification is one indexed read on
-    the storage's dedicated reader connection.
+    The store is synchronous like the storage layer; verification is one indexed read in
+    a read transaction of its own.
     """
 
-    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.time) -> None:
-        self.storage = storage
+    def __init__(self, store: TenancyStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
         self.clock = clock
-        self.workspaces = Workspaces(storage, clock=clock)
-
-    def close(self) -> None:
-        self.storage.close()
+        self.workspaces = Workspaces(store, clock=clock)
 
     # ------------------------------------------------------------ verification
 
     def _match(self, key: str, kind: KeyKind) -> ApiKeyRecord | None:
         digest = hash_key(key)
-        found = self.storage.find_key(digest)
+        found = self.store.find_key(digest)
         if found is None or not hmac.compare_digest(found.key_hash, digest):
             return None
         record = found.key
@@ -141,9 +138,9 @@ class KeyStore:
             expires_at=expires_at,
         )
         digest = hash_key(key)
-        if self.storage.add_key(record, digest):
+        if self.store.add_key(record, digest):
             return record
-        existing = self.storage.key_by_hash(digest)
+        existing = self.store.key_by_hash(digest)
         assert existing is not None
         return existing
 
@@ -163,7 +160,7 @@ class KeyStore:
         )
 
     def get(self, key_id: str, *, kind: KeyKind | None = "api") -> ApiKeyRecord:
-        record = self.storage.get_key(key_id)
+        record = self.store.get_key(key_id)
         if record is None or (kind is not None and record.kind != kind):
             raise NotFoundError(f"api_key_id: API key {key_id} not found")
         return record
@@ -172,7 +169,7 @@ class KeyStore:
         """By id, or by the secret itself (to disable a leaked key)."""
         if key_id_or_secret.startswith("apikey_"):
             return self.get(key_id_or_secret, kind=None)
-        record = self.storage.key_by_hash(hash_key(key_id_or_secret))
+        record = self.store.key_by_hash(hash_key(key_id_or_secret))
         if record is None:
             raise NotFoundError("no such API key")
         return record
@@ -188,7 +185,7 @@ class KeyStore:
         workspace_id: str | None = None,
         created_by_id: str | None = None,
     ) -> ListPage[ApiKeyRecord]:
-        return self.storage.list_keys(
+        return self.store.list_keys(
             limit=limit,
             before_id=before_id,
             after_id=after_id,
@@ -217,11 +214,11 @@ class KeyStore:
                 workspace = self.workspaces.get(record.workspace_id)
                 if workspace.archived_at is not None:
                     raise InvalidRequestError(f"API key {key_id} belongs to an archived workspace")
-        updated = self.storage.update_key(key_id, name=name, status=status)
+        updated = self.store.update_key(key_id, name=name, status=status)
         if updated is None:
             raise NotFoundError(f"api_key_id: API key {key_id} not found")
         return updated
 
     def count(self, kind: KeyKind = "api") -> int:
         """Active keys of this kind."""
-        return self.storage.count_keys(kind)
+        return self.store.count_keys(kind)

@@ -14,8 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError
-from epistula.storage.base import ListPage, MemberRecord, Storage, WorkspaceRecord, WorkspaceRole
-from epistula.storage.tenancy_sql import DEFAULT_WORKSPACE_ID
+from epistula.storage.common import ListPage
+from epistula.storage.tenancy import (
+    DEFAULT_WORKSPACE_ID,
+    MemberRecord,
+    TenancyStore,
+    WorkspaceRecord,
+    WorkspaceRole,
+)
 
 DEFAULT_COLOR = "#6C5BB9"
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -35,8 +41,8 @@ def check_color(color: str) -> str:
 
 
 class Workspaces:
-    def __init__(self, storage: Storage, *, clock: Callable[[], float] = time.time) -> None:
-        self.storage = storage
+    def __init__(self, store: TenancyStore, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
         self.clock = clock
 
     def create(
@@ -57,25 +63,25 @@ class Workspaces:
             tags=dict(tags or {}),
             data_residency=data_residency,
         )
-        if not self.storage.add_workspace(record):
+        if not self.store.add_workspace(record):
             raise InvalidRequestError(f"workspace {record.id} already exists")
         return record
 
     def ensure(self, workspace_id: str, *, name: str | None = None) -> WorkspaceRecord:
         """The workspace with this id, created (named after its id) if missing."""
-        existing = self.storage.get_workspace(workspace_id)
+        existing = self.store.get_workspace(workspace_id)
         if existing is not None:
             return existing
         record = WorkspaceRecord(
             id=workspace_id, name=name or workspace_id, created_at=self.clock(), display_color=DEFAULT_COLOR
         )
-        self.storage.add_workspace(record)
-        found = self.storage.get_workspace(workspace_id)
+        self.store.add_workspace(record)
+        found = self.store.get_workspace(workspace_id)
         assert found is not None
         return found
 
     def get(self, workspace_id: str) -> WorkspaceRecord:
-        record = self.storage.get_workspace(workspace_id)
+        record = self.store.get_workspace(workspace_id)
         if record is None:
             raise NotFoundError(f"workspace_id: workspace {workspace_id} not found")
         return record
@@ -90,7 +96,7 @@ class Workspaces:
         include_default: bool = False,
         ids: Sequence[str] | None = None,
     ) -> ListPage[WorkspaceRecord]:
-        return self.storage.list_workspaces(
+        return self.store.list_workspaces(
             limit=limit,
             before_id=before_id,
             after_id=after_id,
@@ -120,7 +126,7 @@ class Workspaces:
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-        updated = self.storage.update_workspace(
+        updated = self.store.update_workspace(
             workspace_id,
             name=check_name(name) if name is not None else None,
             display_color=check_color(display_color) if display_color is not None else None,
@@ -134,7 +140,7 @@ class Workspaces:
         if workspace_id == DEFAULT_WORKSPACE_ID:
             raise InvalidRequestError("the default workspace cannot be archived")
         self.get(workspace_id)
-        archived = self.storage.archive_workspace(workspace_id, self.clock())
+        archived = self.store.archive_workspace(workspace_id, self.clock())
         assert archived is not None
         return archived
 
@@ -149,13 +155,13 @@ class Workspaces:
     def add_member(self, workspace_id: str, user_id: str, role: WorkspaceRole) -> MemberRecord:
         self._active(workspace_id)
         member = MemberRecord(workspace_id=workspace_id, user_id=user_id, workspace_role=role)
-        if not self.storage.put_member(member, create=True):
+        if not self.store.put_member(member, create=True):
             raise InvalidRequestError(f"user {user_id} is already a member of workspace {workspace_id}")
         return member
 
     def get_member(self, workspace_id: str, user_id: str) -> MemberRecord:
         self.get(workspace_id)
-        member = self.storage.get_member(workspace_id, user_id)
+        member = self.store.get_member(workspace_id, user_id)
         if member is None:
             raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
         return member
@@ -164,16 +170,16 @@ class Workspaces:
         self, workspace_id: str, *, limit: int, before_id: str | None = None, after_id: str | None = None
     ) -> ListPage[MemberRecord]:
         self.get(workspace_id)
-        return self.storage.list_members(workspace_id, limit=limit, before_id=before_id, after_id=after_id)
+        return self.store.list_members(workspace_id, limit=limit, before_id=before_id, after_id=after_id)
 
     def update_member(self, workspace_id: str, user_id: str, role: WorkspaceRole) -> MemberRecord:
         self._active(workspace_id)
         member = MemberRecord(workspace_id=workspace_id, user_id=user_id, workspace_role=role)
-        if not self.storage.put_member(member, create=False):
+        if not self.store.put_member(member, create=False):
             raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
         return member
 
     def remove_member(self, workspace_id: str, user_id: str) -> None:
         self.get(workspace_id)
-        if not self.storage.remove_member(workspace_id, user_id):
+        if not self.store.remove_member(workspace_id, user_id):
             raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")

@@ -1,7 +1,7 @@
-"""Opening and closing the durable services as one unit, for the app's lifespan:
-storage (SQLite or PostgreSQL), the blob store, the batch and file services, and the
-batch worker. Keeping this out of ``http/app.py`` keeps the composition root's edit to
-two lines."""
+"""Starting and stopping the durable services as one unit, for the app's lifespan: the
+batch and file stores on the app's database, the blob store, the batch and file
+services, and the batch worker. Keeping this out of ``http/app.py`` keeps the
+composition root's edit to two lines."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog
-from epistula.storage import Storage, open_blobs, open_storage
+from epistula.storage.batches import BatchStore
+from epistula.storage.blobs import open_blobs
+from epistula.storage.database import Database
+from epistula.storage.files import FileStore
 
 from .runner import BatchRunner
 from .service import BatchService
@@ -21,7 +24,7 @@ from .service import BatchService
 
 @dataclass
 class DurableServices:
-    storage: Storage
+    store: BatchStore
     batches: BatchService
     files: FileService
     runner: BatchRunner
@@ -29,32 +32,38 @@ class DurableServices:
     """The one message service (live routes and the batch worker share it)."""
 
     async def close(self) -> None:
-        """Stop the worker first (its in-flight requests go back to pending), then the database."""
+        """Stop the worker first (its in-flight requests go back to pending), then drop
+        this process's worker locks. The database is the caller's to close."""
         try:
             await self.runner.stop()
         finally:
-            self.storage.close()
+            self.store.close()
 
 
 async def start_durable_services(
-    settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None, gate: Gate | None = None
+    settings: Settings,
+    catalog: Catalog,
+    database: Database,
+    *,
+    signer: ThinkingSigner | None = None,
+    gate: Gate | None = None,
 ) -> DurableServices:
-    storage = open_storage(settings.database_url, settings.data_dir)
+    store = BatchStore(database)
     try:
         files = FileService(
-            storage,
+            FileStore(database),
             open_blobs(settings.data_dir),
             max_bytes=settings.max_file_bytes,
             uploads_downloadable=settings.files_downloadable,
         )
-        batches = BatchService(storage)
+        batches = BatchService(store)
         messages = MessageService(
             catalog, gate or Gate(), files=files, signer=signer, first_event_wait=settings.first_event_wait
         )
-        runner = BatchRunner(storage, messages, files=files, concurrency=settings.batch_concurrency)
+        runner = BatchRunner(store, messages, files=files, concurrency=settings.batch_concurrency)
         batches.attach(runner)
         await runner.start()
     except BaseException:
-        storage.close()
+        store.close()
         raise
-    return DurableServices(storage=storage, batches=batches, files=files, runner=runner, messages=messages)
+    return DurableServices(store=store, batches=batches, files=files, runner=runner, messages=messages)

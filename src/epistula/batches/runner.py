@@ -41,7 +41,7 @@ from epistula.files.service import FileService
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.service import BATCH_PRIORITY, MessageRequest, MessageService
 from epistula.protocol.messages import MessageCreateParams
-from epistula.storage.base import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
+from epistula.storage.batches import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
 
 from .service import RESULTS_RETENTION, errored_result, succeeded_result
 

@@ -31,16 +31,8 @@ from epistula.protocol.batches import (
 )
 from epistula.protocol.errors import ErrorObject, ErrorResponse
 from epistula.protocol.messages import Message
-from epistula.storage.base import (
-    EXPIRED_RESULT,
-    BatchRecord,
-    BatchStore,
-    ListPage,
-    NewRequest,
-    Progress,
-    RequestResult,
-    rfc3339,
-)
+from epistula.storage.batches import EXPIRED_RESULT, BatchRecord, BatchStore, NewRequest, Progress, RequestResult
+from epistula.storage.common import ListPage, rfc3339
 
 BATCH_TTL = 24 * 3600
 """Requests not finished this long after creation expire."""

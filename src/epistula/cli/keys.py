@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from epistula.auth.keys import DEFAULT_WORKSPACE, KeyStore, effective_status
-from epistula.storage.base import ApiKeyRecord, KeyKind, KeyStatus
+from epistula.storage.tenancy import ApiKeyRecord, KeyKind, KeyStatus
 
 from .options import ConfigFile, DatabaseUrl, DataDir
 from .store import PAGE, format_time, key_store, list_all, print_rows

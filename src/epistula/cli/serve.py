@@ -8,6 +8,7 @@ from epistula import __version__
 from epistula.auth.bootstrap import open_key_store
 from epistula.config import Settings, load_settings
 from epistula.observability.logs import configure_logging
+from epistula.storage.database import open_database
 
 from .options import ConfigFile, DatabaseUrl, DataDir, setting_option
 
@@ -16,15 +17,13 @@ def ensure_key(settings: Settings) -> str:
     """The line telling the user which key to use; creates the first key if none exists."""
     if settings.api_key is not None:
         return "API key:  (from EPISTULA_API_KEY)"
-    store = open_key_store(settings)
-    try:
+    with open_database(settings.database_url, settings.data_dir) as database:
+        store = open_key_store(settings, database)
         if store.count() == 0:
             key, _ = store.create(name="default")
             where = "the database" if settings.database_url else str(settings.data_dir)
             return f"API key:  {key}\n          (shown once; only its hash is stored in {where})"
         return "API key:  (already created; it was printed on first start; `epistula keys create` makes another)"
-    finally:
-        store.close()
 
 
 def serve(

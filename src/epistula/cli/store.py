@@ -18,7 +18,8 @@ from epistula.auth.bootstrap import open_key_store
 from epistula.auth.keys import KeyStore
 from epistula.config import load_settings
 from epistula.errors import ApiError
-from epistula.storage.base import ListPage
+from epistula.storage.common import ListPage
+from epistula.storage.database import open_database
 
 PAGE = 1000
 
@@ -35,14 +36,12 @@ Row = TypeVar("Row", bound=_Identified)
 def key_store(command: str, config: Path | None, data_dir: Path | None, database_url: str | None) -> Iterator[KeyStore]:
     """The key store; an :class:`ApiError` inside prints ``epistula COMMAND: message`` and exits 1."""
     settings = load_settings(config, data_dir=data_dir, database_url=database_url)
-    keys = open_key_store(settings)
-    try:
-        yield keys
-    except ApiError as exc:
-        print(f"epistula {command}: {exc.message}", file=sys.stderr)
-        raise typer.Exit(1) from None
-    finally:
-        keys.close()
+    with open_database(settings.database_url, settings.data_dir) as database:
+        try:
+            yield open_key_store(settings, database)
+        except ApiError as exc:
+            print(f"epistula {command}: {exc.message}", file=sys.stderr)
+            raise typer.Exit(1) from None
 
 
 def list_all(fetch: Callable[[str | None], ListPage[Row]]) -> list[Row]:

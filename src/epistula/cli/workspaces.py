@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from epistula.storage.base import WorkspaceRecord
+from epistula.storage.tenancy import WorkspaceRecord
 
 from .options import ConfigFile, DatabaseUrl, DataDir
 from .store import PAGE, format_time, key_store, list_all, print_rows

@@ -38,7 +38,9 @@ from epistula.protocol.content import (
 )
 from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
-from epistula.storage.base import BlobStore, BlobTooLarge, FileRecord, FileStore, ListPage, rfc3339
+from epistula.storage.blobs import BlobStore, BlobTooLarge
+from epistula.storage.common import ListPage, rfc3339
+from epistula.storage.files import FileRecord, FileStore
 
 MAX_FILE_BYTES = 500 * 1024 * 1024
 MIN_EXPIRES_IN = 3600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.models.loader import build_engine
 from epistula.observability.hook import ObservabilityHook
 from epistula.observability.metrics import Metrics
+from epistula.storage.database import Database, open_database
 
 from .middleware import RequestContextMiddleware
 
@@ -80,25 +82,21 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
     return catalog
 
 
-def open_key_store(settings: Settings) -> KeyStore:
-    """Keys and workspaces in the shared database (own connections), fixed keys registered."""
-    store = auth_bootstrap.open_key_store(settings)
-    try:
-        auth_bootstrap.register_configured_keys(store, settings)
-    except BaseException:
-        store.close()
-        raise
+def open_key_store(settings: Settings, database: Database) -> KeyStore:
+    """Keys and workspaces in the shared database, fixed keys registered."""
+    store = auth_bootstrap.open_key_store(settings, database)
+    auth_bootstrap.register_configured_keys(store, settings)
     return store
 
 
 def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engine) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        keys = open_key_store(settings)
+        database = await asyncio.to_thread(open_database, settings.database_url, settings.data_dir)
+        keys = open_key_store(settings, database)
         catalog = await build_catalog(settings, engine_factory)
         signer = ThinkingSigner.from_data_dir(settings.data_dir)
-        # Usage hooks go on the gate before the batch worker starts; the usage store opens
-        # once the main store has migrated the database.
+        # Usage hooks go on the gate before the batch worker starts.
         gate = Gate()
         # Observability first (it must see requests that later hooks refuse), then rate limits.
         limiter = build_rate_limiter(settings, catalog)
@@ -107,8 +105,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             gate.add(limiter)
         accounting = Accounting(settings, resolve_model=lambda name: catalog.resolve(name).id)
         accounting.install(gate)
-        durable = await start_durable_services(settings, catalog, signer=signer, gate=gate)
-        await accounting.open()
+        accounting.open(database)
+        durable = await start_durable_services(settings, catalog, database, signer=signer, gate=gate)
         app.state.epistula = AppState(
             settings=settings, catalog=catalog, keys=keys, signer=signer, messages=durable.messages,
             batches=durable.batches, files=durable.files, gate=gate, accounting=accounting,
@@ -123,7 +121,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             await accounting.close()  # after the worker: its last items record their rows
             for model in catalog.models:
                 await model.engine.close()
-            keys.close()
+            database.close()
 
     metrics = Metrics()
     routes = [

@@ -12,12 +12,31 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
-
-from .base import BlobTooLarge
+from typing import BinaryIO, Protocol
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _CHUNK = 1 << 20
+
+
+class BlobTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"blob exceeds {limit} bytes")
+        self.limit = limit
+
+
+class BlobStore(Protocol):
+    """Opaque bytes by key. Writes are atomic: a reader sees the whole blob or none."""
+
+    def write(self, key: str, source: BinaryIO, *, limit: int | None = None) -> int:
+        """Copy ``source`` to ``key``; return the size. Raise :class:`BlobTooLarge` (and
+        keep nothing) past ``limit`` bytes."""
+        ...
+
+    def open(self, key: str) -> BinaryIO: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
 
 
 class DirectoryBlobStore:
@@ -60,3 +79,8 @@ class DirectoryBlobStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+
+def open_blobs(data_dir: Path) -> DirectoryBlobStore:
+    """The file bytes of the server with this data directory."""
+    return DirectoryBlobStore(data_dir / "files")

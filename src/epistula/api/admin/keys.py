@@ -28,7 +28,8 @@ from epistula.protocol.organization import (
     NewAPIKey,
     OrganizationInfo,
 )
-from epistula.storage.base import ApiKeyRecord, rfc3339
+from epistula.storage.common import rfc3339
+from epistula.storage.tenancy import ApiKeyRecord
 
 MAX_ADMIN_BODY = 1024 * 1024
 STATUSES = ("active", "inactive", "archived", "expired")

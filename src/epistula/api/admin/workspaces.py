@@ -36,7 +36,8 @@ from epistula.protocol.organization import (
     WorkspaceMember,
     WorkspaceUpdateParams,
 )
-from epistula.storage.base import MemberRecord, WorkspaceRecord, rfc3339
+from epistula.storage.common import rfc3339
+from epistula.storage.tenancy import MemberRecord, WorkspaceRecord
 
 MAX_ADMIN_BODY = 1024 * 1024
 MAX_IDS = 100
