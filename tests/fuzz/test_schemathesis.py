@@ -1,6 +1,7 @@
 """Fuzz every described operation with schemathesis against a real server on a real socket.
 
-The schema is epistula's own OpenAPI description (``epistula.api.openapi_table``); data is drawn in
+The schema is the OpenAPI document generated from the operations the routes are built from
+(``epistula.api.surface``); data is drawn in
 both modes: *positive* (valid per the description) and *negative* (violating it: wrong
 types, missing or extra fields, bad headers, bad paths), through schemathesis' coverage
 phase (boundaries, one mutation at a time) and its fuzzing phase (random draws).
@@ -42,7 +43,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from conftest import MODEL, LiveServer, fake_settings, start_server
-from epistula.api.openapi_table import build_openapi
+from epistula.api.surface import document
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
@@ -73,7 +74,7 @@ REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{10,}")
 # what they exercise is tested elsewhere; here they would only be noise.
 DIRECTIVES = re.compile(r"#(fail-before|fail-after|overload|slow|prefill|forever|think-long)")
 
-schema = schemathesis.openapi.from_dict(build_openapi())
+schema = schemathesis.openapi.from_dict(document())
 if SEED is not None:
     schema.config.seed = SEED
 schema.config.phases.update(phases=PHASES)

@@ -11,6 +11,7 @@ from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog
+from epistula.observability.metrics import Metrics
 
 if TYPE_CHECKING:
     from epistula.accounting import Accounting
@@ -26,6 +27,8 @@ class AppState:
     signer: ThinkingSigner
     messages: MessageService
     """Runs every generation (all three APIs and the batch worker share it)."""
+    metrics: Metrics
+    """The registry ``GET /metrics`` exposes (the middleware and the gate hook count into it)."""
     batches: BatchService | None = None
     files: FileService | None = None
     gate: Gate = field(default_factory=Gate)

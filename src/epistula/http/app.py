@@ -9,20 +9,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
 
 from epistula.accounting import Accounting
 from epistula.api import console as console_route
-from epistula.api import health
-from epistula.api import metrics as metrics_route
-from epistula.api import openapi as openapi_route
-from epistula.api.admin import keys as admin_keys
-from epistula.api.admin import usage as admin_usage
-from epistula.api.admin import workspaces as admin_workspaces
-from epistula.api.anthropic import batches, files, messages, models
+from epistula.api import surface
 from epistula.api.errors import handle_exception
-from epistula.api.legacy import routes as complete
-from epistula.api.openai import routes as openai_chat_route
 from epistula.api.state import AppState
 from epistula.auth import bootstrap as auth_bootstrap
 from epistula.auth.keys import KeyStore
@@ -108,8 +99,16 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         accounting.open(database)
         durable = await start_durable_services(settings, catalog, database, signer=signer, gate=gate)
         app.state.epistula = AppState(
-            settings=settings, catalog=catalog, keys=keys, signer=signer, messages=durable.messages,
-            batches=durable.batches, files=durable.files, gate=gate, accounting=accounting,
+            settings=settings,
+            catalog=catalog,
+            keys=keys,
+            signer=signer,
+            messages=durable.messages,
+            metrics=metrics,
+            batches=durable.batches,
+            files=durable.files,
+            gate=gate,
+            accounting=accounting,
         )
         metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])
         try:
@@ -124,29 +123,11 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             database.close()
 
     metrics = Metrics()
-    routes = [
-        Route("/", health.root, methods=["GET", "HEAD"]),
-        Route("/health", health.health, methods=["GET"]),
-        Route("/openapi.json", openapi_route.openapi_json, methods=["GET"]),
-        Route("/v1/messages", messages.create_message, methods=["POST"]),
-        Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
-        Route("/v1/complete", complete.create_completion, methods=["POST"]),
-        Route("/v1/chat/completions", openai_chat_route.create_chat_completion, methods=["POST"]),
-        Route("/v1/models", models.list_models, methods=["GET"]),
-        Route("/v1/models/{model_id:path}", models.get_model, methods=["GET"]),
-        *batches.routes(),
-        *files.routes(),
-        *admin_usage.routes(),
-        *admin_keys.routes(),
-        *admin_workspaces.routes(),
-    ]
     app = Starlette(
-        routes=routes,
+        routes=surface.routes(settings),
         lifespan=lifespan,
         exception_handlers={ApiError: handle_exception, HTTPException: handle_exception},
     )
-    if settings.metrics_enabled:
-        app.router.routes.append(Route("/metrics", metrics_route.endpoint(metrics), methods=["GET"]))
     if settings.console_enabled:
         app.router.routes.extend(console_route.routes())
     app.add_middleware(

@@ -13,8 +13,8 @@ from typing import Literal, cast
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from epistula.api.operations import PAGING, Api, Param
 from epistula.api.request import api_version, app_state, authenticate_admin, parse, query_limit, read_json
 from epistula.auth.keys import DEFAULT_WORKSPACE, KeyStore, effective_status
 from epistula.errors import InvalidRequestError
@@ -33,6 +33,8 @@ from epistula.storage.tenancy import ApiKeyRecord
 
 MAX_ADMIN_BODY = 1024 * 1024
 STATUSES = ("active", "inactive", "archived", "expired")
+
+API = Api("admin", auth="admin")
 
 
 def api_key_object(record: ApiKeyRecord, now: float) -> APIKey:
@@ -57,6 +59,13 @@ def _keys(request: Request) -> KeyStore:
     return app_state(request).keys
 
 
+@API.operation(
+    "get",
+    "/v1/organizations/me",
+    id="organization_me",
+    summary="The organization of the admin key",
+    response=OrganizationInfo,
+)
 async def get_organization(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -64,6 +73,19 @@ async def get_organization(request: Request) -> Response:
     return JSONResponse(OrganizationInfo(id=settings.organization_id, name="epistula").model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/organizations/api_keys",
+    id="api_keys_list",
+    summary="List API keys",
+    response=Page[APIKey],
+    params=(
+        *PAGING,
+        Param("status", {"type": "string", "enum": list(STATUSES)}, "Filter.", empty_ok=True),
+        Param("workspace_id", {"type": "string"}, "Filter.", empty_ok=True),
+        Param("created_by_user_id", {"type": "string"}, "Filter.", empty_ok=True),
+    ),
+)
 async def list_api_keys(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -89,6 +111,9 @@ async def list_api_keys(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+@API.operation(
+    "get", "/v1/organizations/api_keys/{api_key_id}", id="api_keys_retrieve", summary="Get an API key", response=APIKey
+)
 async def get_api_key(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -97,6 +122,14 @@ async def get_api_key(request: Request) -> Response:
     return JSONResponse(api_key_object(record, keys.clock()).model_dump(mode="json"))
 
 
+@API.operation(
+    "post",
+    "/v1/organizations/api_keys/{api_key_id}",
+    id="api_keys_update",
+    summary="Rename, disable, enable or archive an API key",
+    request=APIKeyUpdateParams,
+    response=APIKey,
+)
 async def update_api_key(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -108,6 +141,15 @@ async def update_api_key(request: Request) -> Response:
     return JSONResponse(api_key_object(record, keys.clock()).model_dump(mode="json"))
 
 
+@API.operation(
+    "post",
+    "/v1/organizations/api_keys",
+    id="api_keys_create",
+    summary="Create an API key (an epistula extra: the real API creates keys in the Console)",
+    request=APIKeyCreateParams,
+    response=NewAPIKey,
+    errors=(404,),
+)
 async def create_api_key(request: Request) -> Response:
     admin = authenticate_admin(request)
     api_version(request)
@@ -121,13 +163,3 @@ async def create_api_key(request: Request) -> Response:
     )
     key = api_key_object(record, keys.clock())
     return JSONResponse(NewAPIKey(**key.model_dump(), key=secret).model_dump(mode="json"))
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/v1/organizations/me", get_organization, methods=["GET"]),
-        Route("/v1/organizations/api_keys", list_api_keys, methods=["GET"]),
-        Route("/v1/organizations/api_keys", create_api_key, methods=["POST"]),
-        Route("/v1/organizations/api_keys/{api_key_id}", get_api_key, methods=["GET"]),
-        Route("/v1/organizations/api_keys/{api_key_id}", update_api_key, methods=["POST"]),
-    ]

@@ -14,9 +14,9 @@ import time
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from epistula.accounting import Accounting
+from epistula.accounting.report_models import CostReport, MessagesUsageReport
 from epistula.accounting.reports import (
     BUCKET_SECONDS,
     COST_GROUP_BY,
@@ -29,6 +29,7 @@ from epistula.accounting.reports import (
     plan_window,
     usage_report,
 )
+from epistula.api.operations import Api, Param, array_param
 from epistula.api.request import api_version, app_state, authenticate_admin
 from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError
 from epistula.models.catalog import Catalog
@@ -44,6 +45,15 @@ USAGE_FILTERS = {
     "account_ids": "account_id",
 }
 """Query parameter -> the dimension it restricts."""
+
+API = Api("admin", auth="admin")
+STARTING_AT = Param(
+    "starting_at", {"type": "string", "format": "date-time"}, "Start of the first bucket (RFC 3339).", required=True
+)
+ENDING_AT = Param(
+    "ending_at", {"type": "string", "format": "date-time"}, "Where counting stops (RFC 3339).", empty_ok=True
+)
+REPORT_PAGE = Param("page", {"type": "string"}, "The ``next_page`` token of the previous page.", empty_ok=True)
 
 
 def _values(query: QueryParams, name: str) -> list[str] | None:
@@ -99,6 +109,33 @@ def _accounting(request: Request) -> Accounting:
     return accounting
 
 
+@API.operation(
+    "get",
+    "/v1/organizations/usage_report/messages",
+    id="usage_report_messages",
+    summary="Messages usage report: token sums per time bucket, optionally grouped",
+    response=MessagesUsageReport,
+    params=(
+        STARTING_AT,
+        ENDING_AT,
+        Param("bucket_width", {"type": "string", "enum": list(USAGE_LIMITS)}, "Bucket size (default 1d)."),
+        Param(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": max(m for _, m in USAGE_LIMITS.values())},
+            "Buckets per page (1d: max 31; 1h: max 168; 1m: max 1440).",
+        ),
+        REPORT_PAGE,
+        array_param("api_key_ids", "Only these API keys."),
+        array_param("workspace_ids", "Only these workspaces."),
+        array_param("models", "Only these models (aliases allowed)."),
+        array_param("service_tiers", "Only these service tiers."),
+        array_param("context_window", "Only these context-window ranges."),
+        array_param("inference_geos", "Only these inference geos."),
+        array_param("speeds", "Only these speeds."),
+        array_param("account_ids", "Only these accounts."),
+        array_param("group_by", "Group the results by these dimensions.", USAGE_GROUP_BY),
+    ),
+)
 async def messages_usage_report(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -124,6 +161,21 @@ async def messages_usage_report(request: Request) -> Response:
     return JSONResponse(report.model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/organizations/cost_report",
+    id="cost_report",
+    summary="Cost report: amounts in cents per day, optionally grouped",
+    response=CostReport,
+    params=(
+        STARTING_AT,
+        ENDING_AT,
+        Param("bucket_width", {"type": "string", "enum": ["1d"]}, "Only daily buckets."),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": COST_LIMITS[1]}, "Buckets per page (default 7)."),
+        REPORT_PAGE,
+        array_param("group_by", "Group the results by these dimensions.", COST_GROUP_BY),
+    ),
+)
 async def get_cost_report(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -143,10 +195,3 @@ def _served(catalog: Catalog, name: str) -> str:
         return catalog.resolve(name).id
     except NotFoundError:
         return name
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/v1/organizations/usage_report/messages", messages_usage_report, methods=["GET"]),
-        Route("/v1/organizations/cost_report", get_cost_report, methods=["GET"]),
-    ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from epistula.api.operations import IDS_NOTE, PAGING, Api, Param, array_param
 from epistula.api.request import (
     api_version,
     app_state,
@@ -41,6 +41,12 @@ from epistula.storage.tenancy import MemberRecord, WorkspaceRecord
 
 MAX_ADMIN_BODY = 1024 * 1024
 MAX_IDS = 100
+
+API = Api("admin", auth="admin")
+WORKSPACES = "/v1/organizations/workspaces"
+WORKSPACE = WORKSPACES + "/{workspace_id}"
+MEMBERS = WORKSPACE + "/members"
+MEMBER = MEMBERS + "/{user_id}"
 
 
 def workspace_object(record: WorkspaceRecord) -> Workspace:
@@ -88,6 +94,14 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
     return residency.model_dump(mode="json")
 
 
+@API.operation(
+    "post",
+    WORKSPACES,
+    id="workspaces_create",
+    summary="Create a workspace",
+    request=WorkspaceCreateParams,
+    response=Workspace,
+)
 async def create_workspace(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -107,6 +121,19 @@ async def create_workspace(request: Request) -> Response:
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    WORKSPACES,
+    id="workspaces_list",
+    summary="List workspaces",
+    response=Page[Workspace],
+    params=(
+        *PAGING,
+        Param("include_archived", {"type": "boolean"}, "Also archived workspaces.", empty_ok=True),
+        Param("include_default", {"type": "boolean"}, "Also the default workspace.", empty_ok=True),
+        array_param("ids", "Only these workspaces. " + IDS_NOTE),
+    ),
+)
 async def list_workspaces(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -130,6 +157,7 @@ async def list_workspaces(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+@API.operation("get", WORKSPACE, id="workspaces_retrieve", summary="Get a workspace", response=Workspace)
 async def get_workspace(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -137,6 +165,14 @@ async def get_workspace(request: Request) -> Response:
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "post",
+    WORKSPACE,
+    id="workspaces_update",
+    summary="Update a workspace",
+    request=WorkspaceUpdateParams,
+    response=Workspace,
+)
 async def update_workspace(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -161,6 +197,9 @@ async def update_workspace(request: Request) -> Response:
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "post", WORKSPACE + "/archive", id="workspaces_archive", summary="Archive a workspace", response=Workspace
+)
 async def archive_workspace(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -171,6 +210,14 @@ async def archive_workspace(request: Request) -> Response:
 # ---------------------------------------------------------------- members
 
 
+@API.operation(
+    "post",
+    MEMBERS,
+    id="workspace_members_create",
+    summary="Add a member to a workspace",
+    request=MemberAddParams,
+    response=WorkspaceMember,
+)
 async def add_member(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -181,6 +228,14 @@ async def add_member(request: Request) -> Response:
     return JSONResponse(member_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    MEMBERS,
+    id="workspace_members_list",
+    summary="List a workspace's members",
+    response=Page[WorkspaceMember],
+    params=PAGING,
+)
 async def list_members(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -202,6 +257,9 @@ async def list_members(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+@API.operation(
+    "get", MEMBER, id="workspace_members_retrieve", summary="Get a workspace member", response=WorkspaceMember
+)
 async def get_member(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -211,6 +269,14 @@ async def get_member(request: Request) -> Response:
     return JSONResponse(member_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "post",
+    MEMBER,
+    id="workspace_members_update",
+    summary="Change a member's workspace role",
+    request=MemberUpdateParams,
+    response=WorkspaceMember,
+)
 async def update_member(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
@@ -224,26 +290,16 @@ async def update_member(request: Request) -> Response:
     return JSONResponse(member_object(record).model_dump(mode="json"))
 
 
+@API.operation(
+    "delete",
+    MEMBER,
+    id="workspace_members_delete",
+    summary="Remove a member from a workspace",
+    response=MemberRemoveResponse,
+)
 async def remove_member(request: Request) -> Response:
     authenticate_admin(request)
     api_version(request)
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await run_in_threadpool(_workspaces(request).remove_member, workspace_id, user_id)
     return JSONResponse(MemberRemoveResponse(user_id=user_id, workspace_id=workspace_id).model_dump(mode="json"))
-
-
-def routes() -> list[Route]:
-    base = "/v1/organizations/workspaces"
-    member = base + "/{workspace_id}/members/{user_id}"
-    return [
-        Route(base, create_workspace, methods=["POST"]),
-        Route(base, list_workspaces, methods=["GET"]),
-        Route(base + "/{workspace_id}", get_workspace, methods=["GET"]),
-        Route(base + "/{workspace_id}", update_workspace, methods=["POST"]),
-        Route(base + "/{workspace_id}/archive", archive_workspace, methods=["POST"]),
-        Route(base + "/{workspace_id}/members", add_member, methods=["POST"]),
-        Route(base + "/{workspace_id}/members", list_members, methods=["GET"]),
-        Route(member, get_member, methods=["GET"]),
-        Route(member, update_member, methods=["POST"]),
-        Route(member, remove_member, methods=["DELETE"]),
-    ]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
+from epistula.api.operations import JSONL, PAGING, Api
 from epistula.api.request import api_version, app_state, authenticate, query_limit, read_json
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.errors import InternalServerError
-from epistula.protocol.batches import DeletedMessageBatch, MessageBatch
+from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
 from epistula.protocol.models import Page
 
 PROGRESS_HEADER = "x-epistula-batch-progress"
 """``done/total``: request counts stay ``processing`` until a batch ends (as on the real
 API), so progress is reported out of band for tools like ``epistula batch``."""
+
+API = Api("batches")
 
 
 def _service(request: Request) -> BatchService:
@@ -28,6 +30,14 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+@API.operation(
+    "post",
+    "/v1/messages/batches",
+    id="batches_create",
+    summary="Create a message batch",
+    request=MessageBatchCreateParams,
+    response=MessageBatch,
+)
 async def create_batch(request: Request) -> Response:
     principal = authenticate(request)
     version = api_version(request)
@@ -36,6 +46,14 @@ async def create_batch(request: Request) -> Response:
     return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/messages/batches",
+    id="batches_list",
+    summary="List message batches, newest first",
+    response=Page[MessageBatch],
+    params=PAGING,
+)
 async def list_batches(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -57,6 +75,13 @@ async def list_batches(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/messages/batches/{batch_id}",
+    id="batches_retrieve",
+    summary="Get a message batch",
+    response=MessageBatch,
+)
 async def get_batch(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -69,6 +94,13 @@ async def get_batch(request: Request) -> Response:
     )
 
 
+@API.operation(
+    "post",
+    "/v1/messages/batches/{batch_id}/cancel",
+    id="batches_cancel",
+    summary="Cancel a message batch",
+    response=MessageBatch,
+)
 async def cancel_batch(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -76,6 +108,13 @@ async def cancel_batch(request: Request) -> Response:
     return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
 
 
+@API.operation(
+    "delete",
+    "/v1/messages/batches/{batch_id}",
+    id="batches_delete",
+    summary="Delete an ended message batch",
+    response=DeletedMessageBatch,
+)
 async def delete_batch(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -84,19 +123,15 @@ async def delete_batch(request: Request) -> Response:
     return JSONResponse(DeletedMessageBatch(id=batch_id).model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/messages/batches/{batch_id}/results",
+    id="batches_results",
+    summary="Stream the results of an ended batch (JSONL)",
+    response=JSONL,
+)
 async def batch_results(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
     lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
     return StreamingResponse(lines, media_type="application/x-jsonl")
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/v1/messages/batches", create_batch, methods=["POST"]),
-        Route("/v1/messages/batches", list_batches, methods=["GET"]),
-        Route("/v1/messages/batches/{batch_id}", get_batch, methods=["GET"]),
-        Route("/v1/messages/batches/{batch_id}", delete_batch, methods=["DELETE"]),
-        Route("/v1/messages/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
-        Route("/v1/messages/batches/{batch_id}/results", batch_results, methods=["GET"]),
-    ]

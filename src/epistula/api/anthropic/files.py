@@ -17,17 +17,35 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
+from epistula.api.operations import BYTES, IDS_NOTE, PAGING, Api, Content, Param, array_param
 from epistula.api.request import api_version, app_state, authenticate, query_limit
 from epistula.errors import InternalServerError, InvalidRequestError, RequestTooLargeError
 from epistula.files.service import FileService, file_metadata
-from epistula.protocol.files import DeletedFile, FilePage
+from epistula.protocol.files import DeletedFile, FileMetadata, FilePage
 
 FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart framing and small fields on top of the file size limit."""
 MAX_IDS = 100
 PAGE_PREFIX = "page_"
+
+API = Api("files")
+UPLOAD = Content(
+    "multipart/form-data",
+    schema={
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "The file's bytes (part filename kept)."},
+            "expires_in_seconds": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 3600, "maximum": 7_776_000},
+                    {"type": "string", "pattern": "^\\s*$", "description": "Blank: the file does not expire."},
+                ]
+            },
+        },
+    },
+)
 
 
 def _service(request: Request) -> FileService:
@@ -47,6 +65,7 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
+@API.operation("post", "/v1/files", id="files_upload", summary="Upload a file", request=UPLOAD, response=FileMetadata)
 async def upload_file(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -113,6 +132,18 @@ def _decode_page(page: str) -> str:
         raise InvalidRequestError("page: invalid page cursor") from None
 
 
+@API.operation(
+    "get",
+    "/v1/files",
+    id="files_list",
+    summary="List files",
+    response=FilePage,
+    params=(
+        *PAGING,
+        Param("page", {"type": "string"}, "The opaque ``next_page`` cursor of the previous page.", empty_ok=True),
+        array_param("ids", "Only these files (not combined with ``page`` or ``limit``). " + IDS_NOTE),
+    ),
+)
 async def list_files(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -140,6 +171,9 @@ async def list_files(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
+@API.operation(
+    "get", "/v1/files/{file_id}", id="files_retrieve", summary="Get a file's metadata", response=FileMetadata
+)
 async def get_file(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -155,6 +189,13 @@ async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
         handle.close()
 
 
+@API.operation(
+    "get",
+    "/v1/files/{file_id}/content",
+    id="files_content",
+    summary="Download a file's bytes (only downloadable files)",
+    response=BYTES,
+)
 async def file_content(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
@@ -169,19 +210,10 @@ async def file_content(request: Request) -> Response:
     )
 
 
+@API.operation("delete", "/v1/files/{file_id}", id="files_delete", summary="Delete a file", response=DeletedFile)
 async def delete_file(request: Request) -> Response:
     principal = authenticate(request)
     api_version(request)
     file_id = request.path_params["file_id"]
     await _service(request).delete(principal.workspace_id, file_id)
     return JSONResponse(DeletedFile(id=file_id).model_dump(mode="json"))
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/v1/files", upload_file, methods=["POST"]),
-        Route("/v1/files", list_files, methods=["GET"]),
-        Route("/v1/files/{file_id}", get_file, methods=["GET"]),
-        Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
-        Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
-    ]

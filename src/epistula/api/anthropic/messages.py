@@ -5,13 +5,26 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from epistula.api.operations import GENERATION_ERRORS, Api
 from epistula.api.request import api_version, app_state, authenticate, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
 from epistula.generation.service import MessageRequest
-from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, MessageTokensCount
+from epistula.protocol.messages import Message, MessageCountTokensParams, MessageCreateParams, MessageTokensCount
+
+API = Api("messages")
 
 
+@API.operation(
+    "post",
+    "/v1/messages",
+    id="messages_create",
+    summary="Create a message",
+    request=MessageCreateParams,
+    response=Message,
+    stream=True,
+    errors=GENERATION_ERRORS,
+)
 async def create_message(request: Request) -> Response:
     state = app_state(request)
     principal = authenticate(request)
@@ -25,6 +38,15 @@ async def create_message(request: Request) -> Response:
     return await folded(request, generation, lambda message: message, generation.headers)
 
 
+@API.operation(
+    "post",
+    "/v1/messages/count_tokens",
+    id="messages_count_tokens",
+    summary="Count the input tokens of a Messages request",
+    request=MessageCountTokensParams,
+    response=MessageTokensCount,
+    errors=(404,),
+)
 async def count_tokens(request: Request) -> Response:
     state = app_state(request)
     principal = authenticate(request)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from epistula.api.operations import PAGING, Api
 from epistula.api.request import api_version, app_state, authenticate, query_limit
 from epistula.protocol.models import ModelInfo, Page
+
+API = Api("models")
 
 
 def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
@@ -30,6 +33,7 @@ def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
     )
 
 
+@API.operation("get", "/v1/models", id="models_list", summary="List models", response=Page[ModelInfo], params=PAGING)
 async def list_models(request: Request) -> Response:
     authenticate(request)
     api_version(request)
@@ -37,6 +41,13 @@ async def list_models(request: Request) -> Response:
     return JSONResponse(page.model_dump(mode="json"))
 
 
+@API.operation(
+    "get",
+    "/v1/models/{model_id:path}",
+    id="models_retrieve",
+    summary="Get a model (aliases resolve to the canonical id)",
+    response=ModelInfo,
+)
 async def get_model(request: Request) -> Response:
     authenticate(request)
     api_version(request)

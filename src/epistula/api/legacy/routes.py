@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from epistula import ids
+from epistula.api.operations import GENERATION_ERRORS, Api
 from epistula.api.request import api_version, app_state, authenticate, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
@@ -14,10 +15,22 @@ from epistula.errors import InvalidRequestError
 from epistula.generation.service import MessageRequest
 
 from .prompt import message_params, parse_prompt
-from .protocol import CompletionCreateParams
+from .protocol import Completion, CompletionCreateParams
 from .translate import CompletionStream, completion_of, leading_text
 
+API = Api("completions")
 
+
+@API.operation(
+    "post",
+    "/v1/complete",
+    id="complete_create",
+    summary="Create a Text Completion (legacy API; the prompt is a Human/Assistant conversation)",
+    request=CompletionCreateParams,
+    response=Completion,
+    stream=True,
+    errors=GENERATION_ERRORS,
+)
 async def create_completion(request: Request) -> Response:
     state = app_state(request)
     principal = authenticate(request)

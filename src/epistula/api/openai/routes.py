@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from epistula.api.errors import error_headers, to_api_error
+from epistula.api.operations import GENERATION_ERRORS, Api
 from epistula.api.request import app_state, authenticate, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
@@ -19,7 +20,7 @@ from epistula.generation.service import MessageRequest
 from .chunks import ChunkStream
 from .errors import openai_error
 from .headers import openai_headers
-from .protocol import ChatCompletionCreateParams
+from .protocol import ChatCompletion, ChatCompletionCreateParams, OpenAIErrorResponse
 from .request import message_params
 from .response import chat_completion, completion_id, created_now
 from .sse import OPENAI
@@ -28,7 +29,22 @@ API_VERSION = "2023-06-01"
 """The Messages API version the translated request is validated under (one that still
 has the sampling parameters OpenAI clients send)."""
 
+API = Api("openai")
 
+
+@API.operation(
+    "post",
+    "/v1/chat/completions",
+    id="chat_completions_create",
+    summary="Create a chat completion (OpenAI-compatible)",
+    request=ChatCompletionCreateParams,
+    response=ChatCompletion,
+    stream=True,
+    errors=GENERATION_ERRORS,
+    error_model=OpenAIErrorResponse,
+    description="For the official OpenAI SDKs: `Authorization: Bearer <key>`, no `anthropic-version`; "
+    'errors are OpenAI-shaped (`{"error": {"message", "type", "param", "code"}}`).',
+)
 async def create_chat_completion(request: Request) -> Response:
     try:
         return await _create(request)
