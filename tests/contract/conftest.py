@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from contract.contract_stores import Opener, Stores
 
 from batches.support import BACKENDS, postgres_schema
+from contract.contract_stores import Opener, Stores
 from epistula.storage.batches import BatchStore
 from epistula.storage.database import open_database
 from epistula.storage.files import FileStore

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from contract.contract_stores import Opener
 
+from contract.contract_stores import Opener
 from epistula.storage.batches import BatchRecord, BatchStore, NewRequest
 from epistula.storage.blobs import BlobTooLarge, DirectoryBlobStore
 from epistula.storage.files import FileRecord, FileStore

@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from contract.contract_stores import Opener
 
+from contract.contract_stores import Opener
 from epistula.auth.bootstrap import IMPORTED_SUFFIX, LEGACY_DB, open_key_store, register_configured_keys
 from epistula.auth.keys import ADMIN_KEY_PREFIX, DEFAULT_WORKSPACE, KEY_PREFIX, KeyStore, hash_key
 from epistula.config import Settings
