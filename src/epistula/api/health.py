@@ -10,12 +10,14 @@ from epistula.api.operations import OBJECT, Api
 API = Api("health", auth="none")
 
 
-@API.operation("get", "/", id="root", summary="Liveness probe", response=OBJECT)
+@API.get("/", "root", response=OBJECT)
 async def root(request: Request) -> Response:
+    """Liveness probe"""
     return JSONResponse({"name": "epistula", "status": "ok"})
 
 
-@API.operation("get", "/health", id="health", summary="Health and served models", response=OBJECT)
+@API.get("/health", "health", response=OBJECT)
 async def health(request: Request) -> Response:
+    """Health and served models"""
     state = request.app.state.epistula
     return JSONResponse({"status": "ok", "models": [m.id for m in state.catalog.models]})

@@ -16,11 +16,9 @@ from epistula.api.request import app_state
 API = Api("health", auth="none", enabled=lambda settings: settings.metrics_enabled)
 
 
-@API.operation(
-    "get",
+@API.get(
     "/metrics",
-    id="metrics",
-    summary="Prometheus metrics",
+    "metrics",
     response=(
         Content("text/plain", schema={"type": "string"}),
         Content("application/openmetrics-text", schema={"type": "string"}),
@@ -29,5 +27,6 @@ API = Api("health", auth="none", enabled=lambda settings: settings.metrics_enabl
     "when the scraper asks for it.",
 )
 async def scrape(request: Request) -> Response:
+    """Prometheus metrics"""
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(app_state(request).metrics.registry), media_type=content_type)

@@ -1,11 +1,13 @@
 """Operations declared on their handlers: the one place a route and its description live.
 
 Each API module makes an :class:`Api` and declares every handler with
-``@API.operation(method, path, ...)``: the method and path it is routed at, and what
-the OpenAPI description says about it (request and response bodies, query parameters,
-extra error statuses, the key it needs). The module's routes are built from those
-declarations (:meth:`Api.routes`), and so is the OpenAPI document
-(:mod:`epistula.api.openapi`), so neither can exist without the other.
+``@API.get(path, id)`` (``post``, ``delete``; :meth:`Api.operation` in general): the
+method and path it is routed at, its operation id, and what the OpenAPI description says
+about it (request and response bodies, query parameters, extra error statuses, the key it
+needs). The summary is the first line of the handler's docstring, and the response body
+the wire model it returns (sent as JSON), unless the declaration says otherwise. The
+module's routes are built from those declarations (:meth:`Api.routes`), and so is the
+OpenAPI document (:mod:`epistula.api.openapi`), so neither can exist without the other.
 
 What every operation of a kind can answer is derived, not restated: an authenticated
 operation can answer 400 (a bad ``anthropic-version`` or body), 401, 403 and 500; one
@@ -15,14 +17,16 @@ the path itself and described from :data:`PATH_PARAMS`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, get_type_hints
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from epistula.config import Settings
@@ -31,7 +35,9 @@ Method = Literal["get", "post", "delete"]
 Auth = Literal["key", "admin", "none"]
 """An API key (``x-api-key`` or bearer), an Admin API key, or none at all."""
 Endpoint = Callable[[Request], Awaitable[Response]]
-E = TypeVar("E", bound=Endpoint)
+Handler = Callable[[Request], Awaitable[Response | BaseModel]]
+"""A declared handler: it answers a response, or the wire model to send as JSON."""
+H = TypeVar("H", bound=Handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,50 @@ def _errors(
     return tuple(sorted(derived))
 
 
+class Described(TypedDict, total=False):
+    """How an operation is described beyond what the convenience methods fix."""
+
+    summary: str
+    auth: Auth | None
+    error_model: type[BaseModel] | None
+    description: str
+
+
+class Options(Described, total=False):
+    """What a declaration may say besides its method, path and id (see :meth:`Api.operation`)."""
+
+    response: Body
+    request: Body | None
+    stream: bool
+    params: tuple[Param, ...]
+    errors: tuple[int, ...]
+
+
+def _summary(endpoint: Handler) -> str:
+    doc = inspect.getdoc(endpoint)
+    if not doc:
+        raise ValueError(f"{endpoint.__name__}: give a summary or a docstring")
+    return doc.splitlines()[0]
+
+
+def _returned(endpoint: Handler) -> Body:
+    returned = get_type_hints(endpoint).get("return")
+    if not (isinstance(returned, type) and issubclass(returned, BaseModel)):
+        raise ValueError(f"{endpoint.__name__}: give a response or return a wire model")
+    return returned
+
+
+def _responding(endpoint: Handler) -> Endpoint:
+    """The route's endpoint: a wire model the handler returns becomes its JSON response."""
+
+    @functools.wraps(endpoint)
+    async def respond(request: Request) -> Response:
+        result = await endpoint(request)
+        return JSONResponse(result.model_dump(mode="json")) if isinstance(result, BaseModel) else result
+
+    return respond
+
+
 @dataclass(slots=True)
 class Api:
     """One API module's operations, each declared on its handler, and the routes they make."""
@@ -175,50 +225,57 @@ class Api:
     """Whether the module's routes are mounted (described either way); None: always."""
     declared: list[Declared] = field(default_factory=list)
 
-    def operation(
-        self,
-        method: Method,
-        path: str,
-        *,
-        id: str,
-        summary: str,
-        response: Body,
-        request: Body | None = None,
-        stream: bool = False,
-        params: tuple[Param, ...] = (),
-        errors: tuple[int, ...] = (),
-        auth: Auth | None = None,
-        error_model: type[BaseModel] | None = None,
-        description: str = "",
-    ) -> Callable[[E], E]:
-        """Declare the decorated handler as ``method path``. ``response``/``request``: the
-        bodies; ``stream``: also answers SSE; ``params``: query parameters (path ones are read
-        from ``path``); ``errors``: statuses beyond those every operation of its kind answers."""
-        level = self.auth if auth is None else auth
-        body = _contents(request)
+    def operation(self, method: Method, path: str, id: str, **options: Unpack[Options]) -> Callable[[H], H]:
+        """Declare the decorated handler as ``method path``, operation ``id``. ``summary``: by
+        default the first line of the handler's docstring; ``response``/``request``: the bodies
+        (the response by default the wire model the handler returns, sent as JSON); ``stream``:
+        also answers SSE; ``params``: query parameters (path ones are read from ``path``);
+        ``errors``: statuses beyond those every operation of its kind answers; ``auth``: by
+        default the module's."""
+        level = options.get("auth") or self.auth
+        body = _contents(options.get("request"))
         path_params = _path_params(path)
-        operation = Operation(
-            method=method,
-            route_path=path,
-            operation_id=id,
-            summary=summary,
-            tag=self.tag,
-            ok=_contents(response) + ((SSE,) if stream else ()),
-            body=body,
-            params=path_params + params,
-            errors=_errors(level, body, path_params, errors),
-            auth=level,
-            error_model=error_model,
-            description=description,
-        )
 
-        def declare(endpoint: E) -> E:
+        def declare(endpoint: H) -> H:
+            summary, response = options.get("summary"), options.get("response")
+            operation = Operation(
+                method=method,
+                route_path=path,
+                operation_id=id,
+                summary=_summary(endpoint) if summary is None else summary,
+                tag=self.tag,
+                ok=_contents(_returned(endpoint) if response is None else response)
+                + ((SSE,) if options.get("stream") else ()),
+                body=body,
+                params=path_params + options.get("params", ()),
+                errors=_errors(level, body, path_params, options.get("errors", ())),
+                auth=level,
+                error_model=options.get("error_model"),
+                description=options.get("description", ""),
+            )
             if any((d.operation.method, d.operation.path) == (method, operation.path) for d in self.declared):
                 raise ValueError(f"{method.upper()} {path} is declared twice")
-            self.declared.append(Declared(operation, endpoint))
+            self.declared.append(Declared(operation, _responding(endpoint)))
             return endpoint
 
         return declare
+
+    def get(self, path: str, id: str, **options: Unpack[Options]) -> Callable[[H], H]:
+        return self.operation("get", path, id, **options)
+
+    def post(self, path: str, id: str, **options: Unpack[Options]) -> Callable[[H], H]:
+        return self.operation("post", path, id, **options)
+
+    def delete(self, path: str, id: str, **options: Unpack[Options]) -> Callable[[H], H]:
+        return self.operation("delete", path, id, **options)
+
+    def generation(
+        self, path: str, id: str, request: type[BaseModel], response: type[BaseModel], **options: Unpack[Described]
+    ) -> Callable[[H], H]:
+        """``POST path``: a generation, answered as JSON or (``stream: true``) SSE."""
+        return self.operation(
+            "post", path, id, request=request, response=response, stream=True, errors=GENERATION_ERRORS, **options
+        )
 
     @property
     def operations(self) -> tuple[Operation, ...]:

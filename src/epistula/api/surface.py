@@ -27,15 +27,9 @@ from epistula.config import Settings
 API = Api("health", auth="none")
 
 
-@API.operation(
-    "get",
-    "/openapi.json",
-    id="openapi",
-    summary="This description",
-    response=OBJECT,
-    description="An epistula extra; the real API does not serve one.",
-)
+@API.get("/openapi.json", "openapi", response=OBJECT, description="An epistula extra; the real API does not serve one.")
 async def openapi_json(request: Request) -> Response:
+    """This description"""
     return JSONResponse(document())
 
 

@@ -12,10 +12,11 @@ from typing import Literal, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
+from epistula.api.callers import authorized_admin
 from epistula.api.operations import PAGING, Api, Param
-from epistula.api.request import api_version, app_state, authenticate_admin, parse, query_limit, read_json
+from epistula.api.paging import cursor, listed
+from epistula.api.request import app_state, parse, read_json
 from epistula.auth.keys import DEFAULT_WORKSPACE, KeyStore, effective_status
 from epistula.errors import InvalidRequestError
 from epistula.protocol.models import Page
@@ -35,6 +36,7 @@ MAX_ADMIN_BODY = 1024 * 1024
 STATUSES = ("active", "inactive", "archived", "expired")
 
 API = Api("admin", auth="admin")
+KEY = "/v1/organizations/api_keys/{api_key_id}"
 
 
 def api_key_object(record: ApiKeyRecord, now: float) -> APIKey:
@@ -59,26 +61,17 @@ def _keys(request: Request) -> KeyStore:
     return app_state(request).keys
 
 
-@API.operation(
-    "get",
-    "/v1/organizations/me",
-    id="organization_me",
-    summary="The organization of the admin key",
-    response=OrganizationInfo,
-)
-async def get_organization(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.get("/v1/organizations/me", "organization_me")
+async def get_organization(request: Request) -> OrganizationInfo:
+    """The organization of the admin key"""
+    authorized_admin(request)
     settings = app_state(request).settings
-    return JSONResponse(OrganizationInfo(id=settings.organization_id, name="epistula").model_dump(mode="json"))
+    return OrganizationInfo(id=settings.organization_id, name="epistula")
 
 
-@API.operation(
-    "get",
+@API.get(
     "/v1/organizations/api_keys",
-    id="api_keys_list",
-    summary="List API keys",
-    response=Page[APIKey],
+    "api_keys_list",
     params=(
         *PAGING,
         Param("status", {"type": "string", "enum": list(STATUSES)}, "Filter.", empty_ok=True),
@@ -86,9 +79,9 @@ async def get_organization(request: Request) -> Response:
         Param("created_by_user_id", {"type": "string"}, "Filter.", empty_ok=True),
     ),
 )
-async def list_api_keys(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+async def list_api_keys(request: Request) -> Page[APIKey]:
+    """List API keys"""
+    authorized_admin(request)
     query = request.query_params
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
@@ -96,63 +89,40 @@ async def list_api_keys(request: Request) -> Response:
     keys = _keys(request)
     page = await run_in_threadpool(
         keys.list,
-        limit=query_limit(request),
-        before_id=query.get("before_id") or None,
-        after_id=query.get("after_id") or None,
+        **cursor(request),
         status=cast(Literal["active", "inactive", "archived", "expired"] | None, status),
         workspace_id=query.get("workspace_id") or None,
         created_by_id=query.get("created_by_user_id") or None,
     )
     now = keys.clock()
-    data = [api_key_object(r, now) for r in page.items]
-    body = Page[APIKey](
-        data=data, has_more=page.has_more, first_id=data[0].id if data else None, last_id=data[-1].id if data else None
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    return listed(Page[APIKey], [api_key_object(r, now) for r in page.items], page.has_more)
 
 
-@API.operation(
-    "get", "/v1/organizations/api_keys/{api_key_id}", id="api_keys_retrieve", summary="Get an API key", response=APIKey
-)
-async def get_api_key(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.get(KEY, "api_keys_retrieve")
+async def get_api_key(request: Request) -> APIKey:
+    """Get an API key"""
+    authorized_admin(request)
     keys = _keys(request)
     record = await run_in_threadpool(keys.get, request.path_params["api_key_id"])
-    return JSONResponse(api_key_object(record, keys.clock()).model_dump(mode="json"))
+    return api_key_object(record, keys.clock())
 
 
-@API.operation(
-    "post",
-    "/v1/organizations/api_keys/{api_key_id}",
-    id="api_keys_update",
-    summary="Rename, disable, enable or archive an API key",
-    request=APIKeyUpdateParams,
-    response=APIKey,
-)
-async def update_api_key(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.post(KEY, "api_keys_update", request=APIKeyUpdateParams)
+async def update_api_key(request: Request) -> APIKey:
+    """Rename, disable, enable or archive an API key"""
+    authorized_admin(request)
     params = parse(APIKeyUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
     record = await run_in_threadpool(
         keys.update, request.path_params["api_key_id"], name=params.name, status=params.status
     )
-    return JSONResponse(api_key_object(record, keys.clock()).model_dump(mode="json"))
+    return api_key_object(record, keys.clock())
 
 
-@API.operation(
-    "post",
-    "/v1/organizations/api_keys",
-    id="api_keys_create",
-    summary="Create an API key (an epistula extra: the real API creates keys in the Console)",
-    request=APIKeyCreateParams,
-    response=NewAPIKey,
-    errors=(404,),
-)
-async def create_api_key(request: Request) -> Response:
-    admin = authenticate_admin(request)
-    api_version(request)
+@API.post("/v1/organizations/api_keys", "api_keys_create", request=APIKeyCreateParams, errors=(404,))
+async def create_api_key(request: Request) -> NewAPIKey:
+    """Create an API key (an epistula extra: the real API creates keys in the Console)"""
+    admin = authorized_admin(request)
     params = parse(APIKeyCreateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
     secret, record = await run_in_threadpool(
@@ -162,4 +132,4 @@ async def create_api_key(request: Request) -> Response:
         created_by=(admin.key_id, "api_key"),
     )
     key = api_key_object(record, keys.clock())
-    return JSONResponse(NewAPIKey(**key.model_dump(), key=secret).model_dump(mode="json"))
+    return NewAPIKey(**key.model_dump(), key=secret)

@@ -13,7 +13,6 @@ import time
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from epistula.accounting import Accounting
 from epistula.accounting.report_models import CostReport, MessagesUsageReport
@@ -29,8 +28,9 @@ from epistula.accounting.reports import (
     plan_window,
     usage_report,
 )
+from epistula.api.callers import authorized_admin
 from epistula.api.operations import Api, Param, array_param
-from epistula.api.request import api_version, app_state, authenticate_admin
+from epistula.api.request import app_state
 from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError
 from epistula.models.catalog import Catalog
 
@@ -109,12 +109,9 @@ def _accounting(request: Request) -> Accounting:
     return accounting
 
 
-@API.operation(
-    "get",
+@API.get(
     "/v1/organizations/usage_report/messages",
-    id="usage_report_messages",
-    summary="Messages usage report: token sums per time bucket, optionally grouped",
-    response=MessagesUsageReport,
+    "usage_report_messages",
     params=(
         STARTING_AT,
         ENDING_AT,
@@ -136,9 +133,9 @@ def _accounting(request: Request) -> Accounting:
         array_param("group_by", "Group the results by these dimensions.", USAGE_GROUP_BY),
     ),
 )
-async def messages_usage_report(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+async def messages_usage_report(request: Request) -> MessagesUsageReport:
+    """Messages usage report: token sums per time bucket, optionally grouped"""
+    authorized_admin(request)
     state = app_state(request)
     accounting = _accounting(request)
     query = request.query_params
@@ -157,16 +154,12 @@ async def messages_usage_report(request: Request) -> Response:
             values = [*values, *(_served(state.catalog, v) for v in values)]
         filters[dimension] = values
     window = _window(query, width_name, limit)
-    report = await usage_report(accounting, window, group_by=group_by, filters=filters)
-    return JSONResponse(report.model_dump(mode="json"))
+    return await usage_report(accounting, window, group_by=group_by, filters=filters)
 
 
-@API.operation(
-    "get",
+@API.get(
     "/v1/organizations/cost_report",
-    id="cost_report",
-    summary="Cost report: amounts in cents per day, optionally grouped",
-    response=CostReport,
+    "cost_report",
     params=(
         STARTING_AT,
         ENDING_AT,
@@ -176,9 +169,9 @@ async def messages_usage_report(request: Request) -> Response:
         array_param("group_by", "Group the results by these dimensions.", COST_GROUP_BY),
     ),
 )
-async def get_cost_report(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+async def get_cost_report(request: Request) -> CostReport:
+    """Cost report: amounts in cents per day, optionally grouped"""
+    authorized_admin(request)
     accounting = _accounting(request)
     query = request.query_params
     if query.get("bucket_width", "1d") != "1d":
@@ -186,8 +179,7 @@ async def get_cost_report(request: Request) -> Response:
     limit = _limit(query, *COST_LIMITS)
     group_by = _choices(query, "group_by", COST_GROUP_BY)
     window = _window(query, "1d", limit)
-    report = await cost_report(accounting, window, group_by=group_by)
-    return JSONResponse(report.model_dump(mode="json"))
+    return await cost_report(accounting, window, group_by=group_by)
 
 
 def _served(catalog: Catalog, name: str) -> str:

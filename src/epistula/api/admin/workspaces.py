@@ -8,18 +8,19 @@ grants nothing by itself: access is by API key, and a key's workspace is its sco
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
+from epistula.api.callers import authorized_admin
 from epistula.api.operations import IDS_NOTE, PAGING, Api, Param, array_param
+from epistula.api.paging import cursor, listed
 from epistula.api.request import (
-    api_version,
     app_state,
-    authenticate_admin,
     parse,
     query_bool,
-    query_limit,
     query_list,
     read_json,
 )
@@ -94,17 +95,10 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
     return residency.model_dump(mode="json")
 
 
-@API.operation(
-    "post",
-    WORKSPACES,
-    id="workspaces_create",
-    summary="Create a workspace",
-    request=WorkspaceCreateParams,
-    response=Workspace,
-)
-async def create_workspace(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.post(WORKSPACES, "workspaces_create", request=WorkspaceCreateParams)
+async def create_workspace(request: Request) -> Workspace:
+    """Create a workspace"""
+    authorized_admin(request)
     params = parse(WorkspaceCreateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
@@ -118,15 +112,12 @@ async def create_workspace(request: Request) -> Response:
         tags=params.tags,
         data_residency=residency,
     )
-    return JSONResponse(workspace_object(record).model_dump(mode="json"))
+    return workspace_object(record)
 
 
-@API.operation(
-    "get",
+@API.get(
     WORKSPACES,
-    id="workspaces_list",
-    summary="List workspaces",
-    response=Page[Workspace],
+    "workspaces_list",
     params=(
         *PAGING,
         Param("include_archived", {"type": "boolean"}, "Also archived workspaces.", empty_ok=True),
@@ -134,48 +125,45 @@ async def create_workspace(request: Request) -> Response:
         array_param("ids", "Only these workspaces. " + IDS_NOTE),
     ),
 )
-async def list_workspaces(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
-    query = request.query_params
+async def list_workspaces(request: Request) -> Page[Workspace]:
+    """List workspaces"""
+    authorized_admin(request)
     ids = query_list(request, "ids")
     if ids is not None and len(ids) > MAX_IDS:
         raise InvalidRequestError(f"ids: at most {MAX_IDS} ids may be given")
     page = await run_in_threadpool(
         _workspaces(request).list,
-        limit=query_limit(request),
-        before_id=query.get("before_id") or None,
-        after_id=query.get("after_id") or None,
+        **cursor(request),
         include_archived=query_bool(request, "include_archived"),
         include_default=query_bool(request, "include_default"),
         ids=ids,
     )
-    data = [workspace_object(r) for r in page.items]
-    body = Page[Workspace](
-        data=data, has_more=page.has_more, first_id=data[0].id if data else None, last_id=data[-1].id if data else None
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    return listed(Page[Workspace], [workspace_object(r) for r in page.items], page.has_more)
 
 
-@API.operation("get", WORKSPACE, id="workspaces_retrieve", summary="Get a workspace", response=Workspace)
-async def get_workspace(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
-    record = await run_in_threadpool(_workspaces(request).get, request.path_params["workspace_id"])
-    return JSONResponse(workspace_object(record).model_dump(mode="json"))
+async def _workspace_after(request: Request, action: Callable[[Workspaces, str], WorkspaceRecord]) -> Workspace:
+    """The path's workspace as ``action`` (a :class:`Workspaces` method) leaves it."""
+    authorized_admin(request)
+    record = await run_in_threadpool(action, _workspaces(request), request.path_params["workspace_id"])
+    return workspace_object(record)
 
 
-@API.operation(
-    "post",
-    WORKSPACE,
-    id="workspaces_update",
-    summary="Update a workspace",
-    request=WorkspaceUpdateParams,
-    response=Workspace,
-)
-async def update_workspace(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.get(WORKSPACE, "workspaces_retrieve")
+async def get_workspace(request: Request) -> Workspace:
+    """Get a workspace"""
+    return await _workspace_after(request, Workspaces.get)
+
+
+@API.post(WORKSPACE + "/archive", "workspaces_archive")
+async def archive_workspace(request: Request) -> Workspace:
+    """Archive a workspace"""
+    return await _workspace_after(request, Workspaces.archive)
+
+
+@API.post(WORKSPACE, "workspaces_update", request=WorkspaceUpdateParams)
+async def update_workspace(request: Request) -> Workspace:
+    """Update a workspace"""
+    authorized_admin(request)
     params = parse(WorkspaceUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
@@ -194,92 +182,48 @@ async def update_workspace(request: Request) -> Response:
         tags=params.tags,
         data_residency=residency,
     )
-    return JSONResponse(workspace_object(record).model_dump(mode="json"))
-
-
-@API.operation(
-    "post", WORKSPACE + "/archive", id="workspaces_archive", summary="Archive a workspace", response=Workspace
-)
-async def archive_workspace(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
-    record = await run_in_threadpool(_workspaces(request).archive, request.path_params["workspace_id"])
-    return JSONResponse(workspace_object(record).model_dump(mode="json"))
+    return workspace_object(record)
 
 
 # ---------------------------------------------------------------- members
 
 
-@API.operation(
-    "post",
-    MEMBERS,
-    id="workspace_members_create",
-    summary="Add a member to a workspace",
-    request=MemberAddParams,
-    response=WorkspaceMember,
-)
-async def add_member(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.post(MEMBERS, "workspace_members_create", request=MemberAddParams)
+async def add_member(request: Request) -> WorkspaceMember:
+    """Add a member to a workspace"""
+    authorized_admin(request)
     params = parse(MemberAddParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
         _workspaces(request).add_member, request.path_params["workspace_id"], params.user_id, params.workspace_role
     )
-    return JSONResponse(member_object(record).model_dump(mode="json"))
+    return member_object(record)
 
 
-@API.operation(
-    "get",
-    MEMBERS,
-    id="workspace_members_list",
-    summary="List a workspace's members",
-    response=Page[WorkspaceMember],
-    params=PAGING,
-)
-async def list_members(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
-    query = request.query_params
+@API.get(MEMBERS, "workspace_members_list", params=PAGING)
+async def list_members(request: Request) -> Page[WorkspaceMember]:
+    """List a workspace's members"""
+    authorized_admin(request)
     page = await run_in_threadpool(
-        _workspaces(request).list_members,
-        request.path_params["workspace_id"],
-        limit=query_limit(request),
-        before_id=query.get("before_id") or None,
-        after_id=query.get("after_id") or None,
+        _workspaces(request).list_members, request.path_params["workspace_id"], **cursor(request)
     )
-    data = [member_object(r) for r in page.items]
-    body = Page[WorkspaceMember](
-        data=data,
-        has_more=page.has_more,
-        first_id=data[0].user_id if data else None,
-        last_id=data[-1].user_id if data else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    members = [member_object(r) for r in page.items]
+    return listed(Page[WorkspaceMember], members, page.has_more, key=attrgetter("user_id"))
 
 
-@API.operation(
-    "get", MEMBER, id="workspace_members_retrieve", summary="Get a workspace member", response=WorkspaceMember
-)
-async def get_member(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.get(MEMBER, "workspace_members_retrieve")
+async def get_member(request: Request) -> WorkspaceMember:
+    """Get a workspace member"""
+    authorized_admin(request)
     record = await run_in_threadpool(
         _workspaces(request).get_member, request.path_params["workspace_id"], request.path_params["user_id"]
     )
-    return JSONResponse(member_object(record).model_dump(mode="json"))
+    return member_object(record)
 
 
-@API.operation(
-    "post",
-    MEMBER,
-    id="workspace_members_update",
-    summary="Change a member's workspace role",
-    request=MemberUpdateParams,
-    response=WorkspaceMember,
-)
-async def update_member(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.post(MEMBER, "workspace_members_update", request=MemberUpdateParams)
+async def update_member(request: Request) -> WorkspaceMember:
+    """Change a member's workspace role"""
+    authorized_admin(request)
     params = parse(MemberUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
         _workspaces(request).update_member,
@@ -287,19 +231,13 @@ async def update_member(request: Request) -> Response:
         request.path_params["user_id"],
         params.workspace_role,
     )
-    return JSONResponse(member_object(record).model_dump(mode="json"))
+    return member_object(record)
 
 
-@API.operation(
-    "delete",
-    MEMBER,
-    id="workspace_members_delete",
-    summary="Remove a member from a workspace",
-    response=MemberRemoveResponse,
-)
-async def remove_member(request: Request) -> Response:
-    authenticate_admin(request)
-    api_version(request)
+@API.delete(MEMBER, "workspace_members_delete")
+async def remove_member(request: Request) -> MemberRemoveResponse:
+    """Remove a member from a workspace"""
+    authorized_admin(request)
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await run_in_threadpool(_workspaces(request).remove_member, workspace_id, user_id)
-    return JSONResponse(MemberRemoveResponse(user_id=user_id, workspace_id=workspace_id).model_dump(mode="json"))
+    return MemberRemoveResponse(user_id=user_id, workspace_id=workspace_id)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.api.callers import authorized
 from epistula.api.operations import JSONL, PAGING, Api
-from epistula.api.request import api_version, app_state, authenticate, query_limit, read_json
+from epistula.api.paging import cursor, listed
+from epistula.api.request import app_state, read_json
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.errors import InternalServerError
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
@@ -17,6 +19,8 @@ PROGRESS_HEADER = "x-epistula-batch-progress"
 API), so progress is reported out of band for tools like ``epistula batch``."""
 
 API = Api("batches")
+BATCHES = "/v1/messages/batches"
+BATCH = BATCHES + "/{batch_id}"
 
 
 def _service(request: Request) -> BatchService:
@@ -30,61 +34,28 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@API.operation(
-    "post",
-    "/v1/messages/batches",
-    id="batches_create",
-    summary="Create a message batch",
-    request=MessageBatchCreateParams,
-    response=MessageBatch,
-)
-async def create_batch(request: Request) -> Response:
-    principal = authenticate(request)
-    version = api_version(request)
+@API.post(BATCHES, "batches_create", request=MessageBatchCreateParams)
+async def create_batch(request: Request) -> MessageBatch:
+    """Create a message batch"""
+    principal, version = authorized(request)
     raw = await read_json(request, MAX_BATCH_BODY_BYTES)
     record = await _service(request).create(principal.workspace_id, version, raw)
-    return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
+    return message_batch(record, _base_url(request))
 
 
-@API.operation(
-    "get",
-    "/v1/messages/batches",
-    id="batches_list",
-    summary="List message batches, newest first",
-    response=Page[MessageBatch],
-    params=PAGING,
-)
-async def list_batches(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
-    query = request.query_params
-    page = await _service(request).list(
-        principal.workspace_id,
-        limit=query_limit(request),
-        before_id=query.get("before_id") or None,
-        after_id=query.get("after_id") or None,
-    )
+@API.get(BATCHES, "batches_list", params=PAGING)
+async def list_batches(request: Request) -> Page[MessageBatch]:
+    """List message batches, newest first"""
+    principal, _ = authorized(request)
+    page = await _service(request).list(principal.workspace_id, **cursor(request))
     base = _base_url(request)
-    data = [message_batch(r, base) for r in page.items]
-    body = Page[MessageBatch](
-        data=data,
-        has_more=page.has_more,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    return listed(Page[MessageBatch], [message_batch(r, base) for r in page.items], page.has_more)
 
 
-@API.operation(
-    "get",
-    "/v1/messages/batches/{batch_id}",
-    id="batches_retrieve",
-    summary="Get a message batch",
-    response=MessageBatch,
-)
+@API.get(BATCH, "batches_retrieve", response=MessageBatch)
 async def get_batch(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+    """Get a message batch"""
+    principal, _ = authorized(request)
     service = _service(request)
     record = await service.get(principal.workspace_id, request.path_params["batch_id"])
     progress = await service.progress(record.id)
@@ -94,44 +65,26 @@ async def get_batch(request: Request) -> Response:
     )
 
 
-@API.operation(
-    "post",
-    "/v1/messages/batches/{batch_id}/cancel",
-    id="batches_cancel",
-    summary="Cancel a message batch",
-    response=MessageBatch,
-)
-async def cancel_batch(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+@API.post(BATCH + "/cancel", "batches_cancel")
+async def cancel_batch(request: Request) -> MessageBatch:
+    """Cancel a message batch"""
+    principal, _ = authorized(request)
     record = await _service(request).cancel(principal.workspace_id, request.path_params["batch_id"])
-    return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
+    return message_batch(record, _base_url(request))
 
 
-@API.operation(
-    "delete",
-    "/v1/messages/batches/{batch_id}",
-    id="batches_delete",
-    summary="Delete an ended message batch",
-    response=DeletedMessageBatch,
-)
-async def delete_batch(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+@API.delete(BATCH, "batches_delete")
+async def delete_batch(request: Request) -> DeletedMessageBatch:
+    """Delete an ended message batch"""
+    principal, _ = authorized(request)
     batch_id = request.path_params["batch_id"]
     await _service(request).delete(principal.workspace_id, batch_id)
-    return JSONResponse(DeletedMessageBatch(id=batch_id).model_dump(mode="json"))
+    return DeletedMessageBatch(id=batch_id)
 
 
-@API.operation(
-    "get",
-    "/v1/messages/batches/{batch_id}/results",
-    id="batches_results",
-    summary="Stream the results of an ended batch (JSONL)",
-    response=JSONL,
-)
+@API.get(BATCH + "/results", "batches_results", response=JSONL)
 async def batch_results(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+    """Stream the results of an ended batch (JSONL)"""
+    principal, _ = authorized(request)
     lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
     return StreamingResponse(lines, media_type="application/x-jsonl")

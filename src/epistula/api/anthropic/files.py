@@ -16,10 +16,12 @@ from urllib.parse import quote
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from epistula.api.callers import authorized
 from epistula.api.operations import BYTES, IDS_NOTE, PAGING, Api, Content, Param, array_param
-from epistula.api.request import api_version, app_state, authenticate, query_limit
+from epistula.api.paging import listed
+from epistula.api.request import app_state, query_limit
 from epistula.errors import InternalServerError, InvalidRequestError, RequestTooLargeError
 from epistula.files.service import FileService, file_metadata
 from epistula.protocol.files import DeletedFile, FileMetadata, FilePage
@@ -30,6 +32,7 @@ MAX_IDS = 100
 PAGE_PREFIX = "page_"
 
 API = Api("files")
+FILE = "/v1/files/{file_id}"
 UPLOAD = Content(
     "multipart/form-data",
     schema={
@@ -65,10 +68,10 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
-@API.operation("post", "/v1/files", id="files_upload", summary="Upload a file", request=UPLOAD, response=FileMetadata)
-async def upload_file(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+@API.post("/v1/files", "files_upload", request=UPLOAD)
+async def upload_file(request: Request) -> FileMetadata:
+    """Upload a file"""
+    principal, _ = authorized(request)
     service = _service(request)
     ctype = request.headers.get("content-type", "")
     if not ctype.lower().startswith("multipart/form-data"):
@@ -104,7 +107,7 @@ async def upload_file(request: Request) -> Response:
         )
     finally:
         await form.close()
-    return JSONResponse(file_metadata(record).model_dump(mode="json"))
+    return file_metadata(record)
 
 
 def _query_ids(request: Request) -> list[str] | None:
@@ -132,21 +135,18 @@ def _decode_page(page: str) -> str:
         raise InvalidRequestError("page: invalid page cursor") from None
 
 
-@API.operation(
-    "get",
+@API.get(
     "/v1/files",
-    id="files_list",
-    summary="List files",
-    response=FilePage,
+    "files_list",
     params=(
         *PAGING,
         Param("page", {"type": "string"}, "The opaque ``next_page`` cursor of the previous page.", empty_ok=True),
         array_param("ids", "Only these files (not combined with ``page`` or ``limit``). " + IDS_NOTE),
     ),
 )
-async def list_files(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+async def list_files(request: Request) -> FilePage:
+    """List files"""
+    principal, _ = authorized(request)
     query = request.query_params
     ids = _query_ids(request)
     page_token = query.get("page") or None
@@ -161,24 +161,16 @@ async def list_files(request: Request) -> Response:
         ids=ids,
     )
     data = [file_metadata(r) for r in page.items]
-    body = FilePage(
-        data=data,
-        has_more=page.has_more,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        next_page=_page_cursor(data[-1].id) if page.has_more and data else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    next_page = _page_cursor(data[-1].id) if page.has_more and data else None
+    return listed(FilePage, data, page.has_more, next_page=next_page)
 
 
-@API.operation(
-    "get", "/v1/files/{file_id}", id="files_retrieve", summary="Get a file's metadata", response=FileMetadata
-)
-async def get_file(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+@API.get(FILE, "files_retrieve")
+async def get_file(request: Request) -> FileMetadata:
+    """Get a file's metadata"""
+    principal, _ = authorized(request)
     record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
-    return JSONResponse(file_metadata(record).model_dump(mode="json"))
+    return file_metadata(record)
 
 
 async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
@@ -189,16 +181,10 @@ async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
         handle.close()
 
 
-@API.operation(
-    "get",
-    "/v1/files/{file_id}/content",
-    id="files_content",
-    summary="Download a file's bytes (only downloadable files)",
-    response=BYTES,
-)
+@API.get(FILE + "/content", "files_content", response=BYTES)
 async def file_content(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+    """Download a file's bytes (only downloadable files)"""
+    principal, _ = authorized(request)
     record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
     return StreamingResponse(
         _chunks(handle),
@@ -210,10 +196,10 @@ async def file_content(request: Request) -> Response:
     )
 
 
-@API.operation("delete", "/v1/files/{file_id}", id="files_delete", summary="Delete a file", response=DeletedFile)
-async def delete_file(request: Request) -> Response:
-    principal = authenticate(request)
-    api_version(request)
+@API.delete(FILE, "files_delete")
+async def delete_file(request: Request) -> DeletedFile:
+    """Delete a file"""
+    principal, _ = authorized(request)
     file_id = request.path_params["file_id"]
     await _service(request).delete(principal.workspace_id, file_id)
-    return JSONResponse(DeletedFile(id=file_id).model_dump(mode="json"))
+    return DeletedFile(id=file_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from epistula.api.operations import GENERATION_ERRORS, Api
-from epistula.api.request import api_version, app_state, authenticate, read_params
+from epistula.api.callers import authorized
+from epistula.api.operations import Api
+from epistula.api.request import app_state, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
 from epistula.generation.service import MessageRequest
@@ -15,20 +16,11 @@ from epistula.protocol.messages import Message, MessageCountTokensParams, Messag
 API = Api("messages")
 
 
-@API.operation(
-    "post",
-    "/v1/messages",
-    id="messages_create",
-    summary="Create a message",
-    request=MessageCreateParams,
-    response=Message,
-    stream=True,
-    errors=GENERATION_ERRORS,
-)
+@API.generation("/v1/messages", "messages_create", MessageCreateParams, Message)
 async def create_message(request: Request) -> Response:
+    """Create a message"""
     state = app_state(request)
-    principal = authenticate(request)
-    version = api_version(request)
+    principal, version = authorized(request)
     params = await read_params(request, MessageCreateParams, version=version)
     request_id = request.state.request_id
     generation = await state.messages.start(MessageRequest(params, principal, version, request_id))
@@ -38,19 +30,11 @@ async def create_message(request: Request) -> Response:
     return await folded(request, generation, lambda message: message, generation.headers)
 
 
-@API.operation(
-    "post",
-    "/v1/messages/count_tokens",
-    id="messages_count_tokens",
-    summary="Count the input tokens of a Messages request",
-    request=MessageCountTokensParams,
-    response=MessageTokensCount,
-    errors=(404,),
-)
-async def count_tokens(request: Request) -> Response:
+@API.post("/v1/messages/count_tokens", "messages_count_tokens", request=MessageCountTokensParams, errors=(404,))
+async def count_tokens(request: Request) -> MessageTokensCount:
+    """Count the input tokens of a Messages request"""
     state = app_state(request)
-    principal = authenticate(request)
-    version = api_version(request)
+    principal, version = authorized(request)
     params = await read_params(request, MessageCountTokensParams, version=version)
     count = await state.messages.count_tokens(params, principal)
-    return JSONResponse(MessageTokensCount(input_tokens=count).model_dump())
+    return MessageTokensCount(input_tokens=count)

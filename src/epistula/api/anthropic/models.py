@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
+from epistula.api.callers import authorized
 from epistula.api.operations import PAGING, Api
-from epistula.api.request import api_version, app_state, authenticate, query_limit
+from epistula.api.paging import listed
+from epistula.api.request import app_state, query_limit
 from epistula.protocol.models import ModelInfo, Page
 
 API = Api("models")
@@ -25,31 +26,18 @@ def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
         page, has_more = items[start:end], start > 0
     else:
         page, has_more = items[:limit], limit < len(items)
-    return Page[ModelInfo](
-        data=page,
-        has_more=has_more,
-        first_id=page[0].id if page else None,
-        last_id=page[-1].id if page else None,
-    )
+    return listed(Page[ModelInfo], page, has_more)
 
 
-@API.operation("get", "/v1/models", id="models_list", summary="List models", response=Page[ModelInfo], params=PAGING)
-async def list_models(request: Request) -> Response:
-    authenticate(request)
-    api_version(request)
-    page = paginate(app_state(request).catalog.infos(), request)
-    return JSONResponse(page.model_dump(mode="json"))
+@API.get("/v1/models", "models_list", params=PAGING)
+async def list_models(request: Request) -> Page[ModelInfo]:
+    """List models"""
+    authorized(request)
+    return paginate(app_state(request).catalog.infos(), request)
 
 
-@API.operation(
-    "get",
-    "/v1/models/{model_id:path}",
-    id="models_retrieve",
-    summary="Get a model (aliases resolve to the canonical id)",
-    response=ModelInfo,
-)
-async def get_model(request: Request) -> Response:
-    authenticate(request)
-    api_version(request)
-    info = app_state(request).catalog.info(request.path_params["model_id"])
-    return JSONResponse(info.model_dump(mode="json"))
+@API.get("/v1/models/{model_id:path}", "models_retrieve")
+async def get_model(request: Request) -> ModelInfo:
+    """Get a model (aliases resolve to the canonical id)"""
+    authorized(request)
+    return app_state(request).catalog.info(request.path_params["model_id"])

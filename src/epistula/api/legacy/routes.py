@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from epistula import ids
-from epistula.api.operations import GENERATION_ERRORS, Api
-from epistula.api.request import api_version, app_state, authenticate, read_params
+from epistula.api.callers import authorized
+from epistula.api.operations import Api
+from epistula.api.request import app_state, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
 from epistula.errors import InvalidRequestError
@@ -21,20 +22,11 @@ from .translate import CompletionStream, completion_of, leading_text
 API = Api("completions")
 
 
-@API.operation(
-    "post",
-    "/v1/complete",
-    id="complete_create",
-    summary="Create a Text Completion (legacy API; the prompt is a Human/Assistant conversation)",
-    request=CompletionCreateParams,
-    response=Completion,
-    stream=True,
-    errors=GENERATION_ERRORS,
-)
+@API.generation("/v1/complete", "complete_create", CompletionCreateParams, Completion)
 async def create_completion(request: Request) -> Response:
+    """Create a Text Completion (legacy API; the prompt is a Human/Assistant conversation)"""
     state = app_state(request)
-    principal = authenticate(request)
-    version = api_version(request)
+    principal, version = authorized(request)
     params = await read_params(request, CompletionCreateParams)
     model = state.messages.model(params.model)
     if params.max_tokens_to_sample > model.max_output_tokens:

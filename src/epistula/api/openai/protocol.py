@@ -178,9 +178,7 @@ class ChatCompletionAllowedToolChoiceParam(OpenAIRequestModel):
 
 ChatCompletionToolChoiceOptionParam = (
     Literal["none", "auto", "required"]
-    | Annotated[
-        ChatCompletionNamedToolChoiceParam | ChatCompletionAllowedToolChoiceParam, Field(discriminator="type")
-    ]
+    | Annotated[ChatCompletionNamedToolChoiceParam | ChatCompletionAllowedToolChoiceParam, Field(discriminator="type")]
 )
 
 

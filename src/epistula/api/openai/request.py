@@ -182,8 +182,10 @@ def _assistant_blocks(
     conv: _Conversation, message: ChatCompletionAssistantMessageParam, where: str
 ) -> list[ContentBlockParam]:
     content = message.content
-    text = content if isinstance(content, str) else "".join(
-        part.text for part in content or [] if isinstance(part, ChatCompletionContentPartTextParam)
+    text = (
+        content
+        if isinstance(content, str)
+        else "".join(part.text for part in content or [] if isinstance(part, ChatCompletionContentPartTextParam))
     )
     blocks = _text_block(text)
     for j, call in enumerate(message.tool_calls or []):

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from epistula.api.errors import error_headers, to_api_error
-from epistula.api.operations import GENERATION_ERRORS, Api
+from epistula.api.operations import Api
 from epistula.api.request import app_state, authenticate, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
@@ -32,20 +32,17 @@ has the sampling parameters OpenAI clients send)."""
 API = Api("openai")
 
 
-@API.operation(
-    "post",
+@API.generation(
     "/v1/chat/completions",
-    id="chat_completions_create",
-    summary="Create a chat completion (OpenAI-compatible)",
-    request=ChatCompletionCreateParams,
-    response=ChatCompletion,
-    stream=True,
-    errors=GENERATION_ERRORS,
+    "chat_completions_create",
+    ChatCompletionCreateParams,
+    ChatCompletion,
     error_model=OpenAIErrorResponse,
     description="For the official OpenAI SDKs: `Authorization: Bearer <key>`, no `anthropic-version`; "
     'errors are OpenAI-shaped (`{"error": {"message", "type", "param", "code"}}`).',
 )
 async def create_chat_completion(request: Request) -> Response:
+    """Create a chat completion (OpenAI-compatible)"""
     try:
         return await _create(request)
     except Exception as exc:

@@ -1,0 +1,24 @@
+"""Who calls, under which API version: the first step of every authenticated handler.
+
+The key is checked before the ``anthropic-version`` header, so a request with neither
+is told about its key (401) first, as on the real API.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from epistula.api.request import api_version, authenticate, authenticate_admin
+from epistula.auth.keys import AdminPrincipal, Principal
+
+
+def authorized(request: Request) -> tuple[Principal, str]:
+    """A workspace API key's principal and the API version asked for."""
+    return authenticate(request), api_version(request)
+
+
+def authorized_admin(request: Request) -> AdminPrincipal:
+    """An Admin API key's principal (the API version is checked, and unused)."""
+    admin = authenticate_admin(request)
+    api_version(request)
+    return admin
