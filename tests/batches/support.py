@@ -50,6 +50,12 @@ needs_postgres = pytest.mark.skipif(postgres_url() is None, reason=f"{POSTGRES_E
 BACKENDS = ["sqlite", pytest.param("postgres", marks=needs_postgres)]
 
 
+def batch_request(custom_id: str, content: str, max_tokens: int = 32) -> dict[str, Any]:
+    """One item of a batch's ``requests``: a single user turn (fake-engine directives welcome)."""
+    params = {"model": "claude-haiku-4-5", "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]}
+    return {"custom_id": custom_id, "params": params}
+
+
 @contextlib.contextmanager
 def postgres_schema() -> Iterator[str]:
     """A database URL whose ``search_path`` is a fresh schema; dropped on exit."""

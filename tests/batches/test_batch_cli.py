@@ -10,23 +10,11 @@ import pytest
 from epistula.cli import main
 from epistula.cli.batch_client import progress_bar
 
-from .support import Live
+from .support import Live, batch_request
 
 
 def write_requests(path: Path, n: int) -> Path:
-    lines = [
-        json.dumps(
-            {
-                "custom_id": f"cli-{i}",
-                "params": {
-                    "model": "claude-haiku-4-5",
-                    "max_tokens": 32,
-                    "messages": [{"role": "user", "content": f"#say:reply {i}"}],
-                },
-            }
-        )
-        for i in range(n)
-    ]
+    lines = [json.dumps(batch_request(f"cli-{i}", f"#say:reply {i}")) for i in range(n)]
     path.write_text("\n".join(lines) + "\n\n")
     return path
 

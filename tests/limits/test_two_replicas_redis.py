@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from conftest import body
-from observability.processes import ServeProcess
+from processes import ServeProcess
 
 from .conftest import REDIS_URL, needs_redis, unique_prefix
 

@@ -18,8 +18,7 @@ import pytest
 
 from conftest import API_KEY, body, fake_settings, start_server
 from epistula.observability.logs import JsonFormatter, TextFormatter
-
-from .processes import KEY, ServeProcess
+from processes import KEY, ServeProcess
 
 SECRET_TEXT = "#say:ok\nthe-secret-prompt-text"
 

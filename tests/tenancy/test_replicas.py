@@ -12,7 +12,7 @@ import anthropic
 import pytest
 
 from batches.support import needs_postgres, postgres_schema
-from batches.test_crash_recovery import Server
+from processes import ServeProcess
 
 MODEL = "claude-haiku-4-5"
 
@@ -23,7 +23,7 @@ def say(client: anthropic.Anthropic) -> None:
 
 @needs_postgres
 def test_a_disable_on_one_replica_is_seen_by_the_other_at_once(tmp_path: Path) -> None:
-    with postgres_schema() as url, (tmp_path / "servers.log").open("wb") as log:
+    with postgres_schema() as url:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EPISTULA_")}
         made = subprocess.run(
             [sys.executable, "-m", "epistula", "keys", "create", "--admin", "--database-url", url,
@@ -31,8 +31,9 @@ def test_a_disable_on_one_replica_is_seen_by_the_other_at_once(tmp_path: Path) -
             env=env, capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         admin_key = made.stdout.strip()
-        one = Server(tmp_path / "one", url, log)
-        two = Server(tmp_path / "two", url, log)
+        env = {"EPISTULA_LOG_LEVEL": "warning", "EPISTULA_DATABASE_URL": url}
+        one = ServeProcess(tmp_path / "one", env=env)
+        two = ServeProcess(tmp_path / "two", env=env)
         try:
             admin_one = anthropic.Anthropic(base_url=one.base_url, api_key=admin_key, max_retries=0)
             admin_two = anthropic.Anthropic(base_url=two.base_url, api_key=admin_key, max_retries=0)

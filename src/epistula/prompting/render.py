@@ -67,6 +67,17 @@ def _search_result_text(block: SearchResultBlockParam) -> str:
     return f'<search_result source="{block.source}" title="{block.title}">\n{body}\n</search_result>'
 
 
+def _material_text(block: object) -> str | None:
+    """What a text, document or search-result block puts in the prompt (None: another block)."""
+    if isinstance(block, TextBlockParam):
+        return block.text
+    if isinstance(block, DocumentBlockParam):
+        return _document_text(block)
+    if isinstance(block, SearchResultBlockParam):
+        return _search_result_text(block)
+    return None
+
+
 def _tool_result_text(block: ToolResultBlockParam) -> str:
     if block.content is None:
         body = ""
@@ -75,12 +86,8 @@ def _tool_result_text(block: ToolResultBlockParam) -> str:
     else:
         parts: list[str] = []
         for item in block.content:
-            if isinstance(item, TextBlockParam):
-                parts.append(item.text)
-            elif isinstance(item, DocumentBlockParam):
-                parts.append(_document_text(item))
-            elif isinstance(item, SearchResultBlockParam):
-                parts.append(_search_result_text(item))
+            if (text := _material_text(item)) is not None:
+                parts.append(text)
             elif item.type == "tool_reference":
                 parts.append(f"[tool {item.tool_name} is now available]")
         body = "\n".join(parts)
@@ -99,12 +106,8 @@ def content_text(content: str | list[Any]) -> str:
         return content
     parts: list[str] = []
     for block in content:
-        if isinstance(block, TextBlockParam):
-            parts.append(block.text)
-        elif isinstance(block, DocumentBlockParam):
-            parts.append(_document_text(block))
-        elif isinstance(block, SearchResultBlockParam):
-            parts.append(_search_result_text(block))
+        if (text := _material_text(block)) is not None:
+            parts.append(text)
         elif isinstance(block, ToolResultBlockParam):
             parts.append(_tool_result_text(block))
         elif isinstance(block, ToolUseBlockParam):

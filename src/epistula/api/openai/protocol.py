@@ -84,16 +84,18 @@ class ChatCompletionMessageFunctionToolCallParam(OpenAIRequestModel):
     function: FunctionCall
 
 
-class ChatCompletionSystemMessageParam(OpenAIRequestModel):
+class _InstructionMessageParam(OpenAIRequestModel):
+    role: str
+    content: str | list[ChatCompletionContentPartTextParam]
+    name: str | None = None
+
+
+class ChatCompletionSystemMessageParam(_InstructionMessageParam):
     role: Literal["system"]
-    content: str | list[ChatCompletionContentPartTextParam]
-    name: str | None = None
 
 
-class ChatCompletionDeveloperMessageParam(OpenAIRequestModel):
+class ChatCompletionDeveloperMessageParam(_InstructionMessageParam):
     role: Literal["developer"]
-    content: str | list[ChatCompletionContentPartTextParam]
-    name: str | None = None
 
 
 class ChatCompletionUserMessageParam(OpenAIRequestModel):

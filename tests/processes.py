@@ -1,7 +1,8 @@
 """``epistula serve`` as a real subprocess, for what a thread cannot show: the CLI's own
-logging setup, and several replicas sharing one Redis.
+logging setup, several replicas sharing one Redis or database, a server killed mid-batch.
 
-The server's stderr (its log) goes to a file the test reads afterwards; its environment
+The server's stderr (its log) goes to ``stderr.log`` in its working directory, appended
+to by every server started there (a restart keeps its data and its log); its environment
 is the test's minus every ``EPISTULA_*`` variable, plus what the test passes.
 """
 
@@ -36,7 +37,7 @@ class ServeProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("EPISTULA_")}
         full_env.update(EPISTULA_DATA_DIR=str(workdir / "data"), EPISTULA_API_KEY=KEY, **(env or {}))
         command = [sys.executable, "-m", "epistula", "serve", "--engine", "fake", "--port", str(self.port), *args]
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
         if wait:
             self.wait_ready()
