@@ -97,26 +97,13 @@ def bench_ttft(client: httpx.Client, url: str, prefix_tokens: int, repeats: int)
     for i in range(repeats):
         nonce = f"[session {secrets.token_hex(4)}] "
         system = [{"type": "text", "text": nonce + doc, "cache_control": CC}]
+        ask = {"max_tokens": 8, "system": system}
         write = stream(
-            client,
-            url,
-            {
-                "max_tokens": 8,
-                "system": system,
-                "messages": [{"role": "user", "content": f"Question {i}: what is rule one?"}],
-            },
+            client, url, {**ask, "messages": [{"role": "user", "content": f"Question {i}: what is rule one?"}]}
         )
         uncached.append(write["ttft"])
         wipe(client, url)
-        read = stream(
-            client,
-            url,
-            {
-                "max_tokens": 8,
-                "system": system,
-                "messages": [{"role": "user", "content": f"Question {i}: and rule two?"}],
-            },
-        )
+        read = stream(client, url, {**ask, "messages": [{"role": "user", "content": f"Question {i}: and rule two?"}]})
         cached.append(read["ttft"])
         usages.append({"write": write["usage"], "read": read["usage"]})
     u, c = statistics.median(uncached), statistics.median(cached)

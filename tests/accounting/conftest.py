@@ -7,21 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from batches.support import BACKENDS, Live, database_url, fake_settings, start_live
+from batches.support import BACKENDS, Live, backend_server
 
 from .support import ADMIN_KEY, PRICES, SPEND_LIMIT_USD, SPEND_WORKSPACE
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def acct_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with database_url(request.param) as url:
-        settings = fake_settings(
-            tmp_path_factory.mktemp(f"accounting-{request.param}"),
-            database_url=url,
-            admin_api_key=ADMIN_KEY,
-            prices=PRICES,
-            spend_limits={SPEND_WORKSPACE: SPEND_LIMIT_USD},
-        )
-        live = start_live(settings)
+    with backend_server(
+        request.param,
+        tmp_path_factory.mktemp(f"accounting-{request.param}"),
+        admin_api_key=ADMIN_KEY,
+        prices=PRICES,
+        spend_limits={SPEND_WORKSPACE: SPEND_LIMIT_USD},
+    ) as live:
         yield live
-        live.stop()

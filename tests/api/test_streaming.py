@@ -37,6 +37,10 @@ def stream(http: httpx.Client, payload: dict[str, Any]) -> httpx.Response:
     return resp
 
 
+THREE_DELTAS = ["message_start", "content_block_start", "ping", *["content_block_delta"] * 3]
+"""How a one-block stream of three text deltas opens (the fake engine: one delta a character)."""
+
+
 def names(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [name for name, _ in events]
 
@@ -50,17 +54,7 @@ def text_of(events: list[tuple[str, dict[str, Any]]]) -> str:
 
 def test_stream_event_order_is_exact(http: httpx.Client) -> None:
     events = parse_sse(stream(http, body("#say:Hi!")).text)
-    assert names(events) == [
-        "message_start",
-        "content_block_start",
-        "ping",
-        "content_block_delta",
-        "content_block_delta",
-        "content_block_delta",
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-    ]
+    assert names(events) == [*THREE_DELTAS, "content_block_stop", "message_delta", "message_stop"]
     assert text_of(events) == "Hi!"
 
 
@@ -191,15 +185,7 @@ def test_mid_stream_failure_is_an_error_event_without_message_stop(http: httpx.C
     resp = stream(http, body("#say:abcdefgh #fail-after:3"))
     events = parse_sse(resp.text)
     order = names(events)
-    assert order == [
-        "message_start",
-        "content_block_start",
-        "ping",
-        "content_block_delta",
-        "content_block_delta",
-        "content_block_delta",
-        "error",
-    ]
+    assert order == [*THREE_DELTAS, "error"]
     error = events[-1][1]
     assert error["error"]["type"] == "api_error"
     assert error["error"]["message"]

@@ -9,15 +9,13 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from .support import BACKENDS, Live, database_url, fake_settings, start_live
+from .support import BACKENDS, Live, backend_server
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def batch_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with database_url(request.param) as url:
-        live = start_live(fake_settings(tmp_path_factory.mktemp(f"batches-{request.param}"), database_url=url))
+    with backend_server(request.param, tmp_path_factory.mktemp(f"batches-{request.param}")) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture()

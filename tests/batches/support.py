@@ -123,6 +123,17 @@ def fake_settings(data_dir: Any, **overrides: Any) -> Settings:
     return Settings(engine="fake", api_key=API_KEY, data_dir=data_dir, **overrides)
 
 
+@contextlib.contextmanager
+def backend_server(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Live]:
+    """A live fake-engine server on ``backend``'s database (:func:`database_url`), stopped on exit."""
+    with database_url(backend) as url:
+        live = start_live(fake_settings(data_dir, database_url=url, **overrides))
+        try:
+            yield live
+        finally:
+            live.stop()
+
+
 def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:

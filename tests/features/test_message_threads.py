@@ -6,23 +6,8 @@ from __future__ import annotations
 
 import anthropic
 import pytest
-from anthropic import beta_tool
 
-CALL = '<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Paris"}}\\n</tool_call>'
-
-
-def _weather_tool(calls: list[str]) -> object:
-    @beta_tool
-    def get_weather(city: str) -> str:
-        """Get the weather for a city.
-
-        Args:
-            city: the city
-        """
-        calls.append(city)
-        return "#say:It is sunny."
-
-    return get_weather
+from .weather import CALL, weather_tool
 
 
 def test_thread_field_gets_the_documented_error(client: anthropic.Anthropic) -> None:
@@ -40,7 +25,7 @@ def test_tool_runner_with_default_threading_falls_back_to_full_history(client: a
     ``details`` and carries on unthreaded (the SDK's ``continue_unthreaded`` behaviour)."""
     calls: list[str] = []
     runner = client.beta.messages.tool_runner(
-        model="claude-sonnet-4-6", max_tokens=300, tools=[_weather_tool(calls)],  # type: ignore[list-item]
+        model="claude-sonnet-4-6", max_tokens=300, tools=[weather_tool(calls, "#say:It is sunny.")],
         messages=[{"role": "user", "content": f"#say:{CALL}"}],
     )
     final = runner.until_done()

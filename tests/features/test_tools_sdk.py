@@ -8,12 +8,13 @@ from typing import Any
 import anthropic
 import pytest
 
+from .weather import CALL, weather_tool
+
 WEATHER = {
     "name": "get_weather",
     "description": "Get the weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-CALL = '<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Paris"}}\\n</tool_call>'
 
 
 def test_tool_use_block_and_stop_reason(client: anthropic.Anthropic) -> None:
@@ -157,24 +158,11 @@ def test_tool_definition_validation(client: anthropic.Anthropic, tools: list[Any
 
 def test_sdk_tool_runner(client: anthropic.Anthropic) -> None:
     """The SDK's own agent loop helper runs the tool and sends the result back."""
-    from anthropic import beta_tool
-
     calls: list[str] = []
-
-    @beta_tool
-    def get_weather(city: str) -> str:
-        """Get the weather for a city.
-
-        Args:
-            city: the city
-        """
-        calls.append(city)
-        return "sunny"
-
     runner = client.beta.messages.tool_runner(
         model="claude-sonnet-4-6",
         max_tokens=300,
-        tools=[get_weather],
+        tools=[weather_tool(calls, "sunny")],
         messages=[{"role": "user", "content": f"#say:{CALL}"}],
         # epistula does not implement the server-side message-threads beta yet (it answers
         # `thread` with the documented `thread_unsupported_request` error): send full history.

@@ -8,16 +8,14 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from batches.support import BACKENDS, Live, database_url, fake_settings, start_live
+from batches.support import BACKENDS, Live, backend_server, fake_settings, start_live
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def files_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Default settings: uploads are not downloadable, as on the real API."""
-    with database_url(request.param) as url:
-        live = start_live(fake_settings(tmp_path_factory.mktemp(f"files-{request.param}"), database_url=url))
+    with backend_server(request.param, tmp_path_factory.mktemp(f"files-{request.param}")) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture(scope="session")

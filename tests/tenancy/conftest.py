@@ -10,20 +10,16 @@ from typing import Any
 import anthropic
 import pytest
 
-from batches.support import BACKENDS, Live, database_url, fake_settings, start_live
+from batches.support import BACKENDS, Live, backend_server
 
 ADMIN_KEY = "sk-admin-test"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def tenancy_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with database_url(request.param) as url:
-        settings = fake_settings(
-            tmp_path_factory.mktemp(f"tenancy-{request.param}"), database_url=url, admin_api_key=ADMIN_KEY
-        )
-        live = start_live(settings)
+    data_dir = tmp_path_factory.mktemp(f"tenancy-{request.param}")
+    with backend_server(request.param, data_dir, admin_api_key=ADMIN_KEY) as live:
         yield live
-        live.stop()
 
 
 @pytest.fixture()

@@ -1,0 +1,26 @@
+"""The ``get_weather`` tool the SDK tool-runner tests hand to ``tool_runner``, and the
+fake-engine reply that calls it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anthropic import beta_tool
+
+CALL = '<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Paris"}}\\n</tool_call>'
+
+
+def weather_tool(calls: list[str], reply: str) -> Any:
+    """A ``@beta_tool`` that records each city it is asked about in ``calls`` and returns ``reply``."""
+
+    @beta_tool
+    def get_weather(city: str) -> str:
+        """Get the weather for a city.
+
+        Args:
+            city: the city
+        """
+        calls.append(city)
+        return reply
+
+    return get_weather
