@@ -1,13 +1,26 @@
-"""The fuzz suite's case counter, reported at the end of the run (the count of cases
-tried is part of what a fuzz run proves)."""
+"""The fuzz suite's server, and its case counter, reported at the end of the run (the
+count of cases tried is part of what a fuzz run proves)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 
+from conftest import LiveServer, fake_settings, start_server
+
 FUZZ_STATS = pytest.StashKey[Counter[str]]()
+ADMIN_KEY = "sk-admin-fuzz"
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server per test module, with an Admin API key: these suites create and delete
+    batches, files, keys and workspaces that other suites must not see."""
+    live = start_server(fake_settings(tmp_path_factory.mktemp("fuzz"), admin_api_key=ADMIN_KEY))
+    yield live
+    live.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ the document is valid OpenAPI 3.1, and declarations that would drift are refused
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +17,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from conftest import LiveServer, body, fake_settings, start_server
+from conftest import LiveServer, body, fake_settings
 from epistula.api.openapi import error_types
 from epistula.api.operations import AUTHED_ERRORS, Api
 from epistula.api.surface import document
 from epistula.http.app import create_app
 
-ADMIN_KEY = "sk-admin-openapi"
+from .conftest import ADMIN_KEY
+
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 Pair = tuple[str, str]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server of its own (the calls below create and delete things), metrics and console on."""
-    server = start_server(fake_settings(tmp_path_factory.mktemp("openapi"), admin_api_key=ADMIN_KEY))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def served(live: LiveServer) -> dict[str, Any]:
-    resp = httpx.get(live.base_url + "/openapi.json")  # no key, no version: a public document
+def served(fuzz_server: LiveServer) -> dict[str, Any]:
+    resp = httpx.get(fuzz_server.base_url + "/openapi.json")  # no key, no version: a public document
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("application/json")
     document: dict[str, Any] = resp.json()
@@ -62,8 +54,8 @@ def _described(document: dict[str, Any]) -> set[Pair]:
     return {(method, path) for path, item in document["paths"].items() for method in item}
 
 
-def test_every_mounted_route_is_described_with_its_methods(live: LiveServer, served: dict[str, Any]) -> None:
-    mounted = _mounted(live.app.routes)
+def test_every_mounted_route_is_described_with_its_methods(fuzz_server: LiveServer, served: dict[str, Any]) -> None:
+    mounted = _mounted(fuzz_server.app.routes)
     assert ("get", "/metrics") in mounted and ("post", "/v1/messages") in mounted, mounted
     missing = mounted - _described(served)
     assert not missing, f"routes missing from /openapi.json: {sorted(missing)}"
@@ -117,9 +109,9 @@ def _calls(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_every_described_operation_is_routed_and_answers_a_documented_status(
-    live: LiveServer, served: dict[str, Any]
+    fuzz_server: LiveServer, served: dict[str, Any]
 ) -> None:
-    ids = _Ids(live)
+    ids = _Ids(fuzz_server)
     answered: dict[str, int] = {}
     for method, path, operation in _calls(served):
         resp = ids.call(method, path, operation)

@@ -42,8 +42,10 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from conftest import MODEL, LiveServer, fake_settings, start_server
+from conftest import MODEL, LiveServer
 from epistula.api.surface import document
+
+from .conftest import ADMIN_KEY
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
@@ -67,7 +69,6 @@ ERROR_TYPES = {
     504: "timeout_error",
     529: "overloaded_error",
 }
-ADMIN_KEY = "sk-admin-fuzz"
 REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{10,}")
 
 # Prompt directives that make the fake engine misbehave on purpose (fail, overload, stall):
@@ -168,14 +169,6 @@ def anthropic_envelope(ctx: Any, response: schemathesis.Response, case: schemath
     assert error["type"] == expected, f"{response.status_code} carries {error['type']!r}, not {expected!r}"
     assert payload["request_id"] == header, (payload["request_id"], header)
     return None
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server of its own: the fuzzer creates batches and files that other suites must not see."""
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fuzz"), admin_api_key=ADMIN_KEY))
-    yield live
-    live.stop()
 
 
 @pytest.fixture(scope="module")
