@@ -13,7 +13,9 @@ from .weather import CALL, weather_tool
 def test_thread_field_gets_the_documented_error(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         client.beta.messages.create(
-            model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}],
+            model="claude-sonnet-4-6",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "hi"}],
             extra_body={"thread": {"type": "new"}},
         )
     error = info.value.body["error"]  # type: ignore[index]
@@ -25,7 +27,9 @@ def test_tool_runner_with_default_threading_falls_back_to_full_history(client: a
     ``details`` and carries on unthreaded (the SDK's ``continue_unthreaded`` behaviour)."""
     calls: list[str] = []
     runner = client.beta.messages.tool_runner(
-        model="claude-sonnet-4-6", max_tokens=300, tools=[weather_tool(calls, "#say:It is sunny.")],
+        model="claude-sonnet-4-6",
+        max_tokens=300,
+        tools=[weather_tool(calls, "#say:It is sunny.")],
         messages=[{"role": "user", "content": f"#say:{CALL}"}],
     )
     final = runner.until_done()
@@ -36,7 +40,9 @@ def test_tool_runner_with_default_threading_falls_back_to_full_history(client: a
 
 def test_thread_helper_with_continue_unthreaded(client: anthropic.Anthropic) -> None:
     thread = client.beta.messages.thread(
-        model="claude-sonnet-4-6", max_tokens=50, unsupported_request_behavior="continue_unthreaded",
+        model="claude-sonnet-4-6",
+        max_tokens=50,
+        unsupported_request_behavior="continue_unthreaded",
     )
     thread.append({"role": "user", "content": "#say:first"})
     first = thread.send()

@@ -47,7 +47,7 @@ def test_full_tool_loop(client: anthropic.Anthropic) -> None:
 
 
 def test_streaming_tool_input_reassembles_exactly(client: anthropic.Anthropic) -> None:
-    args = {"city": "Zürich \"old town\"", "days": 3, "nested": {"a": [1, 2, {"b": None}]}}
+    args = {"city": 'Zürich "old town"', "days": 3, "nested": {"a": [1, 2, {"b": None}]}}
     call = json.dumps({"name": "get_weather", "arguments": args})
     fragments: list[str] = []
     with client.messages.stream(
@@ -72,7 +72,10 @@ def test_text_block_closed_before_tool_block_opens(fake_url: str) -> None:
     import httpx
 
     body = {
-        "model": "claude-sonnet-4-6", "max_tokens": 300, "stream": True, "tools": [WEATHER],
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 300,
+        "stream": True,
+        "tools": [WEATHER],
         "messages": [{"role": "user", "content": f"#say:Checking now.{CALL}"}],
     }
     headers = {"x-api-key": "sk-test-features", "anthropic-version": "2023-06-01"}
@@ -88,12 +91,16 @@ def test_text_block_closed_before_tool_block_opens(fake_url: str) -> None:
 def test_parallel_calls_and_disable_parallel(client: anthropic.Anthropic) -> None:
     two = CALL + CALL.replace("Paris", "Rome")
     both = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=400, tools=[WEATHER],  # type: ignore[list-item]
+        model="claude-sonnet-4-6",
+        max_tokens=400,
+        tools=[WEATHER],  # type: ignore[list-item]
         messages=[{"role": "user", "content": f"#say:{two}"}],
     )
     assert [b.input for b in both.content if b.type == "tool_use"] == [{"city": "Paris"}, {"city": "Rome"}]
     one = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=400, tools=[WEATHER],  # type: ignore[list-item]
+        model="claude-sonnet-4-6",
+        max_tokens=400,
+        tools=[WEATHER],  # type: ignore[list-item]
         tool_choice={"type": "auto", "disable_parallel_tool_use": True},
         messages=[{"role": "user", "content": f"#say:{two}"}],
     )
@@ -103,7 +110,9 @@ def test_parallel_calls_and_disable_parallel(client: anthropic.Anthropic) -> Non
 
 def test_tool_choice_none_keeps_text(client: anthropic.Anthropic) -> None:
     message = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=300, tools=[WEATHER],  # type: ignore[list-item]
+        model="claude-sonnet-4-6",
+        max_tokens=300,
+        tools=[WEATHER],  # type: ignore[list-item]
         tool_choice={"type": "none"},
         messages=[{"role": "user", "content": f"#say:{CALL}"}],
     )
@@ -121,8 +130,10 @@ def test_tool_choice_none_keeps_text(client: anthropic.Anthropic) -> None:
         (
             [
                 {"role": "user", "content": "hi"},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_a", "name": "get_weather",
-                                                   "input": {}}]},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {}}],
+                },
                 {"role": "user", "content": "no result"},
             ],
             "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_a",
@@ -141,10 +152,14 @@ def test_tool_pairing_errors(client: anthropic.Anthropic, messages: list[Any], f
         ([{"name": "bad name!", "input_schema": {"type": "object"}}], "tools.0.custom.name"),
         ([{"name": "x", "input_schema": {"type": "array"}}], "tools.0.custom.input_schema.type"),
         ([WEATHER, WEATHER], "Tool names must be unique"),
-        ([{"name": "x", "description": None, "input_schema": {"type": "object"}}],
-         "tools.0.custom.description: Input should be a valid string"),
-        ([{"name": "x", "input_schema": {"type": "object"}, "bogus": 1}],
-         "tools.0.custom.bogus: Extra inputs are not permitted"),
+        (
+            [{"name": "x", "description": None, "input_schema": {"type": "object"}}],
+            "tools.0.custom.description: Input should be a valid string",
+        ),
+        (
+            [{"name": "x", "input_schema": {"type": "object"}, "bogus": 1}],
+            "tools.0.custom.bogus: Extra inputs are not permitted",
+        ),
         ([{"type": "web_search_20250305", "name": "web_search"}], "not supported by epistula"),
     ],
 )
