@@ -64,9 +64,15 @@ class PreparedMessage:
     """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
     reasoning: bool = False
     """The model writes ``<think>`` sections."""
+    thinking_opened: bool = False
+    """The prompt already opened the ``<think>`` section (thinking for a model that does
+    not reason natively): the output starts inside it."""
     thinking_display: ThinkingDisplay = "hidden"
     thinking_budget: int | None = None
     """Close the thinking section after this many tokens (``thinking.budget_tokens``)."""
+    answer_grammar: str | None = None
+    """The grammar for the answer once epistula closed the thinking section itself (the
+    lazy structured-output grammar waits for a ``</think>`` the model then never writes)."""
     priority: int = 0
     """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
@@ -145,7 +151,10 @@ class MessageRun:
         closing = "\n</think>\n\n"
         prompt = self._prepared.prompt + tuple(generated) + tuple(self._engine.tokenize(closing))
         remaining = max(self._prepared.sampling.max_tokens - produced, 0)
-        self._start(prompt, replace(self._prepared.sampling, max_tokens=remaining))
+        sampling = replace(self._prepared.sampling, max_tokens=remaining)
+        if self._prepared.answer_grammar is not None:
+            sampling = replace(sampling, grammar=self._prepared.answer_grammar, grammar_triggers=())
+        self._start(prompt, sampling)
         return closing
 
     async def close(self) -> None:
@@ -220,6 +229,7 @@ class MessageRun:
                 tool_names=prepared.tool_names,
                 single_tool_call=prepared.single_tool_call,
                 reasoning=prepared.reasoning,
+                thinking_opened=prepared.thinking_opened,
                 display=prepared.thinking_display,
                 sign=self._sign,
             )

@@ -21,6 +21,7 @@ from epistula.models.catalog import Catalog, ServedModel
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 from epistula.protocol.streaming import RawMessageStreamEvent
 
+from . import compat
 from .gate import Admission, Gate, metered
 from .pipeline import MessageRun
 from .prepare import prepare_message, tokenize_prompt
@@ -100,6 +101,7 @@ class MessageService:
     async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> int:
         """Exactly the ``input_tokens`` that the same Messages request would be billed."""
         model = self.model(params.model)
+        compat.note_request(params)
         params = await resolve_file_documents(params, self._files, principal.workspace_id)
         return len(tokenize_prompt(params, model).ids)
 
@@ -109,6 +111,7 @@ class MessageService:
         ``model`` is the already-resolved model, when the caller needed it first."""
         params = request.params
         model = model or self.model(params.model)
+        compat.note_request(params)
         params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
         prepared = prepare_message(
             params,
