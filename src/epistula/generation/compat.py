@@ -121,14 +121,15 @@ def _output_config(config: OutputConfig | None, where: str) -> None:
         effort_level(config.effort)
 
 
-def known_edits(params: PromptParams) -> list[dict[str, Any]]:
-    """The ``context_management`` edits epistula applies; newer edit types are logged and skipped."""
+def known_edits(params: PromptParams) -> list[tuple[int, dict[str, Any]]]:
+    """The ``context_management`` edits epistula applies, with their indexes; newer edit
+    types are logged and skipped."""
     edits = params.context_management.edits if params.context_management else None
-    out: list[dict[str, Any]] = []
-    for edit in edits or []:
+    out: list[tuple[int, dict[str, Any]]] = []
+    for i, edit in enumerate(edits or []):
         kind = str(edit.get("type"))
         if kind in KNOWN_EDITS:
-            out.append(edit)
+            out.append((i, edit))
         else:
             _warn("context_management.edits.type", kind, behaves_as="skipped")
     return out

@@ -31,7 +31,7 @@ from epistula.engines.base import (
 )
 from epistula.engines.cache_usage import input_tokens
 from epistula.errors import InternalServerError, InvalidRequestError, OverloadedError
-from epistula.protocol.messages import StopReason
+from epistula.protocol.messages import ContextManagementResponse, StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
 from epistula.protocol.usage import CacheCreation, Usage
 
@@ -73,6 +73,8 @@ class PreparedMessage:
     answer_grammar: str | None = None
     """The grammar for the answer once epistula closed the thinking section itself (the
     lazy structured-output grammar waits for a ``</think>`` the model then never writes)."""
+    context_management: ContextManagementResponse | None = None
+    """The ``context_management`` edits applied to the prompt (reported in the response)."""
     priority: int = 0
     """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
@@ -213,7 +215,12 @@ class MessageRun:
         except BaseException:
             await self.close()
             raise
-        asm = Assembler(message_id=self.message_id, model=self._prepared.model, usage=usage)
+        asm = Assembler(
+            message_id=self.message_id,
+            model=self._prepared.model,
+            usage=usage,
+            context_management=self._prepared.context_management,
+        )
         try:
             for ev in asm.start():
                 yield ev

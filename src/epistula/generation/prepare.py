@@ -15,6 +15,7 @@ from epistula.constraints.tools import Constraint, json_after_thinking_grammar, 
 from epistula.engines.base import CachePoint, SamplingParams
 from epistula.errors import InvalidRequestError
 from epistula.generation import compat, validation
+from epistula.generation.context_edits import EditedPrompt, apply_edits
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import ServedModel
 from epistula.prompting.breakpoints import find_breakpoints
@@ -23,6 +24,7 @@ from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import (
     AssistantMessageParam,
+    ContextManagementResponse,
     KnownEffort,
     MessageCreateParams,
     PromptParams,
@@ -98,6 +100,8 @@ class TokenizedPrompt:
     """The rendered prompt that ``ids`` tokenize."""
     has_breakpoints: bool = False
     """The request has ``cache_control`` breakpoints (explicit or automatic)."""
+    edits: EditedPrompt | None = None
+    """The conversation after ``context_management`` edits (what ``ids`` render) and what they did."""
     opened_thinking: bool = False
     """The prompt ends with :data:`THINK_OPEN`: a model that does not reason natively is
     made to (the request asked for thinking)."""
@@ -135,6 +139,7 @@ def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, T
         model.template,
         extra_system=_extra_system(params, plan, native),
         tools=[tool_spec(t) for t in plan.tools] if plan.active and native else None,
+        thinking=opens_thinking(params, model),
     )
     return rendered, plan
 
@@ -144,6 +149,10 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
     generation and ``count_tokens``, so the count equals the billed input exactly."""
     validation.check_messages(params)
     validation.check_supported(params, model_id=params.model)
+    edits = apply_edits(
+        params, lambda p: len(model.engine.tokenize(_render(p, model)[0].text)), window=model.context_window
+    )
+    params = edits.params
     breakpoints = find_breakpoints(params)  # the API's cache_control rules (automatic caching, TTL order)
     rendered, plan = _render(params, model)
     opened = opens_thinking(params, model)
@@ -156,6 +165,7 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
         plan=plan,
         text=text,
         has_breakpoints=bool(breakpoints),
+        edits=edits,
         opened_thinking=opened,
     )
 
@@ -222,6 +232,13 @@ def thinking_mode(params: MessageCreateParams) -> tuple[ThinkingDisplay, int | N
     return "hidden", None
 
 
+def context_report(prompt: TokenizedPrompt) -> ContextManagementResponse | None:
+    """The response's ``context_management`` (only when the request sent one)."""
+    if prompt.edits is None or not prompt.edits.requested:
+        return None
+    return ContextManagementResponse(applied_edits=list(prompt.edits.applied))
+
+
 def prepare_message(
     params: MessageCreateParams,
     model: ServedModel,
@@ -255,7 +272,7 @@ def prepare_message(
         sampling=sampling_params(params, constraint, model.sampling),
         stop_sequences=tuple(params.stop_sequences or ()),
         cache_namespace=cache_namespace,
-        cache_points=cache_points(params, prompt),
+        cache_points=cache_points(prompt.edits.params if prompt.edits else params, prompt),
         tool_names=tuple(t.name for t in prompt.plan.tools),
         single_tool_call=prompt.plan.single_call,
         reasoning=reasoning,
@@ -263,5 +280,6 @@ def prepare_message(
         thinking_display=display,
         thinking_budget=budget,
         answer_grammar=after_thinking,
+        context_management=context_report(prompt),
         priority=priority,
     )

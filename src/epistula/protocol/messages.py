@@ -188,8 +188,13 @@ class MessageCountTokensParams(PromptParams):
     pass
 
 
+class CountTokensContextManagement(ResponseModel):
+    original_input_tokens: int
+
+
 class MessageTokensCount(ResponseModel):
     input_tokens: int
+    context_management: CountTokensContextManagement | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 # ---------------------------------------------------------------- response

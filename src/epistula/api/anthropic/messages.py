@@ -10,7 +10,7 @@ from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
 from epistula.generation.compat import note_betas
 from epistula.generation.service import MessageRequest
-from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, MessageTokensCount
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 
 
 async def create_message(request: Request) -> Response:
@@ -34,4 +34,4 @@ async def count_tokens(request: Request) -> Response:
     note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)
     count = await state.messages.count_tokens(params, principal)
-    return JSONResponse(MessageTokensCount(input_tokens=count).model_dump())
+    return JSONResponse(count.model_dump())
