@@ -66,6 +66,11 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["claude"]:  # its arguments pass through to Claude Code untouched
+        from epistula.launch import main as launch_claude
+
+        sys.exit(launch_claude(args_in[1:]))
     parser = argparse.ArgumentParser(prog="epistula", description="The Anthropic Claude API on local models.")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
