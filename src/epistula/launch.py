@@ -32,7 +32,10 @@ FULL_PROMPT_TOKENS = 12_000
 """Claude Code's first request without ``--bare``, in SmolLM2 tokens (2.1.332)."""
 FULL_PROMPT_WINDOW = 32_768
 """The smallest window that leaves the full prompt room for several turns."""
-LARGER_MODEL = "Qwen2.5-Coder-0.5B-Instruct with a 32k window (README, 'Claude Code')"
+LARGER_MODEL = (
+    "a model with a 32k window, e.g. a Qwen2.5-Coder-0.5B-Instruct GGUF "
+    "(`epistula claude --config ...` or `epistula serve --model path/to/qwen.gguf`)"
+)
 INSTALL = "npm install -g @anthropic-ai/claude-code"
 LOCAL_ONLY = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",

@@ -243,6 +243,7 @@ class MessageRun:
             output_tokens = 0
             thinking_tokens = 0
             generated: list[int] = []
+            closed = False
             finish: Finished | None = None
             while (event := await self._next_event()) is not None:
                 if isinstance(event, Token):
@@ -259,6 +260,14 @@ class MessageRun:
                         for ev in router.feed(decoder.decode(b"", final=True) + closing):
                             yield ev
                 elif isinstance(event, Finished):
+                    if event.reason == "eos" and prepared.thinking_opened and router.in_thinking and not closed:
+                        # A model made to think often ends its turn inside the section it
+                        # never opened itself: close it and let the answer follow.
+                        closed = True
+                        closing = await self._close_thinking(generated, output_tokens)
+                        for ev in router.feed(decoder.decode(b"", final=True) + closing):
+                            yield ev
+                        continue
                     finish = event
                     break
                 # PromptProgress (and a restarted request's cache report) carry nothing to send
