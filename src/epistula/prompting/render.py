@@ -18,6 +18,7 @@ from epistula.protocol.content import (
     PlainTextSource,
     SearchResultBlockParam,
     TextBlockParam,
+    ThinkingBlockParam,
     ToolResultBlockParam,
     ToolUseBlockParam,
 )
@@ -93,13 +94,16 @@ def _tool_use_text(block: ToolUseBlockParam) -> str:
     return f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
 
 
-def content_text(content: str | list[Any]) -> str:
-    """The text a content value contributes to the prompt."""
+def content_text(content: str | list[Any], *, thinking: bool = False) -> str:
+    """The text a content value contributes to the prompt; ``thinking``: echoed thinking
+    blocks too, as the ``<think>`` sections epistula had the model write."""
     if isinstance(content, str):
         return content
     parts: list[str] = []
     for block in content:
-        if isinstance(block, TextBlockParam):
+        if thinking and isinstance(block, ThinkingBlockParam):
+            parts.append(f"<think>\n{block.thinking}\n</think>")
+        elif isinstance(block, TextBlockParam):
             parts.append(block.text)
         elif isinstance(block, DocumentBlockParam):
             parts.append(_document_text(block))
@@ -114,15 +118,16 @@ def content_text(content: str | list[Any]) -> str:
     return "\n".join(parts)
 
 
-def template_messages(params: PromptParams, extra_system: str = "") -> list[dict[str, Any]]:
-    """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge."""
+def template_messages(params: PromptParams, extra_system: str = "", *, thinking: bool = False) -> list[dict[str, Any]]:
+    """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge.
+    ``thinking``: assistant turns keep their thinking blocks (see :func:`content_text`)."""
     out: list[dict[str, Any]] = []
     system = "\n\n".join(p for p in (system_text(params.system), extra_system) if p)
     if system:
         out.append({"role": "system", "content": system})
     for message in params.messages:
         role = message.role
-        text = content_text(message.content)
+        text = content_text(message.content, thinking=thinking and role == "assistant")
         if out and out[-1]["role"] == role and role != "system":
             out[-1]["content"] += "\n\n" + text
         else:
@@ -136,10 +141,13 @@ def render_prompt(
     *,
     extra_system: str = "",
     tools: list[dict[str, Any]] | None = None,
+    thinking: bool = False,
 ) -> RenderedPrompt:
     """``extra_system`` (our tool or output-format instructions) follows the system prompt;
-    ``tools`` goes to templates that render tools themselves."""
-    messages = template_messages(params, extra_system)
+    ``tools`` goes to templates that render tools themselves; ``thinking``: earlier thinking
+    blocks are rendered (a model made to think sees its own sections, and each turn's
+    prompt extends the previous one's, opened ``<think>`` included)."""
+    messages = template_messages(params, extra_system, thinking=thinking)
     prefill = ""
     last = params.messages[-1] if params.messages else None
     if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":

@@ -9,6 +9,7 @@ from epistula.api.operations import GENERATION_ERRORS, Api
 from epistula.api.request import api_version, app_state, authenticate, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
+from epistula.generation.compat import note_betas
 from epistula.generation.service import MessageRequest
 from epistula.protocol.messages import Message, MessageCountTokensParams, MessageCreateParams, MessageTokensCount
 
@@ -29,6 +30,7 @@ async def create_message(request: Request) -> Response:
     state = app_state(request)
     principal = authenticate(request)
     version = api_version(request)
+    note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCreateParams, version=version)
     request_id = request.state.request_id
     generation = await state.messages.start(MessageRequest(params, principal, version, request_id))
@@ -51,6 +53,7 @@ async def count_tokens(request: Request) -> Response:
     state = app_state(request)
     principal = authenticate(request)
     version = api_version(request)
+    note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)
     count = await state.messages.count_tokens(params, principal)
-    return JSONResponse(MessageTokensCount(input_tokens=count).model_dump())
+    return JSONResponse(count.model_dump())
