@@ -36,11 +36,17 @@ for _name in list(os.environ):
 from epistula.config import Settings  # noqa: E402
 from epistula.http.app import create_app  # noqa: E402
 from live import serve_in_thread  # noqa: E402
+from skip_policy import install as install_skip_policy  # noqa: E402
 
 API_KEY = "sk-test"
 V2023 = "2023-06-01"
 V2026 = "2026-10-21"
 GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Only the reasons in tests/allowed_skips.txt may skip a test (under CI=true; see skip_policy).
+    install_skip_policy(config)
 
 
 @dataclass
