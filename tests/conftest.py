@@ -126,10 +126,6 @@ def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    try:
-        import epistula.engines.llamacpp  # noqa: F401
-    except Exception as exc:  # the engine is optional for the fake suite
-        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("model"), n_seq_max=8)
     live = start_server(settings, startup_timeout=300.0)
     yield live

@@ -44,10 +44,7 @@ def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     if wasxfail is not None:
         return f"xfail: {wasxfail}"
     longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        reason = str(longrepr[2])
-    else:
-        reason = str(longrepr)
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
     return reason.removeprefix("Skipped: ")
 
 
@@ -92,7 +89,8 @@ class SkipPolicy:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.enforce and self.disallowed() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        green = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        if self.enforce and green and self.disallowed():
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     @pytest.hookimpl

@@ -19,10 +19,6 @@ RULES = " ".join(f"Rule {i}: be brief, kind and precise about the ocean and its 
 
 @pytest.fixture(scope="module")
 def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    try:
-        import epistula.engines.llamacpp  # noqa: F401
-    except Exception as exc:
-        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("cache-model"),
                         n_seq_max=1, n_ctx=4096, n_threads=1)
     live = start_server(settings, startup_timeout=300.0)

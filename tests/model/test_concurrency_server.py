@@ -87,10 +87,6 @@ class EndingRecorder:
 
 
 def _model_server(tmp: Path, **overrides: Any) -> LiveServer:
-    try:
-        import epistula.engines.llamacpp  # noqa: F401
-    except Exception as exc:
-        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, n_ctx=2048, **overrides)
     return start_server(settings, startup_timeout=300.0)
 
