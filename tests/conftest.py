@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,6 +165,17 @@ TOOL_ID_RE = re.compile(r"toolu_[A-Za-z0-9]{10,}")
 MODEL = "claude-haiku-4-5"
 
 _SPECIAL_RE = re.compile(r"<\|im_start\|>|<\|im_end\|>|<\|endoftext\|>")
+
+
+def add_key(live: LiveServer, workspace_id: str) -> anthropic.Anthropic:
+    """A client whose new API key belongs to ``workspace_id`` (its own prompt-cache namespace:
+    a request never reuses KV state of another workspace)."""
+    keys = live.state.keys
+    if hasattr(keys, "workspaces"):
+        keys.workspaces.ensure(workspace_id)
+    key = "sk-test-" + secrets.token_hex(8)
+    keys.add(key, name=f"test-{workspace_id}", workspace_id=workspace_id)
+    return live.client(api_key=key)
 
 
 def user(text: Any) -> dict[str, Any]:
