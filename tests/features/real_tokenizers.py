@@ -11,6 +11,7 @@ import pytest
 
 from epistula.catalog import Catalog, ServedModel, make_template
 from epistula.engines.llamacpp import LlamaCppEngine
+from epistula.engines.llamacpp_native import NativeModel
 from real_parts import GEMMA_ID, gemma_config, gemma_gguf, needs_gemma, smollm2_gguf
 
 KINDS = [pytest.param("smollm2", id="smollm2"), pytest.param("gemma", id="gemma", marks=needs_gemma)]
@@ -38,3 +39,9 @@ def catalog_of(kind: str) -> Catalog:
     catalog.alias(CLAUDE_ALIAS, model.id)
     return catalog
 
+
+
+@cache
+def native_model(kind: str) -> NativeModel:
+    """The vocabulary the engine decodes with (``NativeModel.piece``: control tokens empty)."""
+    return NativeModel(str(smollm2_gguf() if kind == "smollm2" else gemma_gguf()))
