@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -175,11 +176,10 @@ def test_claims_are_disjoint_across_concurrent_workers(opener: Opener) -> None:
             for c in claimed:
                 assert store.complete(worker, c.batch_id, c.index, "succeeded", "{}", T0)
 
-    threads = [threading.Thread(target=work, args=(s, f"w{i}")) for i, s in enumerate(stores)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    # Futures, not bare threads: an assertion failing in a worker re-raises here (.result()).
+    with ThreadPoolExecutor(len(stores)) as pool:
+        for future in [pool.submit(work, s, f"w{i}") for i, s in enumerate(stores)]:
+            future.result(timeout=60)
     assert sorted(seen) == [("msgbatch_big", i) for i in range(60)]
     batch = stores[0].get_batch(WS, "msgbatch_big")
     assert batch is not None and batch.processing_status == "ended" and batch.counts.succeeded == 60
