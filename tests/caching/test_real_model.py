@@ -29,8 +29,14 @@ QUESTION = [{"role": "user", "content": "Name one fish."}]
 
 @pytest.fixture(scope="module")
 def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("cache-model"),
-                        n_seq_max=1, n_ctx=4096, n_threads=1)
+    settings = Settings(
+        engine="llamacpp",
+        api_key=API_KEY,
+        data_dir=tmp_path_factory.mktemp("cache-model"),
+        n_seq_max=1,
+        n_ctx=4096,
+        n_threads=1,
+    )
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()

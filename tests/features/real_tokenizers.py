@@ -28,8 +28,14 @@ def served_model(kind: str) -> ServedModel:
         engine = LlamaCppEngine(str(gemma_gguf()), n_threads=1)
         template = make_template(engine, gemma_config().chat_template)  # the GGUF has none
     model_id = GEMMA_ID if kind == "gemma" else kind
-    return ServedModel(id=model_id, display_name=kind, engine=engine, template=template,
-                       max_output_tokens=128000, created_at="2026-01-01T00:00:00Z")
+    return ServedModel(
+        id=model_id,
+        display_name=kind,
+        engine=engine,
+        template=template,
+        max_output_tokens=128000,
+        created_at="2026-01-01T00:00:00Z",
+    )
 
 
 def catalog_of(kind: str) -> Catalog:
@@ -38,7 +44,6 @@ def catalog_of(kind: str) -> Catalog:
     catalog.add(model)
     catalog.alias(CLAUDE_ALIAS, model.id)
     return catalog
-
 
 
 @cache

@@ -19,10 +19,14 @@ from .real_tokenizers import CLAUDE_ALIAS, KINDS, catalog_of
 pytestmark = pytest.mark.parametrize("kind", KINDS)
 
 CC = {"type": "ephemeral"}
-REPLY = [
+REPLY: list[dict[str, Any]] = [
     {"type": "text", "text": "I'll run a command to check."},
-    {"type": "tool_use", "id": "toolu_01abc", "name": "Bash",
-     "input": {"command": "ls", "description": "List files in the current directory"}},
+    {
+        "type": "tool_use",
+        "id": "toolu_01abc",
+        "name": "Bash",
+        "input": {"command": "ls", "description": "List files in the current directory"},
+    },
 ]
 
 
@@ -41,8 +45,10 @@ def detokenize(kind: str, ids: tuple[int, ...]) -> str:
 def test_each_claude_code_turn_extends_the_previous_prompt_token_for_token(kind: str) -> None:
     first = cc.first_turn("4a1f2")
     second = cc.second_turn(first, REPLY, "toolu_01abc", cch="9c3d0")
-    reply_two = [{"type": "text", "text": "Two files. Reading the notes."},
-                 {"type": "tool_use", "id": "toolu_02def", "name": "Read", "input": {"file_path": "notes.txt"}}]
+    reply_two: list[dict[str, Any]] = [
+        {"type": "text", "text": "Two files. Reading the notes."},
+        {"type": "tool_use", "id": "toolu_02def", "name": "Read", "input": {"file_path": "notes.txt"}},
+    ]
     third = cc.second_turn(second, reply_two, "toolu_02def", cch="77e1b")
     ids = [prompt_ids(kind, body) for body in (first, second, third)]
     for earlier, later in itertools.pairwise(ids):
@@ -63,9 +69,12 @@ DOCUMENT = "The tide tables for the northern harbour, in full." * 8
 
 def marked_body(tail: list[dict[str, Any]], document: str = DOCUMENT) -> dict[str, Any]:
     return {
-        "model": CLAUDE_ALIAS, "max_tokens": 8,
-        "system": [{"type": "text", "text": "You are a harbour master."},
-                   {"type": "text", "text": "Answer in one line.", "cache_control": CC}],
+        "model": CLAUDE_ALIAS,
+        "max_tokens": 8,
+        "system": [
+            {"type": "text", "text": "You are a harbour master."},
+            {"type": "text", "text": "Answer in one line.", "cache_control": CC},
+        ],
         "messages": [{"role": "user", "content": [{"type": "text", "text": document, "cache_control": CC}]}, *tail],
     }
 

@@ -118,6 +118,9 @@ def test_a_control_token_marker_arrives_as_nothing(kind: str) -> None:
 
 
 def test_a_control_token_mid_reply_leaves_no_trace(kind: str) -> None:
-    texts = token_texts(kind, f"Checking.{CONTROL[kind]}\n<tool_call>" + '{"name": "get_weather", "arguments": '
-                        '{"city": "Paris"}}</tool_call>')
+    texts = token_texts(
+        kind,
+        f"Checking.{CONTROL[kind]}\n<tool_call>" + '{"name": "get_weather", "arguments": '
+        '{"city": "Paris"}}</tool_call>',
+    )
     assert parse_stream(texts) == [TextPiece("Checking.\n"), WEATHER]
