@@ -193,8 +193,12 @@ def test_chat_completions_survive_any_text(
 
 def test_both_outcomes_were_reached(request: pytest.FixtureRequest, seen: Counter[str]) -> None:
     """The fuzz can fail: valid text got 200s and invalid text 400s on every endpoint."""
-    fuzz = ("test_messages_survive_any_text", "test_count_tokens_survives_any_text",
-            "test_text_completions_survive_any_prompt", "test_chat_completions_survive_any_text")
+    fuzz = (
+        "test_messages_survive_any_text",
+        "test_count_tokens_survives_any_text",
+        "test_text_completions_survive_any_prompt",
+        "test_chat_completions_survive_any_text",
+    )
     if not all(selected(request, name) for name in fuzz):
         pytest.skip("the fuzz tests were deselected")
     for endpoint in ("messages", "count_tokens", "complete", "chat"):
