@@ -1,7 +1,7 @@
 """The tolerant-reader rule (README, "Tolerant reader"), as a table of request shapes.
 
 Values newer than epistula's contract in fields that only shape presentation or are
-beta-gated are accepted, logged once on ``epistula.compat`` and treated as the nearest
+beta-gated are accepted, logged once on ``epistula.prompting.compat`` and treated as the nearest
 known value; fields that change what a request means stay strict. The shapes come from
 the newest anthropic SDK's types (``anthropic.types.beta``) and from Claude Code's
 traffic (``thinking.display: "updates"`` with beta ``thinking-display-updates-2026-08-18``).
@@ -66,7 +66,7 @@ def test_tolerated(
     fake_server: LiveServer, http: httpx.Client, caplog: pytest.LogCaptureFixture,
     body: dict[str, Any], headers: dict[str, str], logged: tuple[str, str] | None,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="epistula.compat"):
+    with caplog.at_level(logging.WARNING, logger="epistula.prompting.compat"):
         response = http.post("/v1/messages", headers=fake_server.headers(**headers), json={**BASE, **body})
     assert response.status_code == 200, response.text
     if logged is not None:
@@ -76,7 +76,7 @@ def test_tolerated(
         assert len(records) == 1 and records[0].behaves_as  # type: ignore[attr-defined]
         # a second time is counted, not logged again
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="epistula.compat"):
+        with caplog.at_level(logging.WARNING, logger="epistula.prompting.compat"):
             again = http.post("/v1/messages", headers=fake_server.headers(**headers), json={**BASE, **body})
         assert again.status_code == 200
         assert not [r for r in caplog.records if getattr(r, "compat_value", None) == logged[1]]

@@ -2,7 +2,7 @@
 
 Clients such as Claude Code ship new request shapes almost weekly. Fields that only shape
 how a reply is *presented*, or that are gated behind a beta, accept values newer than
-this contract: the server logs one structured warning (logger ``epistula.compat``) and
+this contract: the server logs one structured warning (logger ``epistula.prompting.compat``) and
 behaves as the nearest known value. Fields that change what a request *means*
 (``tool_choice``, content blocks that carry data, ``max_tokens``, the thinking ``type``)
 stay strict and answer 400. The README's "Tolerant reader" section has the table.
@@ -28,7 +28,7 @@ from epistula.protocol.messages import (
     ThinkingConfigEnabled,
 )
 
-log = logging.getLogger("epistula.compat")
+log = logging.getLogger("epistula.prompting.compat")
 
 KNOWN_DISPLAYS: frozenset[str] = frozenset(get_args(KnownDisplay))
 KNOWN_EFFORTS: frozenset[str] = frozenset(get_args(KnownEffort))

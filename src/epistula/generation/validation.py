@@ -279,6 +279,10 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
     for j, seq in enumerate(params.stop_sequences or []):
         if seq == "":
             raise InvalidRequestError(f"stop_sequences.{j}: stop sequences must be non-empty")
+    if params.container is not None:
+        # Not presentation: a container runs code execution and Agent Skills, which epistula does
+        # not have (README's "Accepted and ignored fields" lists the fields that are only tolerated).
+        raise InvalidRequestError("container: code-execution containers and Agent Skills are not supported by epistula")
     _check_citations(params)
     if version == "2026-10-21":
         for i, message in enumerate(params.messages):
