@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 
 from .common import ListPage
 from .database import Database
-from .queries import AnyRow, keyset_page
+from .queries import AnyRow, from_row, keyset_page, to_row
 from .schema import files
 
 
@@ -27,16 +27,7 @@ class FileRecord:
 
 
 def _file(row: AnyRow) -> FileRecord:
-    return FileRecord(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        filename=row.filename,
-        mime_type=row.mime_type,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-        downloadable=bool(row.downloadable),
-        expires_at=row.expires_at,
-    )
+    return from_row(FileRecord, row, downloadable=bool(row.downloadable))
 
 
 class FileStore:
@@ -45,18 +36,7 @@ class FileStore:
 
     def add_file(self, record: FileRecord) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                insert(files).values(
-                    id=record.id,
-                    workspace_id=record.workspace_id,
-                    filename=record.filename,
-                    mime_type=record.mime_type,
-                    size_bytes=record.size_bytes,
-                    created_at=record.created_at,
-                    downloadable=record.downloadable,
-                    expires_at=record.expires_at,
-                )
-            )
+            conn.execute(insert(files).values(to_row(record)))
 
     def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
         with self._db.read() as conn:
@@ -75,13 +55,8 @@ class FileStore:
     ) -> ListPage[FileRecord]:
         """Newest first, expired files left out; ``ids`` restricts the set (one page)."""
         where = (files.c.workspace_id == workspace_id) & (files.c.expires_at.is_(None) | (files.c.expires_at > now))
-        if ids is not None:
-            if not ids:
-                return ListPage([], False)
-            where &= files.c.id.in_(ids)
         with self._db.read() as conn:
-            rows, more = keyset_page(conn, files, where, limit=limit, before_id=before_id, after_id=after_id)
-        return ListPage([_file(r) for r in rows], more)
+            return keyset_page(conn, files, where, _file, limit=limit, before_id=before_id, after_id=after_id, ids=ids)
 
     def delete_file(self, workspace_id: str, file_id: str) -> bool:
         with self._db.write() as conn:
