@@ -46,8 +46,8 @@ def keyset_page(
     ids: Sequence[str] | None = None,
 ) -> ListPage[T]:
     """The rows of ``table`` matching ``where`` (and with an id in ``ids``, when given),
-    newest (highest ``seq``) first, as ``record``\ s. ``after_id`` pages towards older
-    rows, ``before_id`` towards newer; a cursor id that does not match gives an empty page."""
+    newest (highest ``seq``) first, each made by ``record``. ``after_id`` pages towards
+    older rows, ``before_id`` towards newer; a cursor id that does not match gives an empty page."""
     if ids is not None:
         if not ids:
             return ListPage([], False)

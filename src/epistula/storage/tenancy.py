@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 from sqlalchemy import ColumnElement, delete, func, select, true, update
 
@@ -72,6 +72,29 @@ class MemberRecord:
     workspace_id: str
     user_id: str
     workspace_role: WorkspaceRole
+
+
+class WorkspaceQuery(TypedDict, total=False):
+    """The arguments of :meth:`TenancyStore.list_workspaces` (for callers that pass them on)."""
+
+    limit: Required[int]
+    before_id: str | None
+    after_id: str | None
+    include_archived: bool
+    include_default: bool
+    ids: Sequence[str] | None
+
+
+class KeyQuery(TypedDict, total=False):
+    """The arguments of :meth:`TenancyStore.list_keys` but the clock (for callers that pass them on)."""
+
+    limit: Required[int]
+    before_id: str | None
+    after_id: str | None
+    kind: KeyKind | None
+    status: KeyStatus | None
+    workspace_id: str | None
+    created_by_id: str | None
 
 
 def _workspace(row: AnyRow) -> WorkspaceRecord:
