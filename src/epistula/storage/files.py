@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 
-from .common import ListPage
+from .common import ListPage, PageQuery
 from .database import Database
 from .queries import AnyRow, from_row, keyset_page, to_row
 from .schema import files
@@ -24,6 +24,12 @@ class FileRecord:
     created_at: float
     downloadable: bool = False
     expires_at: float | None = None
+
+
+class FileQuery(PageQuery, total=False):
+    """The arguments of :meth:`FileStore.list_files` but the workspace and the clock."""
+
+    ids: Sequence[str] | None
 
 
 def _file(row: AnyRow) -> FileRecord:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, true, update
 
-from .common import ListPage
+from .common import ListPage, PageQuery
 from .database import Database
 from .queries import AnyRow, from_row, insert_new, keyset_page, to_row
 from .schema import api_keys, workspace_members, workspaces
@@ -74,23 +74,17 @@ class MemberRecord:
     workspace_role: WorkspaceRole
 
 
-class WorkspaceQuery(TypedDict, total=False):
-    """The arguments of :meth:`TenancyStore.list_workspaces` (for callers that pass them on)."""
+class WorkspaceQuery(PageQuery, total=False):
+    """The arguments of :meth:`TenancyStore.list_workspaces`."""
 
-    limit: Required[int]
-    before_id: str | None
-    after_id: str | None
     include_archived: bool
     include_default: bool
     ids: Sequence[str] | None
 
 
-class KeyQuery(TypedDict, total=False):
-    """The arguments of :meth:`TenancyStore.list_keys` but the clock (for callers that pass them on)."""
+class KeyQuery(PageQuery, total=False):
+    """The arguments of :meth:`TenancyStore.list_keys` but the clock."""
 
-    limit: Required[int]
-    before_id: str | None
-    after_id: str | None
     kind: KeyKind | None
     status: KeyStatus | None
     workspace_id: str | None
