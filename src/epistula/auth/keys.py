@@ -14,11 +14,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError
 from epistula.storage.common import ListPage
-from epistula.storage.tenancy import DEFAULT_WORKSPACE_ID, ApiKeyRecord, KeyKind, KeyStatus, TenancyStore
+from epistula.storage.tenancy import DEFAULT_WORKSPACE_ID, ApiKeyRecord, KeyKind, KeyQuery, KeyStatus, TenancyStore
 
 from .workspaces import Workspaces
 
@@ -174,27 +175,9 @@ class KeyStore:
             raise NotFoundError("no such API key")
         return record
 
-    def list(
-        self,
-        *,
-        limit: int,
-        before_id: str | None = None,
-        after_id: str | None = None,
-        kind: KeyKind | None = "api",
-        status: KeyStatus | None = None,
-        workspace_id: str | None = None,
-        created_by_id: str | None = None,
-    ) -> ListPage[ApiKeyRecord]:
-        return self.store.list_keys(
-            limit=limit,
-            before_id=before_id,
-            after_id=after_id,
-            kind=kind,
-            status=status,
-            workspace_id=workspace_id,
-            created_by_id=created_by_id,
-            now=self.clock(),
-        )
+    def list(self, **query: Unpack[KeyQuery]) -> ListPage[ApiKeyRecord]:
+        """API keys unless ``kind`` says otherwise; the status filter compares expiry with now."""
+        return self.store.list_keys(**query, now=self.clock())
 
     def update(
         self, key_id: str, *, name: str | None = None, status: KeyStatus | None = None, kind: KeyKind | None = "api"

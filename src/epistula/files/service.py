@@ -19,9 +19,9 @@ import binascii
 import io
 import mimetypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, Unpack
 
 from pydantic import Field
 
@@ -40,7 +40,7 @@ from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 from epistula.storage.blobs import BlobStore, BlobTooLarge
 from epistula.storage.common import ListPage, rfc3339
-from epistula.storage.files import FileRecord, FileStore
+from epistula.storage.files import FileQuery, FileRecord, FileStore
 
 MAX_FILE_BYTES = 500 * 1024 * 1024
 MIN_EXPIRES_IN = 3600
@@ -145,24 +145,8 @@ class FileService:
             raise NotFoundError(f"File has expired: {file_id}", details={"error_code": "file_expired"})
         return record
 
-    async def list(
-        self,
-        workspace_id: str,
-        *,
-        limit: int,
-        before_id: str | None = None,
-        after_id: str | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> ListPage[FileRecord]:
-        return await asyncio.to_thread(
-            self._store.list_files,
-            workspace_id,
-            limit=limit,
-            now=self._clock(),
-            before_id=before_id,
-            after_id=after_id,
-            ids=ids,
-        )
+    async def list(self, workspace_id: str, **query: Unpack[FileQuery]) -> ListPage[FileRecord]:
+        return await asyncio.to_thread(self._store.list_files, workspace_id, now=self._clock(), **query)
 
     async def delete(self, workspace_id: str, file_id: str) -> None:
         if not await asyncio.to_thread(self._store.delete_file, workspace_id, file_id):
