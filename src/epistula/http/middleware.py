@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from epistula import ids
 from epistula.api.errors import envelope, error_headers, to_api_error
 from epistula.observability.context import RequestFacts, current_request
-from epistula.observability.metrics import Metrics
+from epistula.observability.metrics import Metrics, method_label, status_label
 
 log = logging.getLogger("epistula.access")
 
@@ -89,7 +89,8 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - t0
             route = _route(scope)
             if self.metrics is not None:
-                self.metrics.requests.labels(scope.get("method", ""), route, str(status), facts.model or "").inc()
+                labels = (method_label(scope.get("method", "")), route, status_label(status), facts.model or "")
+                self.metrics.requests.labels(*labels).inc()
                 self.metrics.request_duration.labels(route).observe(duration)
             record: dict[str, Any] = {
                 "request_id": request_id,
