@@ -138,6 +138,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    public_base_url: str | None = None
+    """The server's address as clients see it (``https://api.example.com``), for URLs in
+    responses such as a batch's ``results_url``. Unset: the address the connection reached
+    (the ``Host`` header is never trusted for it); set it behind a reverse proxy."""
     data_dir: Path = Field(default_factory=default_data_dir)
     api_key: SecretStr | None = None
     """A fixed API key; otherwise one is created on first start and only its hash is stored."""

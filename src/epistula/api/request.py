@@ -23,6 +23,24 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+def public_base_url(request: Request) -> str:
+    """The base of URLs this server puts in responses: ``public_base_url`` when configured,
+    else the socket address the connection reached. Never the ``Host`` header, which any
+    client sets; the scheme is the one uvicorn accepted (``X-Forwarded-Proto`` counts only
+    from ``forwarded_allow_ips``)."""
+    configured = app_state(request).settings.public_base_url
+    if configured:
+        return configured.rstrip("/")
+    server = request.scope.get("server")
+    scheme = request.url.scheme
+    if not server:
+        return f"{scheme}://localhost"
+    host, port = server[0], server[1]
+    host = f"[{host}]" if ":" in str(host) else str(host)
+    default = (scheme, port) in (("http", 80), ("https", 443))
+    return f"{scheme}://{host}" if default or port is None else f"{scheme}://{host}:{port}"
+
+
 def _credentials(request: Request) -> list[str]:
     """The key comes in ``x-api-key`` or ``Authorization: Bearer`` (SDK 2.x); when both are
     sent (Claude Code with two variables set), either one being valid is enough."""

@@ -129,7 +129,9 @@ class MessageService:
             )
         )
         sign = self._signer.sign if self._signer is not None else None
-        run = MessageRun(model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign)
+        run = MessageRun(
+            model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign, request_id=request.request_id
+        )
         try:
             await run.open()
         except BaseException:
