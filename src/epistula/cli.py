@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from epistula import __version__
-from epistula.auth.bootstrap import open_key_store
+from epistula.auth.bootstrap import mint_first_key, open_key_store
 from epistula.auth.cli import register_tenancy_commands, run_tenancy_command
 from epistula.batch_cli import register_batch_commands, run_batch_command
 from epistula.config import Settings, load_settings
@@ -32,10 +32,12 @@ def ensure_key(settings: Settings) -> str:
         return "API key:  (from EPISTULA_API_KEY)"
     store = open_key_store(settings)
     try:
-        if store.count() == 0:
-            key, _ = store.create(name="default")
+        key = mint_first_key(store)
+        if key is not None:
             where = "the database" if settings.database_url else str(settings.data_dir)
             return f"API key:  {key}\n          (shown once; only its hash is stored in {where})"
+        if store.count() == 0:
+            return "API key:  (every key is disabled; `epistula keys create` makes a new one)"
         return "API key:  (already created; it was printed on first start; `epistula keys create` makes another)"
     finally:
         store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +18,7 @@ from epistula.generation.validation import check_version, check_version_rules, f
 from epistula.observability.context import current_request
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def app_state(request: Request) -> AppState:
@@ -55,29 +58,50 @@ def _credentials(request: Request) -> list[str]:
     return candidates
 
 
-def authenticate(request: Request) -> Principal:
+def _client(request: Request) -> str:
+    """The client's address (the forwarded one only from a trusted proxy: uvicorn's rule)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _verified(request: Request, check: Callable[[list[str]], T | None]) -> tuple[T | None, list[str]]:
+    """Run ``check`` on the request's credentials off the event loop (a database read),
+    behind the failed-authentication throttle of the client's address."""
+    state = app_state(request)
+    client = _client(request)
+    state.auth_throttle.check(client)
+    candidates = _credentials(request)
+    found = await asyncio.to_thread(check, candidates)
+    if found is None:
+        state.auth_throttle.failed(client)
+    return found, candidates
+
+
+def _first(verify: Callable[[str], T | None]) -> Callable[[list[str]], T | None]:
+    def check(candidates: list[str]) -> T | None:
+        return next((p for p in map(verify, candidates) if p is not None), None)
+
+    return check
+
+
+async def authenticate(request: Request) -> Principal:
     """A workspace API key. Admin keys are not API keys: they get the same 401 as an
     unknown key, as on the real Messages API."""
-    state = app_state(request)
-    for key in _credentials(request):
-        principal = state.keys.verify(key)
-        if principal is not None:
-            if (facts := current_request.get()) is not None:  # for the access log
-                facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
-            return principal
-    raise AuthenticationError("invalid x-api-key")
+    principal, _ = await _verified(request, _first(app_state(request).keys.verify))
+    if principal is None:
+        raise AuthenticationError("invalid x-api-key")
+    if (facts := current_request.get()) is not None:  # for the access log
+        facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
+    return principal
 
 
-def authenticate_admin(request: Request) -> AdminPrincipal:
+async def authenticate_admin(request: Request) -> AdminPrincipal:
     """An Admin API key, for ``/v1/organizations/...``. A valid ordinary API key gets
     ``403 permission_error`` (it is a real credential without the right), anything else 401."""
-    state = app_state(request)
-    candidates = _credentials(request)
-    for key in candidates:
-        admin = state.keys.verify_admin(key)
-        if admin is not None:
-            return admin
-    if any(state.keys.verify(key) is not None for key in candidates):
+    keys = app_state(request).keys
+    admin, candidates = await _verified(request, _first(keys.verify_admin))
+    if admin is not None:
+        return admin
+    if await asyncio.to_thread(_first(keys.verify), candidates) is not None:
         raise PermissionDeniedError(
             "This endpoint requires an Admin API key; workspace API keys cannot use the Admin API."
         )

@@ -57,14 +57,14 @@ def _keys(request: Request) -> KeyStore:
 
 
 async def get_organization(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     settings = app_state(request).settings
     return JSONResponse(OrganizationInfo(id=settings.organization_id, name="epistula").model_dump(mode="json"))
 
 
 async def list_api_keys(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     status = query.get("status") or None
@@ -89,7 +89,7 @@ async def list_api_keys(request: Request) -> Response:
 
 
 async def get_api_key(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     keys = _keys(request)
     record = await run_in_threadpool(keys.get, request.path_params["api_key_id"])
@@ -97,7 +97,7 @@ async def get_api_key(request: Request) -> Response:
 
 
 async def update_api_key(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(APIKeyUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
@@ -108,7 +108,7 @@ async def update_api_key(request: Request) -> Response:
 
 
 async def create_api_key(request: Request) -> Response:
-    admin = authenticate_admin(request)
+    admin = await authenticate_admin(request)
     api_version(request)
     params = parse(APIKeyCreateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)

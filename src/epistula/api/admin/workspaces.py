@@ -88,7 +88,7 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
 
 
 async def create_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(WorkspaceCreateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
@@ -107,7 +107,7 @@ async def create_workspace(request: Request) -> Response:
 
 
 async def list_workspaces(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     ids = query_list(request, "ids")
@@ -130,14 +130,14 @@ async def list_workspaces(request: Request) -> Response:
 
 
 async def get_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(_workspaces(request).get, request.path_params["workspace_id"])
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
 async def update_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(WorkspaceUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
@@ -161,7 +161,7 @@ async def update_workspace(request: Request) -> Response:
 
 
 async def archive_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(_workspaces(request).archive, request.path_params["workspace_id"])
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
@@ -171,7 +171,7 @@ async def archive_workspace(request: Request) -> Response:
 
 
 async def add_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(MemberAddParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
@@ -181,7 +181,7 @@ async def add_member(request: Request) -> Response:
 
 
 async def list_members(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     page = await run_in_threadpool(
@@ -202,7 +202,7 @@ async def list_members(request: Request) -> Response:
 
 
 async def get_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(
         _workspaces(request).get_member, request.path_params["workspace_id"], request.path_params["user_id"]
@@ -211,7 +211,7 @@ async def get_member(request: Request) -> Response:
 
 
 async def update_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(MemberUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
@@ -224,7 +224,7 @@ async def update_member(request: Request) -> Response:
 
 
 async def remove_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await run_in_threadpool(_workspaces(request).remove_member, workspace_id, user_id)

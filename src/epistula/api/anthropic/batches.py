@@ -25,7 +25,7 @@ def _service(request: Request) -> BatchService:
 
 
 async def create_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     raw = await read_json(request, MAX_BATCH_BODY_BYTES)
     record = await _service(request).create(principal.workspace_id, version, raw)
@@ -33,7 +33,7 @@ async def create_batch(request: Request) -> Response:
 
 
 async def list_batches(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     query = request.query_params
     page = await _service(request).list(
@@ -54,7 +54,7 @@ async def list_batches(request: Request) -> Response:
 
 
 async def get_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     service = _service(request)
     record = await service.get(principal.workspace_id, request.path_params["batch_id"])
@@ -66,14 +66,14 @@ async def get_batch(request: Request) -> Response:
 
 
 async def cancel_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record = await _service(request).cancel(principal.workspace_id, request.path_params["batch_id"])
     return JSONResponse(message_batch(record, public_base_url(request)).model_dump(mode="json"))
 
 
 async def delete_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     batch_id = request.path_params["batch_id"]
     await _service(request).delete(principal.workspace_id, batch_id)
@@ -81,7 +81,7 @@ async def delete_batch(request: Request) -> Response:
 
 
 async def batch_results(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
     return StreamingResponse(lines, media_type="application/x-jsonl")

@@ -48,7 +48,7 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
 
 
 async def upload_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     service = _service(request)
     ctype = request.headers.get("content-type", "")
@@ -114,7 +114,7 @@ def _decode_page(page: str) -> str:
 
 
 async def list_files(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     query = request.query_params
     ids = _query_ids(request)
@@ -141,7 +141,7 @@ async def list_files(request: Request) -> Response:
 
 
 async def get_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
     return JSONResponse(file_metadata(record).model_dump(mode="json"))
@@ -156,7 +156,7 @@ async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
 
 
 async def file_content(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
     return StreamingResponse(
@@ -170,7 +170,7 @@ async def file_content(request: Request) -> Response:
 
 
 async def delete_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     file_id = request.path_params["file_id"]
     await _service(request).delete(principal.workspace_id, file_id)

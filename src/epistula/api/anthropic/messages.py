@@ -14,7 +14,7 @@ from epistula.protocol.messages import MessageCountTokensParams, MessageCreatePa
 
 async def create_message(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     params = await read_params(request, MessageCreateParams, version=version)
     request_id = request.state.request_id
@@ -27,7 +27,7 @@ async def create_message(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     params = await read_params(request, MessageCountTokensParams, version=version)
     count = await state.messages.count_tokens(params, principal)

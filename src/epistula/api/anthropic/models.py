@@ -31,14 +31,14 @@ def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
 
 
 async def list_models(request: Request) -> Response:
-    authenticate(request)
+    await authenticate(request)
     api_version(request)
     page = paginate(app_state(request).catalog.infos(), request)
     return JSONResponse(page.model_dump(mode="json"))
 
 
 async def get_model(request: Request) -> Response:
-    authenticate(request)
+    await authenticate(request)
     api_version(request)
     info = app_state(request).catalog.info(request.path_params["model_id"])
     return JSONResponse(info.model_dump(mode="json"))
