@@ -140,13 +140,26 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+OFFLOAD_BYTES = 1 << 20
+"""Bodies larger than this are decoded and validated in a worker thread, off the event loop."""
+
+
+async def _off_loop(size: int, work: Callable[[], T]) -> T:
+    return await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
+
+
+async def _json_body(request: Request, limit: int) -> bytes:
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "")
     if ctype and "json" not in ctype.lower():
         raise InvalidRequestError(f"Unsupported content type: {ctype.split(';')[0]}; expected application/json")
     if not body.strip():
         raise InvalidRequestError("request body is empty; expected a JSON object")
+    return body
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    """A JSON object from ``body``, or the 400 that describes what is wrong with it."""
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -163,13 +176,24 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    body = await _json_body(request, limit)
+    return await _off_loop(len(body), lambda: decode_json(body))
+
+
 async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
     """The request body as ``model``: size limit, JSON, the breaking rules of API
-    ``version`` (where the endpoint has versioned fields), then strict validation."""
-    raw = await read_json(request, app_state(request).settings.max_body_bytes)
-    if version is not None:
-        check_version_rules(raw, version)
-    return parse(model, raw)
+    ``version`` (where the endpoint has versioned fields), then strict validation (in a
+    worker thread for big bodies)."""
+    body = await _json_body(request, app_state(request).settings.max_body_bytes)
+
+    def work() -> M:
+        raw = decode_json(body)
+        if version is not None:
+            check_version_rules(raw, version)
+        return parse(model, raw)
+
+    return await _off_loop(len(body), work)
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:

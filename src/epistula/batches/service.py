@@ -134,7 +134,7 @@ class BatchService:
         self._events = events
 
     async def create(self, workspace_id: str, version: str, raw: dict[str, Any]) -> BatchRecord:
-        requests = validate_create(raw, version)
+        requests = await asyncio.to_thread(validate_create, raw, version)  # up to 256 MB of requests
         now = self._clock()
         record = BatchRecord(
             id=ids.batch_id(),

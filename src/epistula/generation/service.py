@@ -2,14 +2,16 @@
 
 ``MessageService.start`` takes validated params, a principal, the API version and a
 priority; it resolves the model once, resolves ``file`` documents, validates and prepares
-once (:func:`~epistula.generation.prepare.prepare_message`), admits the request at the
-gate, starts the engine and hands back a :class:`Generation`: the metered event stream
+once (:func:`~epistula.generation.prepare.prepare_message`, in a worker thread: the
+tokenizer only reads the model's vocabulary, so it may run while the engine decodes),
+admits the request at the gate, starts the engine and hands back a :class:`Generation`: the metered event stream
 and the gate's response headers. ``/v1/messages``, ``/v1/complete``,
 ``/v1/chat/completions`` and batch items differ only in how they parse and render.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -101,7 +103,8 @@ class MessageService:
         """Exactly the ``input_tokens`` that the same Messages request would be billed."""
         model = self.model(params.model)
         params = await resolve_file_documents(params, self._files, principal.workspace_id)
-        return len(tokenize_prompt(params, model).ids)
+        prompt = await asyncio.to_thread(tokenize_prompt, params, model)
+        return len(prompt.ids)
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         """Prepare, admit and start ``request``. Errors before the engine produced anything
@@ -110,7 +113,8 @@ class MessageService:
         params = request.params
         model = model or self.model(params.model)
         params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
-        prepared = prepare_message(
+        prepared = await asyncio.to_thread(  # rendering and tokenizing a big prompt takes a while
+            prepare_message,
             params,
             model,
             version=request.version,
