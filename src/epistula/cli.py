@@ -24,6 +24,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--data-dir", type=Path, help="where state lives (also EPISTULA_DATA_DIR)")
     p.add_argument("--n-seq-max", type=int, help="concurrent sequences in the engine (default 16)")
     p.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or one JSON object each")
+    p.add_argument("--limit-concurrency", type=int, help="connections served at once, 503 beyond (default 1024)")
+    p.add_argument("--timeout-keep-alive", type=int, help="idle keep-alive seconds (default 5)")
+    p.add_argument("--timeout-request-headers", type=float, help="seconds to send request headers (default 10)")
+    p.add_argument("--timeout-request-body", type=float, help="seconds to send a JSON request body (default 300)")
+    p.add_argument("--forwarded-allow-ips", help="proxies whose X-Forwarded-* headers are trusted (default 127.0.0.1)")
+    p.add_argument("--public-base-url", help="the server's URL as clients see it, for URLs in responses")
 
 
 def ensure_key(settings: Settings) -> str:
@@ -47,6 +53,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from epistula.http.app import create_app
+    from epistula.http.server import uvicorn_config
 
     settings = load_settings(
         args.config,
@@ -57,6 +64,12 @@ def serve(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         n_seq_max=args.n_seq_max,
         log_format=args.log_format,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
+        timeout_request_headers=args.timeout_request_headers,
+        timeout_request_body=args.timeout_request_body,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        public_base_url=args.public_base_url,
     )
     configure_logging(settings.log_format, settings.log_level)
     key_line = ensure_key(settings)
@@ -64,7 +77,7 @@ def serve(args: argparse.Namespace) -> None:
     base_url = f"http://{settings.host}:{settings.port}"
     print(f"epistula {__version__}\nBase URL: {base_url}\n{key_line}", flush=True)
     print(f"Try:      ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=<key> python your_app.py", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, log_config=None)
+    uvicorn.Server(uvicorn_config(app, settings)).run()
 
 
 def main(argv: list[str] | None = None) -> None:

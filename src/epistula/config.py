@@ -138,6 +138,18 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    limit_concurrency: int | None = 1024
+    """Connections (and requests) served at once; beyond it uvicorn answers 503. None: no limit."""
+    timeout_keep_alive: int = 5
+    """Seconds an idle keep-alive connection stays open."""
+    timeout_request_headers: float = 10.0
+    """Seconds a client has to send a request's line and headers (slow-loris clients are cut off)."""
+    timeout_request_body: float = 300.0
+    """Seconds a client has to send a JSON request body (a 400 after that)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (comma-separated
+    addresses or networks, ``*`` for any): the client address that authentication failures
+    are throttled by, and the scheme of URLs in responses."""
     public_base_url: str | None = None
     """The server's address as clients see it (``https://api.example.com``), for URLs in
     responses such as a batch's ``results_url``. Unset: the address the connection reached

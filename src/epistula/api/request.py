@@ -114,16 +114,22 @@ def api_version(request: Request) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes, received within ``timeout_request_body``."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
-        chunks.append(chunk)
+    deadline = app_state(request).settings.timeout_request_body
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise InvalidRequestError(f"The request body did not arrive within {deadline:g} seconds") from None
     return b"".join(chunks)
 
 
