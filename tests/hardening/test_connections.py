@@ -3,16 +3,17 @@ bodies, and applies the connection settings."""
 
 from __future__ import annotations
 
+import argparse
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
 
 from conftest import API_KEY
+from epistula.cli import _serve_parser
 from epistula.config import Settings
 from epistula.http.app import create_app
 from epistula.http.server import uvicorn_config
@@ -112,10 +113,7 @@ def test_a_prompt_client_is_served(server: tuple[str, int]) -> None:
         assert _response(conn).startswith(b"HTTP/1.1 200")
 
 
-def test_settings_have_cli_options(tmp_path: Path) -> None:
-    from epistula.cli import _serve_parser  # noqa: PLC0415
-    import argparse  # noqa: PLC0415
-
+def test_settings_have_cli_options() -> None:
     parser = argparse.ArgumentParser()
     _serve_parser(parser.add_subparsers())
     args = parser.parse_args(
