@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     """Seconds a client has to send a request's line and headers (slow-loris clients are cut off)."""
     timeout_request_body: float = 300.0
     """Seconds a client has to send a JSON request body (a 400 after that)."""
+    auth_throttle_exempt: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Client addresses whose failed authentications are never throttled (loopback: the
+    operator's own tools on this host). A proxy's clients count by their forwarded address."""
     forwarded_allow_ips: str = "127.0.0.1"
     """Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (comma-separated
     addresses or networks, ``*`` for any): the client address that authentication failures

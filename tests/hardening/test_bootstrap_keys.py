@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import fake_settings, start_server
+from conftest import LiveServer, fake_settings, start_server
 from epistula.auth.bootstrap import mint_first_key, open_key_store, register_configured_keys
 from epistula.auth.keys import KeyStore
 from epistula.auth.throttle import FAILURE_BURST, AuthThrottle
@@ -98,7 +98,7 @@ def test_throttle_forgets_the_oldest_clients() -> None:
 
 
 def test_failed_authentication_is_throttled_with_the_envelope(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path))
+    live = start_server(fake_settings(tmp_path, auth_throttle_exempt=[]))
     try:
         url = f"{live.base_url}/v1/models"
         with httpx.Client() as client:
@@ -113,3 +113,11 @@ def test_failed_authentication_is_throttled_with_the_envelope(tmp_path: Path) ->
             assert client.get(url, headers=live.headers()).status_code == 429
     finally:
         live.stop()
+
+
+def test_loopback_is_exempt_by_default(fake_server: LiveServer) -> None:
+    url = f"{fake_server.base_url}/v1/models"
+    with httpx.Client() as client:
+        for _ in range(FAILURE_BURST + 5):
+            assert client.get(url, headers={"x-api-key": "sk-epi-api01-wrong"}).status_code == 401
+        assert client.get(url, headers=fake_server.headers()).status_code == 200

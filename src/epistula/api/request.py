@@ -68,10 +68,12 @@ async def _verified(request: Request, check: Callable[[list[str]], T | None]) ->
     behind the failed-authentication throttle of the client's address."""
     state = app_state(request)
     client = _client(request)
-    state.auth_throttle.check(client)
+    throttled = client not in state.settings.auth_throttle_exempt
+    if throttled:
+        state.auth_throttle.check(client)
     candidates = _credentials(request)
     found = await asyncio.to_thread(check, candidates)
-    if found is None:
+    if found is None and throttled:
         state.auth_throttle.failed(client)
     return found, candidates
 

@@ -36,6 +36,11 @@ class DurableServices:
             self.storage.close()
 
 
+def _archived(storage: Storage, workspace_id: str) -> bool:
+    record = storage.get_workspace(workspace_id)
+    return record is not None and record.archived_at is not None
+
+
 async def start_durable_services(
     settings: Settings, catalog: Catalog, *, signer: ThinkingSigner | None = None, gate: Gate | None = None
 ) -> DurableServices:
@@ -51,7 +56,13 @@ async def start_durable_services(
         messages = MessageService(
             catalog, gate or Gate(), files=files, signer=signer, first_event_wait=settings.first_event_wait
         )
-        runner = BatchRunner(storage, messages, files=files, concurrency=settings.batch_concurrency)
+        runner = BatchRunner(
+            storage,
+            messages,
+            files=files,
+            concurrency=settings.batch_concurrency,
+            workspace_archived=lambda workspace_id: _archived(storage, workspace_id),
+        )
         batches.attach(runner)
         await runner.start()
     except BaseException:

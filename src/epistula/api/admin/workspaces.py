@@ -164,6 +164,9 @@ async def archive_workspace(request: Request) -> Response:
     await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(_workspaces(request).archive, request.path_params["workspace_id"])
+    batches = app_state(request).batches
+    if batches is not None:  # the workspace's batches stop with it
+        await batches.cancel_workspace(record.id)
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
