@@ -76,6 +76,7 @@ class FakeEngine:
             eog_token_ids=frozenset({EOS, SPECIALS["<|endoftext|>"]}),
             vocab_size=259,
             supports_grammar=False,
+            control_tokens=frozenset(SPECIALS),
         )
         self._slots = asyncio.Semaphore(max_active)
         self.active = 0
@@ -90,7 +91,9 @@ class FakeEngine:
     def facts(self) -> ModelFacts:
         return self._facts
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        if not special:
+            return list(text.encode())
         ids: list[int] = []
         pos = 0
         for match in _SPECIAL_RE.finditer(text):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -38,6 +39,8 @@ from epistula.protocol.usage import CacheCreation, Usage
 from .assembler import Assembler
 from .output import OutputRouter, ThinkingDisplay
 from .stops import StopMatcher
+
+log = logging.getLogger("epistula.engine")
 
 _STOP_REASONS: dict[FinishReason, StopReason] = {
     "eos": "end_turn",
@@ -79,12 +82,15 @@ class PreparedMessage:
     """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
 
-def map_engine_error(exc: EngineError) -> Exception:
+def map_engine_error(exc: EngineError, request_id: str = "") -> Exception:
+    """The client's view of an engine failure. Its text (a llama.cpp message, a path, a
+    grammar) is logged with the request id, never sent: clients get a generic message."""
     if isinstance(exc, EngineOverloaded):
         return OverloadedError("Overloaded", retry_after=1)
     if isinstance(exc, PromptTooLong):
         return InvalidRequestError(str(exc))
-    return InternalServerError(f"engine failure: {exc}")
+    log.error("engine failure", extra={"request_id": request_id, "detail": str(exc)}, exc_info=exc)
+    return InternalServerError("Internal server error")
 
 
 class MessageRun:
@@ -95,8 +101,10 @@ class MessageRun:
         *,
         first_event_wait: float = 1.0,
         sign: Callable[[str], str] | None = None,
+        request_id: str = "",
     ) -> None:
         self._engine = engine
+        self._request_id = request_id
         self._sign = sign
         self._prepared = prepared
         self._first_event_wait = first_event_wait
@@ -124,7 +132,7 @@ class MessageRun:
             exc = self._pending.exception()
             if isinstance(exc, EngineError):
                 await self.close()
-                raise map_engine_error(exc) from exc
+                raise map_engine_error(exc, self._request_id) from exc
             if exc is not None or not isinstance(self._pending.result(), PromptCacheUsage):
                 return
             # The cache report comes at once; keep watching for an early failure.
@@ -184,7 +192,7 @@ class MessageRun:
             return None
         except EngineError as exc:
             self._pending = None
-            raise map_engine_error(exc) from exc
+            raise map_engine_error(exc, self._request_id) from exc
         assert self._agen is not None
         self._pending = asyncio.ensure_future(anext(self._agen))
         return event

@@ -19,6 +19,7 @@ from epistula.generation.context_edits import EditedPrompt, apply_edits
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import ServedModel
 from epistula.prompting.breakpoints import find_breakpoints
+from epistula.prompting.markup import Span, control_tokens, tokenize_rendered
 from epistula.prompting.prefixes import PrefixMeter
 from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
@@ -98,6 +99,8 @@ class TokenizedPrompt:
     plan: ToolPlan
     text: str = ""
     """The rendered prompt that ``ids`` tokenize."""
+    markup: tuple[Span, ...] | None = None
+    """Where ``text`` holds template control tokens (``None``: wherever it has them)."""
     has_breakpoints: bool = False
     """The request has ``cache_control`` breakpoints (explicit or automatic)."""
     edits: EditedPrompt | None = None
@@ -140,6 +143,7 @@ def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, T
         extra_system=_extra_system(params, plan, native),
         tools=[tool_spec(t) for t in plan.tools] if plan.active and native else None,
         thinking=opens_thinking(params, model),
+        controls=control_tokens(model.engine.facts.control_tokens),
     )
     return rendered, plan
 
@@ -157,13 +161,14 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
     rendered, plan = _render(params, model)
     opened = opens_thinking(params, model)
     text = rendered.text + (THINK_OPEN if opened else "")
-    ids = tuple(model.engine.tokenize(text))
+    ids = tuple(tokenize_rendered(model.engine.tokenize, text, rendered.markup))
     return TokenizedPrompt(
         model=model,
         ids=ids,
         prefill=rendered.prefill,
         plan=plan,
         text=text,
+        markup=rendered.markup,
         has_breakpoints=bool(breakpoints),
         edits=edits,
         opened_thinking=opened,
@@ -178,7 +183,7 @@ def cache_points(params: PromptParams, prompt: TokenizedPrompt) -> tuple[CachePo
     meter = PrefixMeter(
         params,
         lambda cut: _render(cut, model)[0].text,
-        model.engine.tokenize,
+        lambda text: tokenize_rendered(model.engine.tokenize, text, prompt.markup),
         prompt.text,
         prompt.ids,
     )
@@ -249,9 +254,7 @@ def prepare_message(
     priority: int = 0,
 ) -> PreparedMessage:
     """Validate ``params`` once against ``model`` and compute everything generation needs."""
-    validation.check_create(
-        params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version
-    )
+    validation.check_create(params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version)
     if signer is not None:
         signer.check_request(params)
     prompt = tokenize_prompt(params, model)

@@ -27,6 +27,7 @@ from epistula.protocol.messages import (
     PromptParams,
 )
 
+from .markup import ControlTokens, Span, markup_spans
 from .template import ChatTemplate
 
 
@@ -36,6 +37,9 @@ class RenderedPrompt:
     """The full prompt text handed to the tokenizer (ends with any prefill)."""
     prefill: str
     """The final assistant message the reply continues ("" when there is none)."""
+    markup: tuple[Span, ...] | None = None
+    """Where ``text`` holds the template's own control tokens; ``None`` when no other
+    control-token text is in it (see :mod:`epistula.prompting.markup`)."""
 
 
 def system_text(system: str | list[TextBlockParam] | None) -> str:
@@ -142,15 +146,23 @@ def render_prompt(
     extra_system: str = "",
     tools: list[dict[str, Any]] | None = None,
     thinking: bool = False,
+    controls: ControlTokens | None = None,
 ) -> RenderedPrompt:
     """``extra_system`` (our tool or output-format instructions) follows the system prompt;
     ``tools`` goes to templates that render tools themselves; ``thinking``: earlier thinking
     blocks are rendered (a model made to think sees its own sections, and each turn's
-    prompt extends the previous one's, opened ``<think>`` included)."""
+    prompt extends the previous one's, opened ``<think>`` included); ``controls`` are the
+    model's control tokens, which only the template's markup may produce."""
     messages = template_messages(params, extra_system, thinking=thinking)
     prefill = ""
     last = params.messages[-1] if params.messages else None
     if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"]
     text = template.render(messages, add_generation_prompt=True, tools=tools)
-    return RenderedPrompt(text=text + prefill, prefill=prefill)
+    markup: tuple[Span, ...] | None = None
+    if controls is not None and controls.found_in([messages, tools, prefill]):
+        neutral = template.render(
+            controls.neutralize(messages), add_generation_prompt=True, tools=controls.neutralize(tools)
+        )
+        markup = markup_spans(text, neutral, controls)
+    return RenderedPrompt(text=text + prefill, prefill=prefill, markup=markup)

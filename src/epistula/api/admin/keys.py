@@ -67,7 +67,7 @@ def _keys(request: Request) -> KeyStore:
     response=OrganizationInfo,
 )
 async def get_organization(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     settings = app_state(request).settings
     return JSONResponse(OrganizationInfo(id=settings.organization_id, name="epistula").model_dump(mode="json"))
@@ -87,7 +87,7 @@ async def get_organization(request: Request) -> Response:
     ),
 )
 async def list_api_keys(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     status = query.get("status") or None
@@ -115,7 +115,7 @@ async def list_api_keys(request: Request) -> Response:
     "get", "/v1/organizations/api_keys/{api_key_id}", id="api_keys_retrieve", summary="Get an API key", response=APIKey
 )
 async def get_api_key(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     keys = _keys(request)
     record = await run_in_threadpool(keys.get, request.path_params["api_key_id"])
@@ -131,7 +131,7 @@ async def get_api_key(request: Request) -> Response:
     response=APIKey,
 )
 async def update_api_key(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(APIKeyUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
@@ -151,7 +151,7 @@ async def update_api_key(request: Request) -> Response:
     errors=(404,),
 )
 async def create_api_key(request: Request) -> Response:
-    admin = authenticate_admin(request)
+    admin = await authenticate_admin(request)
     api_version(request)
     params = parse(APIKeyCreateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)

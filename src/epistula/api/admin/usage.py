@@ -137,7 +137,7 @@ def _accounting(request: Request) -> Accounting:
     ),
 )
 async def messages_usage_report(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     state = app_state(request)
     accounting = _accounting(request)
@@ -177,7 +177,7 @@ async def messages_usage_report(request: Request) -> Response:
     ),
 )
 async def get_cost_report(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     accounting = _accounting(request)
     query = request.query_params

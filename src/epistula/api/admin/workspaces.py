@@ -103,7 +103,7 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
     response=Workspace,
 )
 async def create_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(WorkspaceCreateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
@@ -135,7 +135,7 @@ async def create_workspace(request: Request) -> Response:
     ),
 )
 async def list_workspaces(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     ids = query_list(request, "ids")
@@ -159,7 +159,7 @@ async def list_workspaces(request: Request) -> Response:
 
 @API.operation("get", WORKSPACE, id="workspaces_retrieve", summary="Get a workspace", response=Workspace)
 async def get_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(_workspaces(request).get, request.path_params["workspace_id"])
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
@@ -174,7 +174,7 @@ async def get_workspace(request: Request) -> Response:
     response=Workspace,
 )
 async def update_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(WorkspaceUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
@@ -201,9 +201,12 @@ async def update_workspace(request: Request) -> Response:
     "post", WORKSPACE + "/archive", id="workspaces_archive", summary="Archive a workspace", response=Workspace
 )
 async def archive_workspace(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(_workspaces(request).archive, request.path_params["workspace_id"])
+    batches = app_state(request).batches
+    if batches is not None:  # the workspace's batches stop with it
+        await batches.cancel_workspace(record.id)
     return JSONResponse(workspace_object(record).model_dump(mode="json"))
 
 
@@ -219,7 +222,7 @@ async def archive_workspace(request: Request) -> Response:
     response=WorkspaceMember,
 )
 async def add_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(MemberAddParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
@@ -237,7 +240,7 @@ async def add_member(request: Request) -> Response:
     params=PAGING,
 )
 async def list_members(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     query = request.query_params
     page = await run_in_threadpool(
@@ -261,7 +264,7 @@ async def list_members(request: Request) -> Response:
     "get", MEMBER, id="workspace_members_retrieve", summary="Get a workspace member", response=WorkspaceMember
 )
 async def get_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     record = await run_in_threadpool(
         _workspaces(request).get_member, request.path_params["workspace_id"], request.path_params["user_id"]
@@ -278,7 +281,7 @@ async def get_member(request: Request) -> Response:
     response=WorkspaceMember,
 )
 async def update_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     params = parse(MemberUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
@@ -298,7 +301,7 @@ async def update_member(request: Request) -> Response:
     response=MemberRemoveResponse,
 )
 async def remove_member(request: Request) -> Response:
-    authenticate_admin(request)
+    await authenticate_admin(request)
     api_version(request)
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await run_in_threadpool(_workspaces(request).remove_member, workspace_id, user_id)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from epistula.api.operations import JSONL, PAGING, Api
-from epistula.api.request import api_version, app_state, authenticate, query_limit, read_json
+from epistula.api.request import api_version, app_state, authenticate, public_base_url, query_limit, read_json
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.errors import InternalServerError
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
@@ -26,10 +26,6 @@ def _service(request: Request) -> BatchService:
     return service
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 @API.operation(
     "post",
     "/v1/messages/batches",
@@ -39,11 +35,11 @@ def _base_url(request: Request) -> str:
     response=MessageBatch,
 )
 async def create_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     raw = await read_json(request, MAX_BATCH_BODY_BYTES)
     record = await _service(request).create(principal.workspace_id, version, raw)
-    return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
+    return JSONResponse(message_batch(record, public_base_url(request)).model_dump(mode="json"))
 
 
 @API.operation(
@@ -55,7 +51,7 @@ async def create_batch(request: Request) -> Response:
     params=PAGING,
 )
 async def list_batches(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     query = request.query_params
     page = await _service(request).list(
@@ -64,7 +60,7 @@ async def list_batches(request: Request) -> Response:
         before_id=query.get("before_id") or None,
         after_id=query.get("after_id") or None,
     )
-    base = _base_url(request)
+    base = public_base_url(request)
     data = [message_batch(r, base) for r in page.items]
     body = Page[MessageBatch](
         data=data,
@@ -83,13 +79,13 @@ async def list_batches(request: Request) -> Response:
     response=MessageBatch,
 )
 async def get_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     service = _service(request)
     record = await service.get(principal.workspace_id, request.path_params["batch_id"])
     progress = await service.progress(record.id)
     return JSONResponse(
-        message_batch(record, _base_url(request)).model_dump(mode="json"),
+        message_batch(record, public_base_url(request)).model_dump(mode="json"),
         headers={PROGRESS_HEADER: f"{progress.done}/{progress.total}"},
     )
 
@@ -102,10 +98,10 @@ async def get_batch(request: Request) -> Response:
     response=MessageBatch,
 )
 async def cancel_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record = await _service(request).cancel(principal.workspace_id, request.path_params["batch_id"])
-    return JSONResponse(message_batch(record, _base_url(request)).model_dump(mode="json"))
+    return JSONResponse(message_batch(record, public_base_url(request)).model_dump(mode="json"))
 
 
 @API.operation(
@@ -116,7 +112,7 @@ async def cancel_batch(request: Request) -> Response:
     response=DeletedMessageBatch,
 )
 async def delete_batch(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     batch_id = request.path_params["batch_id"]
     await _service(request).delete(principal.workspace_id, batch_id)
@@ -131,7 +127,7 @@ async def delete_batch(request: Request) -> Response:
     response=JSONL,
 )
 async def batch_results(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
     return StreamingResponse(lines, media_type="application/x-jsonl")

@@ -67,7 +67,7 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
 
 @API.operation("post", "/v1/files", id="files_upload", summary="Upload a file", request=UPLOAD, response=FileMetadata)
 async def upload_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     service = _service(request)
     ctype = request.headers.get("content-type", "")
@@ -145,7 +145,7 @@ def _decode_page(page: str) -> str:
     ),
 )
 async def list_files(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     query = request.query_params
     ids = _query_ids(request)
@@ -175,7 +175,7 @@ async def list_files(request: Request) -> Response:
     "get", "/v1/files/{file_id}", id="files_retrieve", summary="Get a file's metadata", response=FileMetadata
 )
 async def get_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
     return JSONResponse(file_metadata(record).model_dump(mode="json"))
@@ -197,7 +197,7 @@ async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
     response=BYTES,
 )
 async def file_content(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
     return StreamingResponse(
@@ -212,7 +212,7 @@ async def file_content(request: Request) -> Response:
 
 @API.operation("delete", "/v1/files/{file_id}", id="files_delete", summary="Delete a file", response=DeletedFile)
 async def delete_file(request: Request) -> Response:
-    principal = authenticate(request)
+    principal = await authenticate(request)
     api_version(request)
     file_id = request.path_params["file_id"]
     await _service(request).delete(principal.workspace_id, file_id)

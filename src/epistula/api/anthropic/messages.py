@@ -28,7 +28,7 @@ API = Api("messages")
 )
 async def create_message(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCreateParams, version=version)
@@ -51,7 +51,7 @@ async def create_message(request: Request) -> Response:
 )
 async def count_tokens(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)

@@ -35,7 +35,7 @@ def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
 
 @API.operation("get", "/v1/models", id="models_list", summary="List models", response=Page[ModelInfo], params=PAGING)
 async def list_models(request: Request) -> Response:
-    authenticate(request)
+    await authenticate(request)
     api_version(request)
     page = paginate(app_state(request).catalog.infos(), request)
     return JSONResponse(page.model_dump(mode="json"))
@@ -49,7 +49,7 @@ async def list_models(request: Request) -> Response:
     response=ModelInfo,
 )
 async def get_model(request: Request) -> Response:
-    authenticate(request)
+    await authenticate(request)
     api_version(request)
     info = app_state(request).catalog.info(request.path_params["model_id"])
     return JSONResponse(info.model_dump(mode="json"))

@@ -33,7 +33,7 @@ API = Api("completions")
 )
 async def create_completion(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     version = api_version(request)
     params = await read_params(request, CompletionCreateParams)
     model = state.messages.model(params.model)
