@@ -97,7 +97,7 @@ def test_turn_two_prompt_extends_turn_one_token_for_token() -> None:
     assert ids2[: len(ids1)] == ids1
     # ...and what lies between is exactly the model's own reply as the template renders it.
     middle = engine.detokenize(list(ids2[len(ids1):]))
-    assert middle.startswith("\n</think>\nI'll run a command to check.\n<tool_call>")
+    assert middle.startswith("</think>\nI'll run a command to check.\n<tool_call>")
 
 
 def test_billing_header_does_not_reach_the_prompt() -> None:

@@ -19,7 +19,11 @@ from .real_tokenizers import CLAUDE_ALIAS, KINDS, catalog_of
 pytestmark = pytest.mark.parametrize("kind", KINDS)
 
 CC = {"type": "ephemeral"}
+THOUGHT: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": "c2ln"}
+"""Claude Code asks for thinking, so the model is made to think, and the echoed turn
+carries the (``display: omitted``) thinking block."""
 REPLY: list[dict[str, Any]] = [
+    THOUGHT,
     {"type": "text", "text": "I'll run a command to check."},
     {
         "type": "tool_use",
@@ -35,7 +39,7 @@ def params(body: dict[str, Any]) -> MessageCreateParams:
 
 
 def prompt_ids(kind: str, body: dict[str, Any]) -> tuple[int, ...]:
-    return tokenize_prompt(params(body), catalog_of(kind)).ids
+    return tokenize_prompt(params(body), catalog_of(kind).resolve(CLAUDE_ALIAS)).ids
 
 
 def detokenize(kind: str, ids: tuple[int, ...]) -> str:
@@ -46,6 +50,7 @@ def test_each_claude_code_turn_extends_the_previous_prompt_token_for_token(kind:
     first = cc.first_turn("4a1f2")
     second = cc.second_turn(first, REPLY, "toolu_01abc", cch="9c3d0")
     reply_two: list[dict[str, Any]] = [
+        THOUGHT,
         {"type": "text", "text": "Two files. Reading the notes."},
         {"type": "tool_use", "id": "toolu_02def", "name": "Read", "input": {"file_path": "notes.txt"}},
     ]
@@ -89,7 +94,7 @@ TAILS = [
 def offsets(kind: str, body: dict[str, Any]) -> list[tuple[int, tuple[int, ...]]]:
     """Each breakpoint's offset, with the prompt tokens before it."""
     ids = prompt_ids(kind, body)
-    points = prepare_message(params(body), catalog_of(kind), version="2023-06-01").cache_points
+    points = prepare_message(params(body), catalog_of(kind).resolve(CLAUDE_ALIAS), version="2023-06-01").cache_points
     return [(p.offset, ids[: p.offset]) for p in points]
 
 

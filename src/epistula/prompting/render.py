@@ -106,7 +106,7 @@ def content_text(content: str | list[Any], *, thinking: bool = False) -> str:
     parts: list[str] = []
     for block in content:
         if thinking and isinstance(block, ThinkingBlockParam):
-            parts.append(f"<think>\n{block.thinking}\n</think>")
+            parts.append(f"<think>\n{block.thinking}\n</think>" if block.thinking else "<think>\n</think>")
         elif isinstance(block, TextBlockParam):
             parts.append(block.text)
         elif isinstance(block, DocumentBlockParam):
