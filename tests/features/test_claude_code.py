@@ -55,7 +55,7 @@ def test_claude_code_tool_round_trip(fake_url: str, stream: bool) -> None:
     r2 = _post(fake_url, second)
     assert r2.status_code == 200, r2.text
     text = "".join(e["delta"].get("text", "") for e in _events(r2) if e["type"] == "content_block_delta") \
-        if stream else r2.json()["content"][0]["text"]
+        if stream else next(b["text"] for b in r2.json()["content"] if b["type"] == "text")
     assert text == "Here are the files."
 
 
@@ -85,7 +85,10 @@ def test_turn_two_prompt_extends_turn_one_token_for_token() -> None:
     catalog = _catalog()
     engine = catalog.resolve("fake").engine
     first = cc.first_turn("4a1f2")
-    reply = [{"type": "text", "text": "I'll run a command to check."},
+    # Claude Code asks for thinking, so the fake model is made to think and the echo carries
+    # the (display: omitted) thinking block.
+    reply = [{"type": "thinking", "thinking": "", "signature": "c2ln"},
+             {"type": "text", "text": "I'll run a command to check."},
              {"type": "tool_use", "id": "toolu_01abc", "name": "Bash",
               "input": {"command": "ls", "description": "List files in the current directory"}}]
     second = cc.second_turn(first, reply, "toolu_01abc", cch="9c3d0")
@@ -94,7 +97,7 @@ def test_turn_two_prompt_extends_turn_one_token_for_token() -> None:
     assert ids2[: len(ids1)] == ids1
     # ...and what lies between is exactly the model's own reply as the template renders it.
     middle = engine.detokenize(list(ids2[len(ids1):]))
-    assert middle.startswith("I'll run a command to check.\n<tool_call>")
+    assert middle.startswith("</think>\nI'll run a command to check.\n<tool_call>")
 
 
 def test_billing_header_does_not_reach_the_prompt() -> None:

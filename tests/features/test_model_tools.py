@@ -18,8 +18,6 @@ from .conftest import KEY, _serve
 
 pytestmark = pytest.mark.model
 
-llama_cpp = pytest.importorskip("llama_cpp")
-
 SCHEMAS: list[dict[str, Any]] = [
     {"type": "object", "properties": {"city": {"type": "string", "minLength": 1},
                                       "days": {"type": "integer", "minimum": 1, "maximum": 7}},

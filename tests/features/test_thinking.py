@@ -88,14 +88,16 @@ def test_thinking_not_requested_hides_reasoning(reasoning_client: anthropic.Anth
     assert message.content[0].text == "X"  # type: ignore[union-attr]
 
 
-def test_non_reasoning_model_accepts_thinking_without_block(client: anthropic.Anthropic) -> None:
+def test_non_reasoning_model_is_made_to_think(client: anthropic.Anthropic) -> None:
     message = client.messages.create(
         model="claude-sonnet-4-6", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "#say:plain"}],
     )
-    assert [b.type for b in message.content] == ["text"]
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "Thinking it over.\n"  # type: ignore[union-attr]
+    assert message.content[1].text == "plain"  # type: ignore[union-attr]
     info = client.models.retrieve("claude-sonnet-4-6")
-    assert info.capabilities is not None and info.capabilities.thinking.supported is False
+    assert info.capabilities is not None and info.capabilities.thinking.supported is True
 
 
 def test_redacted_thinking_accepted_in_history(reasoning_client: anthropic.Anthropic) -> None:

@@ -1,5 +1,6 @@
-"""The fuzz suite's server, and its case counter, reported at the end of the run (the
-count of cases tried is part of what a fuzz run proves)."""
+"""The fuzz suites' shared parts: their server, the wire contract's status -> error.type
+table, the case counter, reported at the end of the run (the count of cases tried is part
+of what a fuzz run proves), and whether a whole fuzz suite was selected."""
 
 from __future__ import annotations
 
@@ -23,9 +24,39 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     live.stop()
 
 
+# The status -> error.type table of the wire contract (spec §1.5), written out here rather
+# than imported, so that the server's own table is under test too. 405 is epistula's
+# (the real API answers unknown methods with invalid_request_error as well).
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
 @pytest.fixture(scope="session")
 def fuzz_stats(request: pytest.FixtureRequest) -> Counter[str]:
     return request.config.stash.setdefault(FUZZ_STATS, Counter())
+
+
+def selected(request: pytest.FixtureRequest, name: str) -> int:
+    """How many items of the requesting module's test function ``name`` the session runs
+    (a fuzz suite's closing check proves something only about a whole run of it)."""
+    module = request.node.module
+    return sum(
+        1
+        for item in request.session.items
+        if getattr(item, "module", None) is module and getattr(item, "originalname", item.name) == name
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -23,7 +23,7 @@ from epistula.api.operations import AUTHED_ERRORS, Api
 from epistula.api.surface import document
 from epistula.http.app import create_app
 
-from .conftest import ADMIN_KEY
+from .conftest import ADMIN_KEY, ERROR_TYPES
 
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 Pair = tuple[str, str]
@@ -138,13 +138,22 @@ def test_refs_resolve(served: dict[str, Any]) -> None:
 
 
 def test_error_responses_pin_the_type_of_their_status(served: dict[str, Any]) -> None:
-    """Each described error response allows only the ``error.type`` its status carries."""
+    """Each described error response allows only the ``error.type`` that the wire contract's
+    table (spec section 1.5, written out in tests/fuzz/conftest.py) gives its status, and the
+    exception hierarchy agrees with that table."""
     table = error_types()
     assert served["components"]["responses"]
     for name, response in served["components"]["responses"].items():
         status = int(name.rsplit("_", 1)[1])
         pinned = response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
-        assert pinned["properties"]["type"] == {"const": table[status]}, name
+        assert pinned["properties"]["type"] == {"const": ERROR_TYPES[status]} == {"const": table[status]}, name
+
+
+def test_an_undescribed_method_on_a_described_path_is_405(fuzz_server: LiveServer, served: dict[str, Any]) -> None:
+    path = "/v1/messages"
+    assert set(served["paths"][path]) == {"post"}
+    resp = httpx.request("DELETE", fuzz_server.base_url + path, headers=fuzz_server.headers(), timeout=30)
+    assert resp.status_code == 405, resp.text
 
 
 # ---------------------------------------------------------------- declarations

@@ -18,7 +18,9 @@ Budget: the coverage phase is fixed (~14,000 negative cases); ``EPISTULA_TEST_FU
 fuzzing examples per operation (default 40); together about a minute on a quiet two-core
 machine. ``EPISTULA_TEST_FUZZ_SEED`` is fixed by default so CI runs are reproducible (set
 another, or ``random``, to explore; ``EPISTULA_TEST_FUZZ_PHASES=fuzzing`` for long hunts).
-The number of cases tried is printed in the terminal summary.
+The number of cases tried is printed in the terminal summary; a default run sends about
+14,900, and a whole run that sends fewer than ``MIN_CASES`` fails (12,760 with the defaults:
+12,000 coverage cases plus half the fuzzing budget of the 38 operations).
 """
 
 from __future__ import annotations
@@ -45,30 +47,15 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from conftest import MODEL, LiveServer
 from epistula.api.surface import document
 
-from .conftest import ADMIN_KEY
+from .conftest import ADMIN_KEY, ERROR_TYPES, selected
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
 SEED = None if _SEED == "random" else int(_SEED)
 PHASES = os.environ.get("EPISTULA_TEST_FUZZ_PHASES", "coverage,fuzzing").split(",")
 
-# The status -> error.type table of the wire contract (spec §1.5), written out here rather
-# than imported, so that the server's own table is under test too. 405 is epistula's
-# (the real API answers unknown methods with invalid_request_error as well).
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
+COVERAGE_MIN_CASES = 12_000
+"""The coverage phase sends about 14,000 cases with the default seed; well below that, it broke."""
 REQUEST_ID = re.compile(r"req_[A-Za-z0-9]{10,}")
 
 # Prompt directives that make the fake engine misbehave on purpose (fail, overload, stall):
@@ -93,6 +80,15 @@ schema.config.phases.coverage.generation.update(modes=[GenerationMode.NEGATIVE])
 # exist, sampling fields are gone in 2026-10-21...), so "valid data is accepted" is not
 # checked; "invalid data is rejected" is, through negative_data_rejected() below.
 schema.config.checks.update(excluded_check_names=["positive_data_acceptance", "negative_data_rejection"])
+
+OPERATIONS = sum(1 for _ in schema.get_all_operations())
+"""One ``test_fuzz`` item per described operation."""
+MIN_CASES = (COVERAGE_MIN_CASES if "coverage" in PHASES else 0) + (
+    OPERATIONS * EXAMPLES // 2 if "fuzzing" in PHASES else 0
+)
+"""The fewest cases a whole run may send (the run fails below it): the coverage phase's
+fixed set, and half the fuzzing phase's budget (hypothesis stops early on small input
+spaces, such as an operation without a body)."""
 
 # Query parameters that are free strings: on the wire every value is one, so "negative" values
 # for them (a number, null, an array sent as a repeated parameter) arrive as valid strings.
@@ -207,19 +203,23 @@ def test_fuzz(
     fuzz_stats[f"op {case.operation.label} {response.status_code}"] += 1
 
 
-def test_the_fuzzer_ran_and_saw_both_outcomes(fuzz_stats: Counter[str]) -> None:
-    """The fuzz can fail: it did send cases, valid ones got 200s and invalid ones 400s."""
-    if not fuzz_stats["cases"]:
+def test_the_fuzzer_ran_and_saw_both_outcomes(request: pytest.FixtureRequest, fuzz_stats: Counter[str]) -> None:
+    """The fuzz can fail: it sent at least the stated number of cases, valid ones got 200s
+    and invalid ones 400s."""
+    if selected(request, "test_fuzz") < OPERATIONS:
         pytest.skip("the fuzz cases were deselected")
+    assert fuzz_stats["cases"] >= MIN_CASES, f"only {fuzz_stats['cases']} fuzz cases ran (at least {MIN_CASES})"
     if "fuzzing" in PHASES:
         assert fuzz_stats["positive"], fuzz_stats
     assert fuzz_stats["negative"] and fuzz_stats["status 200"] and fuzz_stats["status 400"], fuzz_stats
 
 
-def test_fuzzed_batches_end_without_internal_errors(fuzz_server: LiveServer, fuzz_stats: Counter[str]) -> None:
+def test_fuzzed_batches_end_without_internal_errors(
+    request: pytest.FixtureRequest, fuzz_server: LiveServer, fuzz_stats: Counter[str]
+) -> None:
     """Batch items are validated when processed, so a bad item's error is a result line,
     not a response: no item the fuzzer sent may end as ``api_error`` (a 500 in disguise)."""
-    if not fuzz_stats["cases"]:
+    if selected(request, "test_fuzz") < OPERATIONS:
         pytest.skip("the fuzz cases were deselected")
     with httpx.Client(base_url=fuzz_server.base_url, headers=fuzz_server.headers(), timeout=30) as http:
         batches = http.get("/v1/messages/batches", params={"limit": 1000}).json()["data"]

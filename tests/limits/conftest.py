@@ -7,17 +7,15 @@ to the event loop that first used it, so each scenario makes (and closes) its ow
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable
 
 import pytest
 
 from epistula.limits.backend import InProcessLimiter, LimiterBackend
+from real_parts import REDIS_ENV, needs_service, require_service_url
 
-REDIS_URL = os.environ.get("EPISTULA_TEST_REDIS_URL")
-
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="EPISTULA_TEST_REDIS_URL is not set (bash .ci/redis.sh)")
+needs_redis = needs_service(REDIS_ENV)
 
 BackendFactory = Callable[[], LimiterBackend]
 
@@ -33,6 +31,6 @@ def make_backend(request: pytest.FixtureRequest) -> BackendFactory:
         return InProcessLimiter
     from epistula.limits.redis_backend import RedisLimiter
 
-    assert REDIS_URL
+    url = require_service_url(REDIS_ENV)
     prefix = unique_prefix()
-    return lambda: RedisLimiter(REDIS_URL, prefix=prefix)
+    return lambda: RedisLimiter(url, prefix=prefix)

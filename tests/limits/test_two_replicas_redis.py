@@ -13,8 +13,9 @@ import httpx
 
 from conftest import body
 from processes import ServeProcess
+from real_parts import REDIS_ENV, require_service_url
 
-from .conftest import REDIS_URL, needs_redis, unique_prefix
+from .conftest import needs_redis, unique_prefix
 
 LIMIT = 20
 SENT = 60
@@ -22,9 +23,8 @@ SENT = 60
 
 @needs_redis
 def test_combined_rate_never_exceeds_the_limit(tmp_path: Path) -> None:
-    assert REDIS_URL
     env = {
-        "EPISTULA_REDIS_URL": REDIS_URL,
+        "EPISTULA_REDIS_URL": require_service_url(REDIS_ENV),
         "EPISTULA_REDIS_PREFIX": unique_prefix(),
         "EPISTULA_RATE_LIMITS": json.dumps([{"requests_per_minute": LIMIT}]),
     }

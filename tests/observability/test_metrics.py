@@ -93,7 +93,17 @@ def test_counts_move_with_requests(server: LiveServer) -> None:
     assert prefilled + reused == moved("epistula_input_tokens_total", model=model) + moved(
         "epistula_cache_read_input_tokens_total", model=model
     ) + moved("epistula_cache_creation_input_tokens_total", model=model)
-    assert 0.0 <= value(after, "epistula_prompt_cache_hit_ratio", model=model) <= 1.0
+    assert_hit_ratio(after, model)
+
+
+def assert_hit_ratio(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], model: str) -> None:
+    """The gauge is reused / (reused + prefilled) of the counters scraped with it."""
+    reused = value(samples, "epistula_prompt_tokens_reused_total", model=model)
+    prefilled = value(samples, "epistula_prompt_tokens_prefilled_total", model=model)
+    assert reused + prefilled > 0
+    assert value(samples, "epistula_prompt_cache_hit_ratio", model=model) == pytest.approx(
+        reused / (reused + prefilled)
+    )
 
 
 def test_unknown_paths_share_one_label(server: LiveServer) -> None:
@@ -172,11 +182,14 @@ def test_engine_series_from_the_real_model(model_server: LiveServer) -> None:
     model = model_server.model_id
     before = scrape(model_server)
     message = model_server.client().messages.create(**body("Say hello.", max_tokens=8))
+    middle = scrape(model_server)
+    # The same prompt again: its prefix is reused from the slot the first one left.
+    model_server.client().messages.create(**body("Say hello.", max_tokens=8))
     after = scrape(model_server)
-    prefilled = value(after, "epistula_prompt_tokens_prefilled_total", model=model) - value(
+    prefilled = value(middle, "epistula_prompt_tokens_prefilled_total", model=model) - value(
         before, "epistula_prompt_tokens_prefilled_total", model=model
     )
-    reused = value(after, "epistula_prompt_tokens_reused_total", model=model) - value(
+    reused = value(middle, "epistula_prompt_tokens_reused_total", model=model) - value(
         before, "epistula_prompt_tokens_reused_total", model=model
     )
     assert prefilled + reused == message.usage.input_tokens + message.usage.cache_read_input_tokens + (
@@ -184,9 +197,13 @@ def test_engine_series_from_the_real_model(model_server: LiveServer) -> None:
     )
     assert value(after, "epistula_active_sequences", model=model) == 0
     assert value(after, "epistula_queue_depth", model=model) == 0
-    assert 0.0 <= value(after, "epistula_prompt_cache_hit_ratio", model=model) <= 1.0
     assert (
-        value(after, "epistula_output_tokens_total", model=model)
+        value(middle, "epistula_output_tokens_total", model=model)
         - value(before, "epistula_output_tokens_total", model=model)
         == message.usage.output_tokens
     )
+    assert value(after, "epistula_prompt_tokens_reused_total", model=model) > value(
+        middle, "epistula_prompt_tokens_reused_total", model=model
+    ), "the repeated prompt reused nothing"
+    assert_hit_ratio(middle, model)
+    assert_hit_ratio(after, model)

@@ -12,13 +12,14 @@ from epistula.api.request import api_version, authenticate, authenticate_admin
 from epistula.auth.keys import AdminPrincipal, Principal
 
 
-def authorized(request: Request) -> tuple[Principal, str]:
+async def authorized(request: Request) -> tuple[Principal, str]:
     """A workspace API key's principal and the API version asked for."""
-    return authenticate(request), api_version(request)
+    principal = await authenticate(request)
+    return principal, api_version(request)
 
 
-def authorized_admin(request: Request) -> AdminPrincipal:
+async def authorized_admin(request: Request) -> AdminPrincipal:
     """An Admin API key's principal (the API version is checked, and unused)."""
-    admin = authenticate_admin(request)
+    admin = await authenticate_admin(request)
     api_version(request)
     return admin

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -16,11 +18,30 @@ from epistula.generation.validation import check_version, check_version_rules, f
 from epistula.observability.context import current_request
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.epistula
     return state
+
+
+def public_base_url(request: Request) -> str:
+    """The base of URLs this server puts in responses: ``public_base_url`` when configured,
+    else the socket address the connection reached. Never the ``Host`` header, which any
+    client sets; the scheme is the one uvicorn accepted (``X-Forwarded-Proto`` counts only
+    from ``forwarded_allow_ips``)."""
+    configured = app_state(request).settings.public_base_url
+    if configured:
+        return configured.rstrip("/")
+    server = request.scope.get("server")
+    scheme = request.url.scheme
+    if not server:
+        return f"{scheme}://localhost"
+    host, port = server[0], server[1]
+    host = f"[{host}]" if ":" in str(host) else str(host)
+    default = (scheme, port) in (("http", 80), ("https", 443))
+    return f"{scheme}://{host}" if default or port is None else f"{scheme}://{host}:{port}"
 
 
 def _credentials(request: Request) -> list[str]:
@@ -37,29 +58,52 @@ def _credentials(request: Request) -> list[str]:
     return candidates
 
 
-def authenticate(request: Request) -> Principal:
+def _client(request: Request) -> str:
+    """The client's address (the forwarded one only from a trusted proxy: uvicorn's rule)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _verified(request: Request, check: Callable[[list[str]], T | None]) -> tuple[T | None, list[str]]:
+    """Run ``check`` on the request's credentials off the event loop (a database read),
+    behind the failed-authentication throttle of the client's address."""
+    state = app_state(request)
+    client = _client(request)
+    throttled = client not in state.settings.auth_throttle_exempt
+    if throttled:
+        state.auth_throttle.check(client)
+    candidates = _credentials(request)
+    found = await asyncio.to_thread(check, candidates)
+    if found is None and throttled:
+        state.auth_throttle.failed(client)
+    return found, candidates
+
+
+def _first(verify: Callable[[str], T | None]) -> Callable[[list[str]], T | None]:
+    def check(candidates: list[str]) -> T | None:
+        return next((p for p in map(verify, candidates) if p is not None), None)
+
+    return check
+
+
+async def authenticate(request: Request) -> Principal:
     """A workspace API key. Admin keys are not API keys: they get the same 401 as an
     unknown key, as on the real Messages API."""
-    state = app_state(request)
-    for key in _credentials(request):
-        principal = state.keys.verify(key)
-        if principal is not None:
-            if (facts := current_request.get()) is not None:  # for the access log
-                facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
-            return principal
-    raise AuthenticationError("invalid x-api-key")
+    principal, _ = await _verified(request, _first(app_state(request).keys.verify))
+    if principal is None:
+        raise AuthenticationError("invalid x-api-key")
+    if (facts := current_request.get()) is not None:  # for the access log
+        facts.key_id, facts.workspace_id = principal.key_id, principal.workspace_id
+    return principal
 
 
-def authenticate_admin(request: Request) -> AdminPrincipal:
+async def authenticate_admin(request: Request) -> AdminPrincipal:
     """An Admin API key, for ``/v1/organizations/...``. A valid ordinary API key gets
     ``403 permission_error`` (it is a real credential without the right), anything else 401."""
-    state = app_state(request)
-    candidates = _credentials(request)
-    for key in candidates:
-        admin = state.keys.verify_admin(key)
-        if admin is not None:
-            return admin
-    if any(state.keys.verify(key) is not None for key in candidates):
+    keys = app_state(request).keys
+    admin, candidates = await _verified(request, _first(keys.verify_admin))
+    if admin is not None:
+        return admin
+    if await asyncio.to_thread(_first(keys.verify), candidates) is not None:
         raise PermissionDeniedError(
             "This endpoint requires an Admin API key; workspace API keys cannot use the Admin API."
         )
@@ -72,16 +116,22 @@ def api_version(request: Request) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes, received within ``timeout_request_body``."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
-        chunks.append(chunk)
+    deadline = app_state(request).settings.timeout_request_body
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise InvalidRequestError(f"The request body did not arrive within {deadline:g} seconds") from None
     return b"".join(chunks)
 
 
@@ -98,13 +148,26 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+OFFLOAD_BYTES = 1 << 20
+"""Bodies larger than this are decoded and validated in a worker thread, off the event loop."""
+
+
+async def _off_loop(size: int, work: Callable[[], T]) -> T:
+    return await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
+
+
+async def _json_body(request: Request, limit: int) -> bytes:
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "")
     if ctype and "json" not in ctype.lower():
         raise InvalidRequestError(f"Unsupported content type: {ctype.split(';')[0]}; expected application/json")
     if not body.strip():
         raise InvalidRequestError("request body is empty; expected a JSON object")
+    return body
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    """A JSON object from ``body``, or the 400 that describes what is wrong with it."""
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -121,13 +184,24 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    body = await _json_body(request, limit)
+    return await _off_loop(len(body), lambda: decode_json(body))
+
+
 async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
     """The request body as ``model``: size limit, JSON, the breaking rules of API
-    ``version`` (where the endpoint has versioned fields), then strict validation."""
-    raw = await read_json(request, app_state(request).settings.max_body_bytes)
-    if version is not None:
-        check_version_rules(raw, version)
-    return parse(model, raw)
+    ``version`` (where the endpoint has versioned fields), then strict validation (in a
+    worker thread for big bodies)."""
+    body = await _json_body(request, app_state(request).settings.max_body_bytes)
+
+    def work() -> M:
+        raw = decode_json(body)
+        if version is not None:
+            check_version_rules(raw, version)
+        return parse(model, raw)
+
+    return await _off_loop(len(body), work)
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:

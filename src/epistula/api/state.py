@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from epistula.auth.keys import KeyStore
+from epistula.auth.throttle import AuthThrottle
 from epistula.config import Settings
 from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
@@ -33,3 +34,5 @@ class AppState:
     files: FileService | None = None
     gate: Gate = field(default_factory=Gate)
     accounting: Accounting | None = None
+    auth_throttle: AuthThrottle = field(default_factory=AuthThrottle)
+    """Failed authentications per client address (429 once a client's bucket is empty)."""

@@ -15,9 +15,11 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from epistula.config import Settings
 from epistula.storage.database import Database
-from epistula.storage.tenancy import ApiKeyRecord, TenancyStore
+from epistula.storage.tenancy import ApiKeyRecord, KeyKind, TenancyStore
 
 from .keys import KeyStore
 
@@ -81,10 +83,30 @@ def open_key_store(settings: Settings, database: Database) -> KeyStore:
     return keys
 
 
+CONFIGURED_NAMES: dict[KeyKind, str] = {"api": "EPISTULA_API_KEY", "admin": "EPISTULA_ADMIN_API_KEY"}
+
+
 def register_configured_keys(keys: KeyStore, settings: Settings) -> None:
     """``EPISTULA_API_KEY`` (default workspace) and ``EPISTULA_ADMIN_API_KEY``: accepted
-    from the first request on. A key disabled through the API stays disabled."""
-    if settings.api_key is not None:
-        keys.add(settings.api_key.get_secret_value(), name="EPISTULA_API_KEY")
-    if settings.admin_api_key is not None:
-        keys.add(settings.admin_api_key.get_secret_value(), name="EPISTULA_ADMIN_API_KEY", kind="admin")
+    from the first request on. A key disabled through the API stays disabled, and a
+    changed value revokes the previous one (it is set ``inactive``)."""
+    configured: dict[KeyKind, SecretStr | None] = {"api": settings.api_key, "admin": settings.admin_api_key}
+    for kind, secret in configured.items():
+        if secret is None:
+            continue
+        name = CONFIGURED_NAMES[kind]
+        current = keys.add(secret.get_secret_value(), name=name, kind=kind)
+        for old in keys.active_named(name, kind):
+            if old.id != current.id:
+                keys.update(old.id, status="inactive", kind=kind)
+                log.warning("%s changed: the previous key %s is now inactive", name, old.id)
+
+
+def mint_first_key(keys: KeyStore) -> str | None:
+    """A new API key for a database that has never had one (returned once, never stored);
+    ``None`` once any key exists, even if every key is disabled: disabling all keys in an
+    incident must not reopen access on the next restart."""
+    if keys.ever_had("api"):
+        return None
+    key, _ = keys.create(name="default")
+    return key

@@ -2,6 +2,9 @@
 shared database.
 
 Only SHA-256 hashes are stored; a lookup by hash is followed by a constant-time compare.
+A key is looked up only if it has the documented format (``sk-epi-api01-...``,
+``sk-epi-admin01-...``) or was registered in this process as a fixed key (the settings'
+``api_key``/``admin_api_key``); anything else is refused without touching the database.
 Verification reads the database on every request (no cache), so a key disabled through
 the Admin API or the CLI gets 401 on the very next request on every replica.
 """
@@ -14,11 +17,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Unpack
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError
 from epistula.storage.common import ListPage
-from epistula.storage.tenancy import DEFAULT_WORKSPACE_ID, ApiKeyRecord, KeyKind, KeyStatus, TenancyStore
+from epistula.storage.tenancy import DEFAULT_WORKSPACE_ID, ApiKeyRecord, KeyKind, KeyQuery, KeyStatus, TenancyStore
 
 from .workspaces import Workspaces
 
@@ -26,6 +30,7 @@ KEY_PREFIX = "sk-epi-api01-"
 ADMIN_KEY_PREFIX = "sk-epi-admin01-"
 DEFAULT_WORKSPACE = DEFAULT_WORKSPACE_ID
 PREFIXES: dict[KeyKind, str] = {"api": KEY_PREFIX, "admin": ADMIN_KEY_PREFIX}
+MAX_KEY_CHARS = 512
 
 
 def new_secret(kind: KeyKind = "api") -> str:
@@ -77,11 +82,17 @@ class KeyStore:
         self.store = store
         self.clock = clock
         self.workspaces = Workspaces(store, clock=clock)
+        self._fixed: set[str] = set()
+        """Hashes of fixed keys registered here that do not have the documented format."""
 
     # ------------------------------------------------------------ verification
 
     def _match(self, key: str, kind: KeyKind) -> ApiKeyRecord | None:
+        if len(key) > MAX_KEY_CHARS:
+            return None
         digest = hash_key(key)
+        if not key.startswith(PREFIXES[kind]) and digest not in self._fixed:
+            return None
         found = self.store.find_key(digest)
         if found is None or not hmac.compare_digest(found.key_hash, digest):
             return None
@@ -138,6 +149,8 @@ class KeyStore:
             expires_at=expires_at,
         )
         digest = hash_key(key)
+        if not key.startswith(PREFIXES[kind]):
+            self._fixed.add(digest)
         if self.store.add_key(record, digest):
             return record
         existing = self.store.key_by_hash(digest)
@@ -174,27 +187,9 @@ class KeyStore:
             raise NotFoundError("no such API key")
         return record
 
-    def list(
-        self,
-        *,
-        limit: int,
-        before_id: str | None = None,
-        after_id: str | None = None,
-        kind: KeyKind | None = "api",
-        status: KeyStatus | None = None,
-        workspace_id: str | None = None,
-        created_by_id: str | None = None,
-    ) -> ListPage[ApiKeyRecord]:
-        return self.store.list_keys(
-            limit=limit,
-            before_id=before_id,
-            after_id=after_id,
-            kind=kind,
-            status=status,
-            workspace_id=workspace_id,
-            created_by_id=created_by_id,
-            now=self.clock(),
-        )
+    def list(self, **query: Unpack[KeyQuery]) -> ListPage[ApiKeyRecord]:
+        """API keys unless ``kind`` says otherwise; the status filter compares expiry with now."""
+        return self.store.list_keys(**query, now=self.clock())
 
     def update(
         self, key_id: str, *, name: str | None = None, status: KeyStatus | None = None, kind: KeyKind | None = "api"
@@ -222,3 +217,18 @@ class KeyStore:
     def count(self, kind: KeyKind = "api") -> int:
         """Active keys of this kind."""
         return self.store.count_keys(kind)
+
+    def ever_had(self, kind: KeyKind = "api") -> bool:
+        """Whether any key of this kind exists, whatever its status (disabled ones too)."""
+        return bool(self.store.list_keys(limit=1, kind=kind, now=self.clock()).items)
+
+    def active_named(self, name: str, kind: KeyKind) -> tuple[ApiKeyRecord, ...]:
+        """Active keys of ``kind`` called ``name`` that no one created through the API."""
+        found: tuple[ApiKeyRecord, ...] = ()
+        after: str | None = None
+        while True:
+            page = self.list(limit=1000, after_id=after, kind=kind, status="active")
+            found += tuple(r for r in page.items if r.name == name and r.created_by_id is None)
+            if not page.has_more or not page.items:
+                return found
+            after = page.items[-1].id

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from typing import Unpack
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError
@@ -19,6 +20,7 @@ from epistula.storage.tenancy import (
     DEFAULT_WORKSPACE_ID,
     MemberRecord,
     TenancyStore,
+    WorkspaceQuery,
     WorkspaceRecord,
     WorkspaceRole,
 )
@@ -38,6 +40,10 @@ def check_color(color: str) -> str:
     if not _COLOR.fullmatch(color):
         raise InvalidRequestError(f"display_color: {color!r} is not a hex color such as #6C5BB9")
     return color
+
+
+def _not_a_member(workspace_id: str, user_id: str) -> NotFoundError:
+    return NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
 
 
 class Workspaces:
@@ -86,24 +92,8 @@ class Workspaces:
             raise NotFoundError(f"workspace_id: workspace {workspace_id} not found")
         return record
 
-    def list(
-        self,
-        *,
-        limit: int,
-        before_id: str | None = None,
-        after_id: str | None = None,
-        include_archived: bool = False,
-        include_default: bool = False,
-        ids: Sequence[str] | None = None,
-    ) -> ListPage[WorkspaceRecord]:
-        return self.store.list_workspaces(
-            limit=limit,
-            before_id=before_id,
-            after_id=after_id,
-            include_archived=include_archived,
-            include_default=include_default,
-            ids=ids,
-        )
+    def list(self, **query: Unpack[WorkspaceQuery]) -> ListPage[WorkspaceRecord]:
+        return self.store.list_workspaces(**query)
 
     def update(
         self,
@@ -152,18 +142,23 @@ class Workspaces:
             raise InvalidRequestError(f"workspace {workspace_id} is archived and cannot be changed")
         return record
 
-    def add_member(self, workspace_id: str, user_id: str, role: WorkspaceRole) -> MemberRecord:
+    def _put_member(self, workspace_id: str, user_id: str, role: WorkspaceRole, *, create: bool) -> MemberRecord:
         self._active(workspace_id)
         member = MemberRecord(workspace_id=workspace_id, user_id=user_id, workspace_role=role)
-        if not self.store.put_member(member, create=True):
+        if self.store.put_member(member, create=create):
+            return member
+        if create:
             raise InvalidRequestError(f"user {user_id} is already a member of workspace {workspace_id}")
-        return member
+        raise _not_a_member(workspace_id, user_id)
+
+    def add_member(self, workspace_id: str, user_id: str, role: WorkspaceRole) -> MemberRecord:
+        return self._put_member(workspace_id, user_id, role, create=True)
 
     def get_member(self, workspace_id: str, user_id: str) -> MemberRecord:
         self.get(workspace_id)
         member = self.store.get_member(workspace_id, user_id)
         if member is None:
-            raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
+            raise _not_a_member(workspace_id, user_id)
         return member
 
     def list_members(
@@ -173,13 +168,9 @@ class Workspaces:
         return self.store.list_members(workspace_id, limit=limit, before_id=before_id, after_id=after_id)
 
     def update_member(self, workspace_id: str, user_id: str, role: WorkspaceRole) -> MemberRecord:
-        self._active(workspace_id)
-        member = MemberRecord(workspace_id=workspace_id, user_id=user_id, workspace_role=role)
-        if not self.store.put_member(member, create=False):
-            raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
-        return member
+        return self._put_member(workspace_id, user_id, role, create=False)
 
     def remove_member(self, workspace_id: str, user_id: str) -> None:
         self.get(workspace_id)
         if not self.store.remove_member(workspace_id, user_id):
-            raise NotFoundError(f"user_id: user {user_id} is not a member of workspace {workspace_id}")
+            raise _not_a_member(workspace_id, user_id)

@@ -17,6 +17,7 @@ from epistula.storage.batches import BatchStore
 from epistula.storage.blobs import open_blobs
 from epistula.storage.database import Database
 from epistula.storage.files import FileStore
+from epistula.storage.tenancy import TenancyStore
 
 from .runner import BatchRunner
 from .service import BatchService
@@ -40,6 +41,11 @@ class DurableServices:
             self.store.close()
 
 
+def _archived(tenancy: TenancyStore, workspace_id: str) -> bool:
+    record = tenancy.get_workspace(workspace_id)
+    return record is not None and record.archived_at is not None
+
+
 async def start_durable_services(
     settings: Settings,
     catalog: Catalog,
@@ -49,6 +55,7 @@ async def start_durable_services(
     gate: Gate | None = None,
 ) -> DurableServices:
     store = BatchStore(database)
+    tenancy = TenancyStore(database)
     try:
         files = FileService(
             FileStore(database),
@@ -60,7 +67,13 @@ async def start_durable_services(
         messages = MessageService(
             catalog, gate or Gate(), files=files, signer=signer, first_event_wait=settings.first_event_wait
         )
-        runner = BatchRunner(store, messages, files=files, concurrency=settings.batch_concurrency)
+        runner = BatchRunner(
+            store,
+            messages,
+            files=files,
+            concurrency=settings.batch_concurrency,
+            workspace_archived=lambda workspace_id: _archived(tenancy, workspace_id),
+        )
         batches.attach(runner)
         await runner.start()
     except BaseException:

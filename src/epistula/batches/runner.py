@@ -74,8 +74,11 @@ class BatchRunner:
         overload_backoff: float = 1.0,
         max_overload_retries: int = MAX_OVERLOAD_RETRIES,
         clock: Callable[[], float] = time.time,
+        workspace_archived: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
+        self._workspace_archived = workspace_archived
+        """Asked (off the loop) before each request runs: an archived workspace's batches stop."""
         self._messages = messages
         """Batch items pass the same service and gate as live requests (usage rows, spend limits)."""
         self._files = files
@@ -128,7 +131,7 @@ class BatchRunner:
         """Interrupt this process's in-flight requests of a canceled batch; they are
         recorded as ``canceled`` (the batch then ends once nothing else runs)."""
         for (owner, index), task in list(self._inflight.items()):
-            if owner != batch_id:
+            if owner != batch_id or task is asyncio.current_task():
                 continue
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -196,8 +199,22 @@ class BatchRunner:
 
     # ------------------------------------------------------------ one request
 
+    async def _owner_gone(self, request: ClaimedRequest) -> bool:
+        """The batch's workspace was archived (perhaps by the CLI, with no server to tell):
+        cancel the whole batch instead of running the request."""
+        check = self._workspace_archived
+        if check is None or not await asyncio.to_thread(check, request.workspace_id):
+            return False
+        log.info("batch %s: workspace %s is archived; canceling", request.batch_id, request.workspace_id)
+        await asyncio.to_thread(self._store.cancel_batch, request.workspace_id, request.batch_id, self._clock())
+        await self.batch_canceled(request.batch_id)
+        return True
+
     async def _run(self, request: ClaimedRequest) -> None:
         key = (request.batch_id, request.index)
+        if await self._owner_gone(request):
+            await self._complete(request.batch_id, request.index, "canceled", CANCELED_RESULT)
+            return
         try:
             status, result = await self._generate(request)
         except _Requeue:

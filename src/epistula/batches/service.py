@@ -126,7 +126,7 @@ class BatchService:
         self._events = events
 
     async def create(self, workspace_id: str, version: str, raw: dict[str, Any]) -> BatchRecord:
-        requests = validate_create(raw, version)
+        requests = await asyncio.to_thread(validate_create, raw, version)  # up to 256 MB of requests
         now = self._clock()
         record = BatchRecord(
             id=ids.batch_id(),
@@ -141,6 +141,21 @@ class BatchService:
         if self._events is not None:
             self._events.wake()
         return record
+
+    async def cancel_workspace(self, workspace_id: str) -> int:
+        """Cancel every batch of ``workspace_id`` that is still in progress (the workspace was
+        archived: its batches stop with it); returns how many."""
+        in_progress: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self.list(workspace_id, limit=1000, after_id=after)
+            in_progress += [b.id for b in page.items if b.processing_status == "in_progress"]
+            if not page.has_more or not page.items:
+                break
+            after = page.items[-1].id
+        for batch_id in in_progress:
+            await self.cancel(workspace_id, batch_id)
+        return len(in_progress)
 
     async def get(self, workspace_id: str, batch_id: str) -> BatchRecord:
         record = await asyncio.to_thread(self._store.get_batch, workspace_id, batch_id)

@@ -1,4 +1,4 @@
-"""The ``epistula`` command: ``serve``, ``keys``, ``workspaces``, ``batch``, ``--version``."""
+"""The ``epistula`` command: ``serve``, ``claude``, ``keys``, ``workspaces``, ``batch``, ``--version``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 from epistula import __version__
 
 from . import batch, keys, workspaces
+from .claude import claude
 from .serve import serve
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: the options' texts are printed as written
 )
 app.command()(serve)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(claude)
 app.add_typer(keys.app)
 app.add_typer(workspaces.app)
 app.add_typer(batch.app)

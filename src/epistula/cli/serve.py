@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from epistula import __version__
-from epistula.auth.bootstrap import open_key_store
+from epistula.auth.bootstrap import mint_first_key, open_key_store
 from epistula.config import Settings, load_settings
 from epistula.observability.logs import configure_logging
 from epistula.storage.database import open_database
@@ -19,10 +19,12 @@ def ensure_key(settings: Settings) -> str:
         return "API key:  (from EPISTULA_API_KEY)"
     with open_database(settings.database_url, settings.data_dir) as database:
         store = open_key_store(settings, database)
-        if store.count() == 0:
-            key, _ = store.create(name="default")
+        key = mint_first_key(store)
+        if key is not None:
             where = "the database" if settings.database_url else str(settings.data_dir)
             return f"API key:  {key}\n          (shown once; only its hash is stored in {where})"
+        if store.count() == 0:
+            return "API key:  (every key is disabled; `epistula keys create` makes a new one)"
         return "API key:  (already created; it was printed on first start; `epistula keys create` makes another)"
 
 
@@ -36,6 +38,12 @@ def serve(
     database_url: DatabaseUrl = None,
     n_seq_max: Annotated[int | None, setting_option("n_seq_max")] = None,
     log_format: Annotated[Literal["text", "json"] | None, setting_option("log_format")] = None,
+    limit_concurrency: Annotated[int | None, setting_option("limit_concurrency")] = None,
+    timeout_keep_alive: Annotated[int | None, setting_option("timeout_keep_alive")] = None,
+    timeout_request_headers: Annotated[float | None, setting_option("timeout_request_headers")] = None,
+    timeout_request_body: Annotated[float | None, setting_option("timeout_request_body")] = None,
+    forwarded_allow_ips: Annotated[str | None, setting_option("forwarded_allow_ips")] = None,
+    public_base_url: Annotated[str | None, setting_option("public_base_url")] = None,
 ) -> None:
     """Run the API server.
 
@@ -43,6 +51,7 @@ def serve(
     import uvicorn
 
     from epistula.http.app import create_app
+    from epistula.http.server import uvicorn_config
 
     settings = load_settings(
         config,
@@ -54,6 +63,12 @@ def serve(
         database_url=database_url,
         n_seq_max=n_seq_max,
         log_format=log_format,
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=timeout_keep_alive,
+        timeout_request_headers=timeout_request_headers,
+        timeout_request_body=timeout_request_body,
+        forwarded_allow_ips=forwarded_allow_ips,
+        public_base_url=public_base_url,
     )
     configure_logging(settings.log_format, settings.log_level)
     key_line = ensure_key(settings)
@@ -61,4 +76,4 @@ def serve(
     base_url = f"http://{settings.host}:{settings.port}"
     print(f"epistula {__version__}\nBase URL: {base_url}\n{key_line}", flush=True)
     print(f"Try:      ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=<key> python your_app.py", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, log_config=None)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

@@ -52,3 +52,16 @@ def tool_call_grammar(tools: list[Tool], *, parallel: bool, lazy: bool) -> Const
 def json_output_grammar(schema: dict[str, object]) -> Constraint:
     converter = SchemaConverter(dict(schema))
     return Constraint(grammar=converter.grammar())
+
+
+THINK_CLOSE = "</think>"
+
+
+def json_after_thinking_grammar(schema: dict[str, object]) -> Constraint:
+    """Free thinking, then (lazily, from the model's ``</think>``) one JSON value valid under
+    the schema: structured outputs for a model whose output starts inside ``<think>``."""
+    converter = SchemaConverter(dict(schema))
+    answer = converter.visit(dict(schema), "answer")
+    converter._rules["answer"] = answer
+    grammar = converter.grammar_with_root(f'{literal(THINK_CLOSE)} [ \\t\\n]* answer')
+    return Constraint(grammar=grammar, triggers=(THINK_CLOSE,))

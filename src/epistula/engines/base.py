@@ -158,6 +158,9 @@ class ModelFacts:
     eog_token_ids: frozenset[int] = field(default_factory=frozenset)
     vocab_size: int = 0
     supports_grammar: bool = False
+    control_tokens: frozenset[str] = field(default_factory=frozenset)
+    """The text of every control token (``<|im_start|>``...): markup only the chat template
+    may produce. Tokenized with ``special=False``, such text stays plain text."""
 
 
 @runtime_checkable
@@ -167,8 +170,10 @@ class Engine(Protocol):
     @property
     def facts(self) -> ModelFacts: ...
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokenize rendered prompt text; special-token markup is parsed, no BOS is added."""
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """Tokenize prompt text, no BOS added. With ``special`` control-token markup
+        (``<|im_start|>``) becomes control tokens; without it, it is plain text.
+        Safe to call from any thread, also while the engine decodes."""
         ...
 
     def detokenize(self, ids: list[int]) -> str: ...

@@ -15,6 +15,9 @@ The reply is chosen from directives in the *last user turn* of the prompt:
 * ``#think:TEXT`` -> first write ``<think>\nTEXT\n</think>\n\n`` (a reasoning model), unless
   the assistant turn already closed its thinking section.
 * ``#think-long`` -> think for a long time (3,000 tokens), for budget tests.
+* A prompt that ends inside an opened ``<think>`` section (epistula makes a model that does
+  not reason natively think) -> the thought (``#think``'s, else ``Thinking it over.``),
+  ``</think>``, then the reply.
 
 Without a directive the reply is ``You said: <last user text>``.
 
@@ -73,6 +76,7 @@ class FakeEngine:
             eog_token_ids=frozenset({EOS, SPECIALS["<|endoftext|>"]}),
             vocab_size=259,
             supports_grammar=False,
+            control_tokens=frozenset(SPECIALS),
         )
         self._slots = asyncio.Semaphore(max_active)
         self.active = 0
@@ -87,7 +91,9 @@ class FakeEngine:
     def facts(self) -> ModelFacts:
         return self._facts
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        if not special:
+            return list(text.encode())
         ids: list[int] = []
         pos = 0
         for match in _SPECIAL_RE.finditer(text):
@@ -153,7 +159,9 @@ class FakeEngine:
         already_thought = "</think>" in after_user
         think = re.search(r"#think:(.*)", user)
         thought = think.group(1) if think else ("x " * 1500 if "#think-long" in user else None)
-        if thought is not None and not already_thought:
+        if after_user.endswith("<think>\n"):
+            reply = f"{thought or 'Thinking it over.'}\n</think>\n\n{reply}"
+        elif thought is not None and not already_thought:
             reply = f"<think>\n{thought}\n</think>\n\n{reply}"
         forever = "#forever" in user
         fail_after = _int_directive(user, "fail-after")

@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import mimetypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, Unpack
 
 from pydantic import Field
 
 from epistula import ids
 from epistula.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from epistula.files.pdf import pdf_pages
 from epistula.protocol.content import (
     Base64PDFSource,
     DocumentBlockParam,
@@ -40,12 +40,11 @@ from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 from epistula.storage.blobs import BlobStore, BlobTooLarge
 from epistula.storage.common import ListPage, rfc3339
-from epistula.storage.files import FileRecord, FileStore
+from epistula.storage.files import FileQuery, FileRecord, FileStore
 
 MAX_FILE_BYTES = 500 * 1024 * 1024
 MIN_EXPIRES_IN = 3600
 MAX_EXPIRES_IN = 7_776_000
-MAX_PDF_PAGES = 100
 TEXT_MIME_TYPES = frozenset(
     {"application/json", "application/xml", "application/x-yaml", "application/yaml", "application/x-ndjson"}
 )
@@ -145,24 +144,8 @@ class FileService:
             raise NotFoundError(f"File has expired: {file_id}", details={"error_code": "file_expired"})
         return record
 
-    async def list(
-        self,
-        workspace_id: str,
-        *,
-        limit: int,
-        before_id: str | None = None,
-        after_id: str | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> ListPage[FileRecord]:
-        return await asyncio.to_thread(
-            self._store.list_files,
-            workspace_id,
-            limit=limit,
-            now=self._clock(),
-            before_id=before_id,
-            after_id=after_id,
-            ids=ids,
-        )
+    async def list(self, workspace_id: str, **query: Unpack[FileQuery]) -> ListPage[FileRecord]:
+        return await asyncio.to_thread(self._store.list_files, workspace_id, now=self._clock(), **query)
 
     async def delete(self, workspace_id: str, file_id: str) -> None:
         if not await asyncio.to_thread(self._store.delete_file, workspace_id, file_id):
@@ -215,27 +198,9 @@ class ExtractedTextSource(PlainTextSource):
     file_id: str | None = Field(default=None, exclude=True)
 
 
-def pdf_pages(data: bytes, where: str) -> tuple[str, ...]:
-    """The text of each page, in order (pypdf's extraction, stripped)."""
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise InvalidRequestError(f"{where}: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
-        return tuple((page.extract_text() or "").strip() for page in reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidRequestError(f"{where}: The PDF specified could not be read ({exc})") from exc
-
-
 def pages_text(pages: tuple[str, ...]) -> str:
     """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart."""
     return "\n".join(f'<page number="{n}">\n{text}\n</page>' for n, text in enumerate(pages, 1))
-
-
-def pdf_text(data: bytes, where: str) -> str:
-    return pages_text(pdf_pages(data, where))
 
 
 def _pdf_source(pages: tuple[str, ...], file_id: str | None) -> ExtractedTextSource:
@@ -244,10 +209,10 @@ def _pdf_source(pages: tuple[str, ...], file_id: str | None) -> ExtractedTextSou
     )
 
 
-def file_document_source(record: FileRecord, data: bytes, where: str) -> ExtractedTextSource:
+async def file_document_source(record: FileRecord, data: bytes, where: str) -> ExtractedTextSource:
     mime = record.mime_type
     if mime == "application/pdf":
-        return _pdf_source(pdf_pages(data, where), record.id)
+        return _pdf_source(await pdf_pages(data, where), record.id)
     if mime.startswith("text/") or mime in TEXT_MIME_TYPES:
         try:
             text = data.decode("utf-8")
@@ -257,10 +222,6 @@ def file_document_source(record: FileRecord, data: bytes, where: str) -> Extract
     raise InvalidRequestError(
         f"{where}: file `{record.id}` has type `{mime}`, which cannot be used as a document (text and PDF files can)"
     )
-
-
-def file_document_text(record: FileRecord, data: bytes, where: str) -> str:
-    return file_document_source(record, data, where).data
 
 
 def _needs_rewrite(block: Any) -> bool:
@@ -279,13 +240,13 @@ async def _document(
     source = block.source
     if isinstance(source, FileDocumentSource):
         record, data = await _read_file(source.file_id, where, files, workspace_id)
-        text: PlainTextSource = file_document_source(record, data, f"{where}.source")
+        text: PlainTextSource = await file_document_source(record, data, f"{where}.source")
     elif isinstance(source, Base64PDFSource):
         try:
             data = base64.b64decode(source.data, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
-        text = _pdf_source(await asyncio.to_thread(pdf_pages, data, f"{where}.source"), None)
+        text = _pdf_source(await pdf_pages(data, f"{where}.source"), None)
     else:
         return block
     return block.model_copy(update={"source": text})

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
-from epistula.protocol.messages import Message, StopReason
+from epistula.protocol.messages import ContextManagementResponse, Message, StopReason
 from epistula.protocol.streaming import (
     InputJSONDelta,
     MessageDelta,
@@ -26,7 +26,15 @@ from epistula.protocol.usage import MessageDeltaUsage, Usage
 
 
 class Assembler:
-    def __init__(self, *, message_id: str, model: str, usage: Usage) -> None:
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        model: str,
+        usage: Usage,
+        context_management: ContextManagementResponse | None = None,
+    ) -> None:
+        self._context_management = context_management
         self._message_id = message_id
         self._model = model
         self._usage = usage
@@ -37,7 +45,13 @@ class Assembler:
 
     def start(self) -> list[RawMessageStreamEvent]:
         usage = self._usage.model_copy(update={"output_tokens": 1})
-        message = Message(id=self._message_id, model=self._model, content=[], usage=usage)
+        message = Message(
+            id=self._message_id,
+            model=self._model,
+            content=[],
+            usage=usage,
+            context_management=self._context_management,
+        )
         return [RawMessageStartEvent(message=message)]
 
     def text(self, text: str) -> list[RawMessageStreamEvent]:
@@ -116,6 +130,7 @@ class Assembler:
                     cache_creation_input_tokens=self._usage.cache_creation_input_tokens,
                     cache_read_input_tokens=self._usage.cache_read_input_tokens,
                 ),
+                context_management=self._context_management,
             )
         )
         events.append(RawMessageStopEvent())

@@ -25,13 +25,14 @@ class OutputRouter:
         tool_names: tuple[str, ...] = (),
         single_tool_call: bool = False,
         reasoning: bool = False,
+        thinking_opened: bool = False,
         display: ThinkingDisplay = "hidden",
         sign: Callable[[str], str] | None = None,
     ) -> None:
         self._asm = asm
         self._tools = ToolCallParser(tool_names) if tool_names else None
         self._single = single_tool_call
-        self._splitter = ReasoningSplitter() if reasoning else None
+        self._splitter = ReasoningSplitter(started_inside=thinking_opened) if reasoning else None
         self._display = display
         self._sign = sign or (lambda text: "")
         self.done_calling = False

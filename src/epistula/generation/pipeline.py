@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
@@ -31,13 +32,15 @@ from epistula.engines.base import (
 )
 from epistula.engines.cache_usage import input_tokens
 from epistula.errors import InternalServerError, InvalidRequestError, OverloadedError
-from epistula.protocol.messages import StopReason
+from epistula.protocol.messages import ContextManagementResponse, StopReason
 from epistula.protocol.streaming import RawMessageStreamEvent
 from epistula.protocol.usage import CacheCreation, Usage
 
 from .assembler import Assembler
 from .output import OutputRouter, ThinkingDisplay
 from .stops import StopMatcher
+
+log = logging.getLogger("epistula.engine")
 
 _STOP_REASONS: dict[FinishReason, StopReason] = {
     "eos": "end_turn",
@@ -64,19 +67,30 @@ class PreparedMessage:
     """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
     reasoning: bool = False
     """The model writes ``<think>`` sections."""
+    thinking_opened: bool = False
+    """The prompt already opened the ``<think>`` section (thinking for a model that does
+    not reason natively): the output starts inside it."""
     thinking_display: ThinkingDisplay = "hidden"
     thinking_budget: int | None = None
     """Close the thinking section after this many tokens (``thinking.budget_tokens``)."""
+    answer_grammar: str | None = None
+    """The grammar for the answer once epistula closed the thinking section itself (the
+    lazy structured-output grammar waits for a ``</think>`` the model then never writes)."""
+    context_management: ContextManagementResponse | None = None
+    """The ``context_management`` edits applied to the prompt (reported in the response)."""
     priority: int = 0
     """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
 
-def map_engine_error(exc: EngineError) -> Exception:
+def map_engine_error(exc: EngineError, request_id: str = "") -> Exception:
+    """The client's view of an engine failure. Its text (a llama.cpp message, a path, a
+    grammar) is logged with the request id, never sent: clients get a generic message."""
     if isinstance(exc, EngineOverloaded):
         return OverloadedError("Overloaded", retry_after=1)
     if isinstance(exc, PromptTooLong):
         return InvalidRequestError(str(exc))
-    return InternalServerError(f"engine failure: {exc}")
+    log.error("engine failure", extra={"request_id": request_id, "detail": str(exc)}, exc_info=exc)
+    return InternalServerError("Internal server error")
 
 
 class MessageRun:
@@ -87,8 +101,10 @@ class MessageRun:
         *,
         first_event_wait: float = 1.0,
         sign: Callable[[str], str] | None = None,
+        request_id: str = "",
     ) -> None:
         self._engine = engine
+        self._request_id = request_id
         self._sign = sign
         self._prepared = prepared
         self._first_event_wait = first_event_wait
@@ -116,7 +132,7 @@ class MessageRun:
             exc = self._pending.exception()
             if isinstance(exc, EngineError):
                 await self.close()
-                raise map_engine_error(exc) from exc
+                raise map_engine_error(exc, self._request_id) from exc
             if exc is not None or not isinstance(self._pending.result(), PromptCacheUsage):
                 return
             # The cache report comes at once; keep watching for an early failure.
@@ -145,7 +161,10 @@ class MessageRun:
         closing = "\n</think>\n\n"
         prompt = self._prepared.prompt + tuple(generated) + tuple(self._engine.tokenize(closing))
         remaining = max(self._prepared.sampling.max_tokens - produced, 0)
-        self._start(prompt, replace(self._prepared.sampling, max_tokens=remaining))
+        sampling = replace(self._prepared.sampling, max_tokens=remaining)
+        if self._prepared.answer_grammar is not None:
+            sampling = replace(sampling, grammar=self._prepared.answer_grammar, grammar_triggers=())
+        self._start(prompt, sampling)
         return closing
 
     async def close(self) -> None:
@@ -173,7 +192,7 @@ class MessageRun:
             return None
         except EngineError as exc:
             self._pending = None
-            raise map_engine_error(exc) from exc
+            raise map_engine_error(exc, self._request_id) from exc
         assert self._agen is not None
         self._pending = asyncio.ensure_future(anext(self._agen))
         return event
@@ -204,7 +223,12 @@ class MessageRun:
         except BaseException:
             await self.close()
             raise
-        asm = Assembler(message_id=self.message_id, model=self._prepared.model, usage=usage)
+        asm = Assembler(
+            message_id=self.message_id,
+            model=self._prepared.model,
+            usage=usage,
+            context_management=self._prepared.context_management,
+        )
         try:
             for ev in asm.start():
                 yield ev
@@ -220,12 +244,14 @@ class MessageRun:
                 tool_names=prepared.tool_names,
                 single_tool_call=prepared.single_tool_call,
                 reasoning=prepared.reasoning,
+                thinking_opened=prepared.thinking_opened,
                 display=prepared.thinking_display,
                 sign=self._sign,
             )
             output_tokens = 0
             thinking_tokens = 0
             generated: list[int] = []
+            closed = False
             finish: Finished | None = None
             while (event := await self._next_event()) is not None:
                 if isinstance(event, Token):
@@ -242,6 +268,14 @@ class MessageRun:
                         for ev in router.feed(decoder.decode(b"", final=True) + closing):
                             yield ev
                 elif isinstance(event, Finished):
+                    if event.reason == "eos" and prepared.thinking_opened and router.in_thinking and not closed:
+                        # A model made to think often ends its turn inside the section it
+                        # never opened itself: close it and let the answer follow.
+                        closed = True
+                        closing = await self._close_thinking(generated, output_tokens)
+                        for ev in router.feed(decoder.decode(b"", final=True) + closing):
+                            yield ev
+                        continue
                     finish = event
                     break
                 # PromptProgress (and a restarted request's cache report) carry nothing to send

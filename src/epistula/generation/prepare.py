@@ -11,19 +11,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from epistula.config import SamplingDefaults
-from epistula.constraints.tools import Constraint, json_output_grammar, tool_call_grammar
+from epistula.constraints.tools import Constraint, json_after_thinking_grammar, json_output_grammar, tool_call_grammar
 from epistula.engines.base import CachePoint, SamplingParams
 from epistula.errors import InvalidRequestError
-from epistula.generation import validation
+from epistula.generation import compat, validation
+from epistula.generation.context_edits import EditedPrompt, apply_edits
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import ServedModel
 from epistula.prompting.breakpoints import find_breakpoints
+from epistula.prompting.markup import Span, control_tokens, tokenize_rendered
 from epistula.prompting.prefixes import PrefixMeter
 from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
 from epistula.protocol.messages import (
+    AssistantMessageParam,
+    ContextManagementResponse,
+    KnownEffort,
     MessageCreateParams,
     PromptParams,
+    SystemMessageParam,
     ThinkingConfigAdaptive,
     ThinkingConfigBetweenTools,
     ThinkingConfigEnabled,
@@ -93,8 +99,39 @@ class TokenizedPrompt:
     plan: ToolPlan
     text: str = ""
     """The rendered prompt that ``ids`` tokenize."""
+    markup: tuple[Span, ...] | None = None
+    """Where ``text`` holds template control tokens (``None``: wherever it has them)."""
     has_breakpoints: bool = False
     """The request has ``cache_control`` breakpoints (explicit or automatic)."""
+    edits: EditedPrompt | None = None
+    """The conversation after ``context_management`` edits (what ``ids`` render) and what they did."""
+    opened_thinking: bool = False
+    """The prompt ends with :data:`THINK_OPEN`: a model that does not reason natively is
+    made to (the request asked for thinking)."""
+
+
+THINK_OPEN = "<think>\n"
+EFFORT_BUDGETS: dict[KnownEffort, int] = {"low": 256, "medium": 512, "high": 1024, "xhigh": 2048, "max": 4096}
+"""``thinking: adaptive``: the thinking budget for ``output_config.effort`` (absent: ``high``),
+never more than half of ``max_tokens`` so that an answer always has room."""
+
+
+def opens_thinking(params: PromptParams, model: ServedModel) -> bool:
+    """Thinking asked for, a model that does not think by itself, and no assistant prefill
+    to continue: the prompt opens the ``<think>`` section for it."""
+    thinking = params.thinking
+    if model.reasoning or not isinstance(thinking, (ThinkingConfigEnabled, ThinkingConfigAdaptive)):
+        return False
+    return bool(params.messages) and not isinstance(params.messages[-1], AssistantMessageParam)
+
+
+def effort(params: PromptParams) -> KnownEffort:
+    """The effort in force: the newest mid-conversation ``output_config``, else the request's."""
+    value = params.output_config.effort if params.output_config else None
+    for message in params.messages:
+        if isinstance(message, SystemMessageParam) and message.output_config and message.output_config.effort:
+            value = message.output_config.effort
+    return compat.effort_level(value)
 
 
 def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, ToolPlan]:
@@ -105,6 +142,8 @@ def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, T
         model.template,
         extra_system=_extra_system(params, plan, native),
         tools=[tool_spec(t) for t in plan.tools] if plan.active and native else None,
+        thinking=opens_thinking(params, model),
+        controls=control_tokens(model.engine.facts.control_tokens),
     )
     return rendered, plan
 
@@ -114,16 +153,25 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
     generation and ``count_tokens``, so the count equals the billed input exactly."""
     validation.check_messages(params)
     validation.check_supported(params, model_id=params.model)
+    edits = apply_edits(
+        params, lambda p: len(model.engine.tokenize(_render(p, model)[0].text)), window=model.context_window
+    )
+    params = edits.params
     breakpoints = find_breakpoints(params)  # the API's cache_control rules (automatic caching, TTL order)
     rendered, plan = _render(params, model)
-    ids = tuple(model.engine.tokenize(rendered.text))
+    opened = opens_thinking(params, model)
+    text = rendered.text + (THINK_OPEN if opened else "")
+    ids = tuple(tokenize_rendered(model.engine.tokenize, text, rendered.markup))
     return TokenizedPrompt(
         model=model,
         ids=ids,
         prefill=rendered.prefill,
         plan=plan,
-        text=rendered.text,
+        text=text,
+        markup=rendered.markup,
         has_breakpoints=bool(breakpoints),
+        edits=edits,
+        opened_thinking=opened,
     )
 
 
@@ -135,20 +183,24 @@ def cache_points(params: PromptParams, prompt: TokenizedPrompt) -> tuple[CachePo
     meter = PrefixMeter(
         params,
         lambda cut: _render(cut, model)[0].text,
-        model.engine.tokenize,
+        lambda text: tokenize_rendered(model.engine.tokenize, text, prompt.markup),
         prompt.text,
         prompt.ids,
     )
     return meter.points()
 
 
-def constraint_for(params: MessageCreateParams, plan: ToolPlan) -> Constraint | None:
+def constraint_for(params: MessageCreateParams, plan: ToolPlan, *, thinking_first: bool = False) -> Constraint | None:
+    """``thinking_first``: the output starts inside a ``<think>`` section, so a structured
+    output grammar waits (lazily) for the section's ``</think>``."""
     if plan.active:
         allowed = plan.tools
         if isinstance(params.tool_choice, ToolChoiceTool):
             allowed = [t for t in plan.tools if t.name == params.tool_choice.name]
         return tool_call_grammar(allowed, parallel=not plan.single_call, lazy=not plan.forced)
     if plan.json_schema is not None:
+        if thinking_first:
+            return json_after_thinking_grammar(plan.json_schema)
         return json_output_grammar(plan.json_schema)
     return None
 
@@ -176,10 +228,20 @@ def thinking_mode(params: MessageCreateParams) -> tuple[ThinkingDisplay, int | N
     """How reasoning is shown (``hidden`` when not asked for) and its token budget."""
     thinking = params.thinking
     if isinstance(thinking, ThinkingConfigEnabled):
-        return thinking.display or "summarized", thinking.budget_tokens
-    if isinstance(thinking, (ThinkingConfigAdaptive, ThinkingConfigBetweenTools)):
-        return thinking.display or "summarized", None
+        return compat.display_mode(thinking.display), thinking.budget_tokens
+    if isinstance(thinking, ThinkingConfigAdaptive):
+        budget = min(EFFORT_BUDGETS[effort(params)], max(params.max_tokens // 2, 1))
+        return compat.display_mode(thinking.display), budget
+    if isinstance(thinking, ThinkingConfigBetweenTools):
+        return compat.display_mode(thinking.display), None
     return "hidden", None
+
+
+def context_report(prompt: TokenizedPrompt) -> ContextManagementResponse | None:
+    """The response's ``context_management`` (only when the request sent one)."""
+    if prompt.edits is None or not prompt.edits.requested:
+        return None
+    return ContextManagementResponse(applied_edits=list(prompt.edits.applied))
 
 
 def prepare_message(
@@ -192,28 +254,35 @@ def prepare_message(
     priority: int = 0,
 ) -> PreparedMessage:
     """Validate ``params`` once against ``model`` and compute everything generation needs."""
-    validation.check_create(
-        params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version
-    )
+    validation.check_create(params, model_id=params.model, max_output_tokens=model.max_output_tokens, version=version)
     if signer is not None:
         signer.check_request(params)
-    display, budget = thinking_mode(params) if model.reasoning else ("hidden", None)
     prompt = tokenize_prompt(params, model)
+    reasoning = model.reasoning or prompt.opened_thinking
+    display, budget = thinking_mode(params) if reasoning else ("hidden", None)
     window = model.context_window
     if len(prompt.ids) >= window:
         raise InvalidRequestError(f"prompt is too long: {len(prompt.ids)} tokens > {window - 1} maximum")
-    constraint = constraint_for(params, prompt.plan) if model.engine.facts.supports_grammar else None
+    constraint = None
+    after_thinking: str | None = None
+    if model.engine.facts.supports_grammar:
+        constraint = constraint_for(params, prompt.plan, thinking_first=prompt.opened_thinking)
+        if prompt.opened_thinking and prompt.plan.json_schema is not None and not prompt.plan.active:
+            after_thinking = json_output_grammar(prompt.plan.json_schema).grammar
     return PreparedMessage(
         model=params.model,
         prompt=prompt.ids,
         sampling=sampling_params(params, constraint, model.sampling),
         stop_sequences=tuple(params.stop_sequences or ()),
         cache_namespace=cache_namespace,
-        cache_points=cache_points(params, prompt),
+        cache_points=cache_points(prompt.edits.params if prompt.edits else params, prompt),
         tool_names=tuple(t.name for t in prompt.plan.tools),
         single_tool_call=prompt.plan.single_call,
-        reasoning=model.reasoning,
+        reasoning=reasoning,
+        thinking_opened=prompt.opened_thinking,
         thinking_display=display,
         thinking_budget=budget,
+        answer_grammar=after_thinking,
+        context_management=context_report(prompt),
         priority=priority,
     )

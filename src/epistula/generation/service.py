@@ -2,14 +2,16 @@
 
 ``MessageService.start`` takes validated params, a principal, the API version and a
 priority; it resolves the model once, resolves ``file`` documents, validates and prepares
-once (:func:`~epistula.generation.prepare.prepare_message`), admits the request at the
-gate, starts the engine and hands back a :class:`Generation`: the metered event stream
+once (:func:`~epistula.generation.prepare.prepare_message`, in a worker thread: the
+tokenizer only reads the model's vocabulary, so it may run while the engine decodes),
+admits the request at the gate, starts the engine and hands back a :class:`Generation`: the metered event stream
 and the gate's response headers. ``/v1/messages``, ``/v1/complete``,
 ``/v1/chat/completions`` and batch items differ only in how they parse and render.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,9 +20,15 @@ from epistula.auth.keys import Principal
 from epistula.citations import with_citations
 from epistula.files.service import FileService, resolve_file_documents
 from epistula.models.catalog import Catalog, ServedModel
-from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
+from epistula.protocol.messages import (
+    CountTokensContextManagement,
+    MessageCountTokensParams,
+    MessageCreateParams,
+    MessageTokensCount,
+)
 from epistula.protocol.streaming import RawMessageStreamEvent
 
+from . import compat
 from .gate import Admission, Gate, metered
 from .pipeline import MessageRun
 from .prepare import prepare_message, tokenize_prompt
@@ -97,11 +105,18 @@ class MessageService:
         """The served model behind ``name`` (an id or an alias); 404 if there is none."""
         return self.catalog.resolve(name)
 
-    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> int:
-        """Exactly the ``input_tokens`` that the same Messages request would be billed."""
+    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> MessageTokensCount:
+        """Exactly the ``input_tokens`` that the same Messages request would be billed (and,
+        with ``context_management``, the count before its edits)."""
         model = self.model(params.model)
+        compat.note_request(params)
         params = await resolve_file_documents(params, self._files, principal.workspace_id)
-        return len(tokenize_prompt(params, model).ids)
+        prompt = await asyncio.to_thread(tokenize_prompt, params, model)
+        count = MessageTokensCount(input_tokens=len(prompt.ids))
+        if prompt.edits is not None and prompt.edits.requested:
+            original = count.input_tokens + sum(e.cleared_input_tokens for e in prompt.edits.applied)
+            count.context_management = CountTokensContextManagement(original_input_tokens=original)
+        return count
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         """Prepare, admit and start ``request``. Errors before the engine produced anything
@@ -109,8 +124,10 @@ class MessageService:
         ``model`` is the already-resolved model, when the caller needed it first."""
         params = request.params
         model = model or self.model(params.model)
+        compat.note_request(params)
         params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
-        prepared = prepare_message(
+        prepared = await asyncio.to_thread(  # rendering and tokenizing a big prompt takes a while
+            prepare_message,
             params,
             model,
             version=request.version,
@@ -129,7 +146,9 @@ class MessageService:
             )
         )
         sign = self._signer.sign if self._signer is not None else None
-        run = MessageRun(model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign)
+        run = MessageRun(
+            model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign, request_id=request.request_id
+        )
         try:
             await run.open()
         except BaseException:

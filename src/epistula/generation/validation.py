@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from epistula.citations.sources import citations_enabled, iter_documents
 from epistula.errors import InvalidRequestError
+from epistula.generation.stops import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES
 from epistula.prompting import builtin_tools as tools_builtin
 from epistula.protocol.content import (
     Base64ImageSource,
@@ -262,6 +263,18 @@ def check_messages(params: PromptParams) -> None:
         raise InvalidRequestError("Thinking may not be enabled when tool_choice forces tool use.")
 
 
+def _check_stop_sequences(stops: list[str]) -> None:
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise InvalidRequestError(f"stop_sequences: at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
+    for j, seq in enumerate(stops):
+        if seq == "":
+            raise InvalidRequestError(f"stop_sequences.{j}: stop sequences must be non-empty")
+        if len(seq) > MAX_STOP_SEQUENCE_CHARS:
+            raise InvalidRequestError(
+                f"stop_sequences.{j}: a stop sequence may be at most {MAX_STOP_SEQUENCE_CHARS} characters long"
+            )
+
+
 def check_create(params: MessageCreateParams, *, model_id: str, max_output_tokens: int, version: str) -> None:
     check_messages(params)
     if params.max_tokens < 0:
@@ -276,9 +289,11 @@ def check_create(params: MessageCreateParams, *, model_id: str, max_output_token
             "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
             "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
         )
-    for j, seq in enumerate(params.stop_sequences or []):
-        if seq == "":
-            raise InvalidRequestError(f"stop_sequences.{j}: stop sequences must be non-empty")
+    _check_stop_sequences(params.stop_sequences or [])
+    if params.container is not None:
+        # Not presentation: a container runs code execution and Agent Skills, which epistula does
+        # not have (README's "Accepted and ignored fields" lists the fields that are only tolerated).
+        raise InvalidRequestError("container: code-execution containers and Agent Skills are not supported by epistula")
     _check_citations(params)
     if version == "2026-10-21":
         for i, message in enumerate(params.messages):

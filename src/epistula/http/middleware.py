@@ -1,4 +1,5 @@
 """Pure ASGI middleware: a request id and the organisation header on every response,
+``cache-control: no-store`` on JSON responses that set no policy of their own,
 the Anthropic envelope for anything that escapes the routes, and one access-log record
 (plus request metrics) per request.
 
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from epistula import ids
 from epistula.api.errors import envelope, error_headers, to_api_error
 from epistula.observability.context import RequestFacts, current_request
-from epistula.observability.metrics import Metrics
+from epistula.observability.metrics import Metrics, method_label, status_label
 
 log = logging.getLogger("epistula.access")
 
@@ -68,6 +69,8 @@ class RequestContextMiddleware:
                 started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
+                if _json_without_cache_policy(headers):
+                    headers.append((b"cache-control", b"no-store"))  # keys, usage, content: never cached
                 headers.append((b"request-id", request_id.encode()))
                 headers.append((b"anthropic-organization-id", self.organization_id))
                 message["headers"] = headers
@@ -89,7 +92,8 @@ class RequestContextMiddleware:
             duration = time.perf_counter() - t0
             route = _route(scope)
             if self.metrics is not None:
-                self.metrics.requests.labels(scope.get("method", ""), route, str(status), facts.model or "").inc()
+                labels = (method_label(scope.get("method", "")), route, status_label(status), facts.model or "")
+                self.metrics.requests.labels(*labels).inc()
                 self.metrics.request_duration.labels(route).observe(duration)
             record: dict[str, Any] = {
                 "request_id": request_id,
@@ -111,6 +115,11 @@ def _route(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
+
+
+def _json_without_cache_policy(headers: list[tuple[bytes, bytes]]) -> bool:
+    names = {bytes(k).lower(): bytes(v) for k, v in headers}
+    return names.get(b"content-type", b"").startswith(b"application/json") and b"cache-control" not in names
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -64,17 +64,17 @@ class ServedModel:
             "image_input": _NO,
             "pdf_input": _YES,
             "structured_outputs": _YES if self.engine.facts.supports_grammar else _NO,
+            # every model thinks: one that does not natively gets its <think> section opened
             "thinking": {
-                "supported": self.reasoning,
-                "types": {
-                    "enabled": _YES if self.reasoning else _NO,
-                    "disabled": _YES,
-                    "adaptive": _YES if self.reasoning else _NO,
-                    "between_tools": _NO,
-                },
+                "supported": True,
+                "types": {"enabled": _YES, "disabled": _YES, "adaptive": _YES, "between_tools": _NO},
             },
-            "effort": {"supported": False, "low": _NO, "medium": _NO, "high": _NO, "max": _NO},
-            "context_management": {"supported": False},
+            "effort": {"supported": True, "low": _YES, "medium": _YES, "high": _YES, "max": _YES},
+            "context_management": {
+                "supported": True,
+                "clear_tool_uses_20250919": _YES,
+                "clear_thinking_20251015": _YES,
+            },
             "server_tools": {"supported": False, "code_execution": _NO, "web_search": _NO},
         }
 

@@ -27,6 +27,21 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 """No ``*_created`` series: they double every counter and histogram for a start time
 ``process_start_time_seconds`` already gives (the switch is process-wide; epistula owns the process)."""
 
+METHODS = frozenset({"GET", "POST", "DELETE", "HEAD", "OPTIONS", "PUT", "PATCH"})
+"""HTTP methods that get a label value of their own; any other is ``OTHER``."""
+
+
+def method_label(method: str) -> str:
+    """The client's method as a bounded label value: a client choosing ``ZZ1``, ``ZZ2``...
+    must not create one series each (they are never freed)."""
+    return method if method in METHODS else "OTHER"
+
+
+def status_label(status: int) -> str:
+    """A status code label (``0`` when no response was sent)."""
+    return str(status) if 100 <= status <= 599 else "0"
+
+
 EngineSource = Callable[[], Sequence[tuple[str, Engine]]]
 """(served model id, engine) pairs, read at scrape time (the catalog exists only after startup)."""
 

@@ -18,6 +18,7 @@ from epistula.protocol.content import (
     PlainTextSource,
     SearchResultBlockParam,
     TextBlockParam,
+    ThinkingBlockParam,
     ToolResultBlockParam,
     ToolUseBlockParam,
 )
@@ -26,6 +27,7 @@ from epistula.protocol.messages import (
     PromptParams,
 )
 
+from .markup import ControlTokens, Span, markup_spans
 from .template import ChatTemplate
 
 
@@ -35,6 +37,9 @@ class RenderedPrompt:
     """The full prompt text handed to the tokenizer (ends with any prefill)."""
     prefill: str
     """The final assistant message the reply continues ("" when there is none)."""
+    markup: tuple[Span, ...] | None = None
+    """Where ``text`` holds the template's own control tokens; ``None`` when no other
+    control-token text is in it (see :mod:`epistula.prompting.markup`)."""
 
 
 def system_text(system: str | list[TextBlockParam] | None) -> str:
@@ -100,13 +105,16 @@ def _tool_use_text(block: ToolUseBlockParam) -> str:
     return f"<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
 
 
-def content_text(content: str | list[Any]) -> str:
-    """The text a content value contributes to the prompt."""
+def content_text(content: str | list[Any], *, thinking: bool = False) -> str:
+    """The text a content value contributes to the prompt; ``thinking``: echoed thinking
+    blocks too, as the ``<think>`` sections epistula had the model write."""
     if isinstance(content, str):
         return content
     parts: list[str] = []
     for block in content:
-        if (text := _material_text(block)) is not None:
+        if thinking and isinstance(block, ThinkingBlockParam):
+            parts.append(f"<think>\n{block.thinking}\n</think>" if block.thinking else "<think>\n</think>")
+        elif (text := _material_text(block)) is not None:
             parts.append(text)
         elif isinstance(block, ToolResultBlockParam):
             parts.append(_tool_result_text(block))
@@ -117,15 +125,16 @@ def content_text(content: str | list[Any]) -> str:
     return "\n".join(parts)
 
 
-def template_messages(params: PromptParams, extra_system: str = "") -> list[dict[str, Any]]:
-    """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge."""
+def template_messages(params: PromptParams, extra_system: str = "", *, thinking: bool = False) -> list[dict[str, Any]]:
+    """The conversation as ``[{"role", "content"}]``; consecutive same-role turns merge.
+    ``thinking``: assistant turns keep their thinking blocks (see :func:`content_text`)."""
     out: list[dict[str, Any]] = []
     system = "\n\n".join(p for p in (system_text(params.system), extra_system) if p)
     if system:
         out.append({"role": "system", "content": system})
     for message in params.messages:
         role = message.role
-        text = content_text(message.content)
+        text = content_text(message.content, thinking=thinking and role == "assistant")
         if out and out[-1]["role"] == role and role != "system":
             out[-1]["content"] += "\n\n" + text
         else:
@@ -139,13 +148,24 @@ def render_prompt(
     *,
     extra_system: str = "",
     tools: list[dict[str, Any]] | None = None,
+    thinking: bool = False,
+    controls: ControlTokens | None = None,
 ) -> RenderedPrompt:
     """``extra_system`` (our tool or output-format instructions) follows the system prompt;
-    ``tools`` goes to templates that render tools themselves."""
-    messages = template_messages(params, extra_system)
+    ``tools`` goes to templates that render tools themselves; ``thinking``: earlier thinking
+    blocks are rendered (a model made to think sees its own sections, and each turn's
+    prompt extends the previous one's, opened ``<think>`` included); ``controls`` are the
+    model's control tokens, which only the template's markup may produce."""
+    messages = template_messages(params, extra_system, thinking=thinking)
     prefill = ""
     last = params.messages[-1] if params.messages else None
     if isinstance(last, AssistantMessageParam) and messages and messages[-1]["role"] == "assistant":
         prefill = messages.pop()["content"]
     text = template.render(messages, add_generation_prompt=True, tools=tools)
-    return RenderedPrompt(text=text + prefill, prefill=prefill)
+    markup: tuple[Span, ...] | None = None
+    if controls is not None and controls.found_in([messages, tools, prefill]):
+        neutral = template.render(
+            controls.neutralize(messages), add_generation_prompt=True, tools=controls.neutralize(tools)
+        )
+        markup = markup_spans(text, neutral, controls)
+    return RenderedPrompt(text=text + prefill, prefill=prefill, markup=markup)

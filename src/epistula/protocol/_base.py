@@ -17,6 +17,13 @@ class LenientModel(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class TolerantModel(BaseModel):
+    """A beta-gated request part whose newer keys are kept for the generation layer to
+    log and ignore (the tolerant-reader rule in the README); known keys stay typed."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
 class ResponseModel(BaseModel):
     """A response object built by the server."""
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from ._base import LenientModel, RequestModel, ResponseModel
+from ._base import LenientModel, RequestModel, ResponseModel, TolerantModel
 from .common import CacheControlEphemeral, Metadata
 from .content import ContentBlock, ContentBlockParam, TextBlockParam
 from .tools import Tool, ToolChoice, VersionedTool
@@ -14,11 +14,19 @@ from .usage import Usage
 
 # ---------------------------------------------------------------- thinking & output config
 
+KnownDisplay = Literal["summarized", "omitted"]
+Display = KnownDisplay | str
+"""Tolerant: a display mode newer than this contract (``updates``) parses; the generation
+layer logs it and treats it as the default (see ``generation/compat.py``)."""
+KnownEffort = Literal["low", "medium", "high", "xhigh", "max"]
+Effort = KnownEffort | str
+
 
 class ThinkingConfigEnabled(RequestModel):
     type: Literal["enabled"]
     budget_tokens: int = Field(ge=1024)
-    display: Literal["summarized", "omitted"] | None = None
+    display: Display | None = None
+    block_binding: dict[str, Any] | None = None
 
 
 class ThinkingConfigDisabled(RequestModel):
@@ -27,19 +35,18 @@ class ThinkingConfigDisabled(RequestModel):
 
 class ThinkingConfigAdaptive(RequestModel):
     type: Literal["adaptive"]
-    display: Literal["summarized", "omitted"] | None = None
+    display: Display | None = None
+    block_binding: dict[str, Any] | None = None
 
 
 class ThinkingConfigBetweenTools(RequestModel):
     type: Literal["between_tools"]
-    display: Literal["summarized", "omitted"] | None = None
+    display: Display | None = None
+    block_binding: dict[str, Any] | None = None
 
 
 ThinkingConfig = Annotated[
-    ThinkingConfigEnabled
-    | ThinkingConfigDisabled
-    | ThinkingConfigAdaptive
-    | ThinkingConfigBetweenTools,
+    ThinkingConfigEnabled | ThinkingConfigDisabled | ThinkingConfigAdaptive | ThinkingConfigBetweenTools,
     Field(discriminator="type"),
 ]
 
@@ -49,8 +56,10 @@ class JSONOutputFormat(RequestModel):
     schema_: dict[str, Any] = Field(alias="schema")
 
 
-class OutputConfig(RequestModel):
-    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+class OutputConfig(TolerantModel):
+    """Unknown keys are kept (and logged, then ignored, by the generation layer)."""
+
+    effort: Effort | None = None
     format: JSONOutputFormat | None = None
     task_budget: dict[str, Any] | None = None
 
@@ -94,7 +103,47 @@ ToolUnion = Annotated[
 
 
 class ContextManagementConfig(LenientModel):
+    """Edits stay raw here: the generation layer validates the types it knows strictly
+    (``ClearToolUsesEdit``, ``ClearThinkingEdit``) and logs and skips the others."""
+
     edits: list[dict[str, Any]] | None = None
+
+
+class InputTokensValue(RequestModel):
+    type: Literal["input_tokens"]
+    value: int = Field(ge=0)
+
+
+class ToolUsesValue(RequestModel):
+    type: Literal["tool_uses"]
+    value: int = Field(ge=0)
+
+
+class ThinkingTurnsValue(RequestModel):
+    type: Literal["thinking_turns"]
+    value: int = Field(ge=0)
+
+
+class AllThinkingTurns(RequestModel):
+    type: Literal["all"]
+
+
+class ClearToolUsesEdit(RequestModel):
+    """``clear_tool_uses_20250919``: replace old tool results once the prompt is large."""
+
+    type: Literal["clear_tool_uses_20250919"]
+    trigger: Annotated[InputTokensValue | ToolUsesValue, Field(discriminator="type")] | None = None
+    keep: ToolUsesValue | None = None
+    clear_at_least: InputTokensValue | None = None
+    exclude_tools: list[str] | None = None
+    clear_tool_inputs: bool | list[str] | None = None
+
+
+class ClearThinkingEdit(RequestModel):
+    """``clear_thinking_20251015``: drop thinking blocks of older assistant turns."""
+
+    type: Literal["clear_thinking_20251015"]
+    keep: Annotated[ThinkingTurnsValue | AllThinkingTurns, Field(discriminator="type")] | Literal["all"] | None = None
 
 
 class PromptParams(RequestModel):
@@ -139,8 +188,13 @@ class MessageCountTokensParams(PromptParams):
     pass
 
 
+class CountTokensContextManagement(ResponseModel):
+    original_input_tokens: int
+
+
 class MessageTokensCount(ResponseModel):
     input_tokens: int
+    context_management: CountTokensContextManagement | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 # ---------------------------------------------------------------- response
@@ -156,6 +210,22 @@ StopReason = Literal[
 ]
 
 
+class ClearToolUsesApplied(ResponseModel):
+    type: Literal["clear_tool_uses_20250919"] = "clear_tool_uses_20250919"
+    cleared_tool_uses: int
+    cleared_input_tokens: int
+
+
+class ClearThinkingApplied(ResponseModel):
+    type: Literal["clear_thinking_20251015"] = "clear_thinking_20251015"
+    cleared_thinking_turns: int
+    cleared_input_tokens: int
+
+
+class ContextManagementResponse(ResponseModel):
+    applied_edits: list[ClearToolUsesApplied | ClearThinkingApplied]
+
+
 class Message(ResponseModel):
     id: str
     type: Literal["message"] = "message"
@@ -166,4 +236,6 @@ class Message(ResponseModel):
     stop_sequence: str | None = None
     stop_details: dict[str, Any] | None = None
     container: dict[str, Any] | None = None
+    context_management: ContextManagementResponse | None = Field(default=None, exclude_if=lambda v: v is None)
+    """Only when the request's ``context_management`` edits were honoured (a beta field)."""
     usage: Usage

@@ -9,7 +9,7 @@ from pydantic import Field
 from ._base import ResponseModel
 from .content import ContentBlock, TextCitation
 from .errors import ErrorObject
-from .messages import Message, StopReason
+from .messages import ContextManagementResponse, Message, StopReason
 from .usage import MessageDeltaUsage
 
 
@@ -76,6 +76,7 @@ class RawMessageDeltaEvent(ResponseModel):
     type: Literal["message_delta"] = "message_delta"
     delta: MessageDelta
     usage: MessageDeltaUsage
+    context_management: ContextManagementResponse | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class RawMessageStopEvent(ResponseModel):

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from .common import ListPage
 from .database import Database
 from .liveness import worker_liveness
-from .queries import AnyRow, keyset_page
+from .queries import AnyRow, from_row, keyset_page
 from .schema import batch_requests, batches
 
 BatchStatus = Literal["in_progress", "canceling", "ended"]
@@ -109,19 +109,7 @@ def _batch(row: AnyRow) -> BatchRecord:
     final = None
     if row.processing_status == "ended":
         final = RequestCounts(0, row.n_succeeded, row.n_errored, row.n_canceled, row.n_expired)
-    return BatchRecord(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        api_version=row.api_version,
-        processing_status=row.processing_status,
-        request_count=row.request_count,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        ended_at=row.ended_at,
-        cancel_initiated_at=row.cancel_initiated_at,
-        archived_at=row.archived_at,
-        final_counts=final,
-    )
+    return from_row(BatchRecord, row, final_counts=final)
 
 
 b = batches.c
@@ -217,11 +205,9 @@ class BatchStore:
         self, workspace_id: str, *, limit: int, before_id: str | None = None, after_id: str | None = None
     ) -> ListPage[BatchRecord]:
         """Newest first; ``after_id`` pages towards older batches, ``before_id`` towards newer."""
+        where = b.workspace_id == workspace_id
         with self._db.read() as conn:
-            rows, more = keyset_page(
-                conn, batches, b.workspace_id == workspace_id, limit=limit, before_id=before_id, after_id=after_id
-            )
-        return ListPage([_batch(row) for row in rows], more)
+            return keyset_page(conn, batches, where, _batch, limit=limit, before_id=before_id, after_id=after_id)
 
     def progress(self, batch_id: str) -> Progress:
         with self._db.read() as conn:

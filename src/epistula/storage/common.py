@@ -1,11 +1,11 @@
-"""What the stores of every feature share: the storage error, a page of a listing,
-and the API's time format."""
+"""What the stores of every feature share: the storage error, a page of a listing and
+the arguments that ask for one, and the API's time format."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Required, TypedDict, TypeVar
 
 T = TypeVar("T")
 
@@ -18,6 +18,16 @@ class StorageError(Exception):
 class ListPage(Generic[T]):
     items: list[T] = field(default_factory=list)
     has_more: bool = False
+
+
+class PageQuery(TypedDict, total=False):
+    """The paging arguments of a store's ``list_...`` method (the base of each one's
+    query, for the services that pass them on): at most ``limit`` items, after or before
+    the one with the cursor id."""
+
+    limit: Required[int]
+    before_id: str | None
+    after_id: str | None
 
 
 def rfc3339(ts: float) -> str:

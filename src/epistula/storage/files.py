@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 
-from .common import ListPage
+from .common import ListPage, PageQuery
 from .database import Database
-from .queries import AnyRow, keyset_page
+from .queries import AnyRow, from_row, keyset_page, to_row
 from .schema import files
 
 
@@ -26,17 +26,14 @@ class FileRecord:
     expires_at: float | None = None
 
 
+class FileQuery(PageQuery, total=False):
+    """The arguments of :meth:`FileStore.list_files` but the workspace and the clock."""
+
+    ids: Sequence[str] | None
+
+
 def _file(row: AnyRow) -> FileRecord:
-    return FileRecord(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        filename=row.filename,
-        mime_type=row.mime_type,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-        downloadable=bool(row.downloadable),
-        expires_at=row.expires_at,
-    )
+    return from_row(FileRecord, row, downloadable=bool(row.downloadable))
 
 
 class FileStore:
@@ -45,18 +42,7 @@ class FileStore:
 
     def add_file(self, record: FileRecord) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                insert(files).values(
-                    id=record.id,
-                    workspace_id=record.workspace_id,
-                    filename=record.filename,
-                    mime_type=record.mime_type,
-                    size_bytes=record.size_bytes,
-                    created_at=record.created_at,
-                    downloadable=record.downloadable,
-                    expires_at=record.expires_at,
-                )
-            )
+            conn.execute(insert(files).values(to_row(record)))
 
     def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
         with self._db.read() as conn:
@@ -75,13 +61,8 @@ class FileStore:
     ) -> ListPage[FileRecord]:
         """Newest first, expired files left out; ``ids`` restricts the set (one page)."""
         where = (files.c.workspace_id == workspace_id) & (files.c.expires_at.is_(None) | (files.c.expires_at > now))
-        if ids is not None:
-            if not ids:
-                return ListPage([], False)
-            where &= files.c.id.in_(ids)
         with self._db.read() as conn:
-            rows, more = keyset_page(conn, files, where, limit=limit, before_id=before_id, after_id=after_id)
-        return ListPage([_file(r) for r in rows], more)
+            return keyset_page(conn, files, where, _file, limit=limit, before_id=before_id, after_id=after_id, ids=ids)
 
     def delete_file(self, workspace_id: str, file_id: str) -> bool:
         with self._db.write() as conn:

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, true, update
 
-from .common import ListPage
+from .common import ListPage, PageQuery
 from .database import Database
-from .queries import AnyRow, insert_new, keyset_page
+from .queries import AnyRow, from_row, insert_new, keyset_page, to_row
 from .schema import api_keys, workspace_members, workspaces
 
 KeyKind = Literal["api", "admin"]
@@ -74,15 +74,29 @@ class MemberRecord:
     workspace_role: WorkspaceRole
 
 
+class WorkspaceQuery(PageQuery, total=False):
+    """The arguments of :meth:`TenancyStore.list_workspaces`."""
+
+    include_archived: bool
+    include_default: bool
+    ids: Sequence[str] | None
+
+
+class KeyQuery(PageQuery, total=False):
+    """The arguments of :meth:`TenancyStore.list_keys` but the clock."""
+
+    kind: KeyKind | None
+    status: KeyStatus | None
+    workspace_id: str | None
+    created_by_id: str | None
+
+
 def _workspace(row: AnyRow) -> WorkspaceRecord:
-    return WorkspaceRecord(
-        id=row.id,
-        name=row.name,
-        created_at=row.created_at,
-        display_color=row.display_color,
+    return from_row(
+        WorkspaceRecord,
+        row,
         tags=json.loads(row.tags) if row.tags else {},
         data_residency=json.loads(row.data_residency) if row.data_residency else None,
-        archived_at=row.archived_at,
     )
 
 
@@ -90,11 +104,11 @@ _KEY_COLUMNS = tuple(c for c in api_keys.c if c.name not in ("seq", "key_hash"))
 
 
 def _key(row: AnyRow) -> ApiKeyRecord:
-    return ApiKeyRecord(**{c.name: row._mapping[c.name] for c in _KEY_COLUMNS})
+    return from_row(ApiKeyRecord, row)
 
 
 def _member(row: AnyRow) -> MemberRecord:
-    return MemberRecord(row.workspace_id, row.user_id, row.workspace_role)
+    return from_row(MemberRecord, row)
 
 
 class TenancyStore:
@@ -106,13 +120,9 @@ class TenancyStore:
     def add_workspace(self, record: WorkspaceRecord) -> bool:
         """False when a workspace with that id exists already (nothing is changed)."""
         values = {
-            "id": record.id,
-            "name": record.name,
-            "display_color": record.display_color,
+            **to_row(record),
             "tags": json.dumps(record.tags),
             "data_residency": json.dumps(record.data_residency) if record.data_residency is not None else None,
-            "created_at": record.created_at,
-            "archived_at": record.archived_at,
         }
         with self._db.write() as conn:
             return insert_new(conn, workspaces, values)
@@ -137,13 +147,10 @@ class TenancyStore:
             where &= workspaces.c.archived_at.is_(None)
         if not include_default:
             where &= workspaces.c.id != DEFAULT_WORKSPACE_ID
-        if ids is not None:
-            if not ids:
-                return ListPage([], False)
-            where &= workspaces.c.id.in_(ids)
         with self._db.read() as conn:
-            rows, more = keyset_page(conn, workspaces, where, limit=limit, before_id=before_id, after_id=after_id)
-        return ListPage([_workspace(r) for r in rows], more)
+            return keyset_page(
+                conn, workspaces, where, _workspace, limit=limit, before_id=before_id, after_id=after_id, ids=ids
+            )
 
     def update_workspace(
         self,
@@ -185,9 +192,8 @@ class TenancyStore:
 
     def add_key(self, record: ApiKeyRecord, key_hash: str) -> bool:
         """False when the hash (or the id) is registered already (nothing is changed)."""
-        values = {c.name: getattr(record, c.name) for c in _KEY_COLUMNS}
         with self._db.write() as conn:
-            return insert_new(conn, api_keys, {**values, "key_hash": key_hash})
+            return insert_new(conn, api_keys, {**to_row(record), "key_hash": key_hash})
 
     def _one_key(self, where: ColumnElement[bool]) -> ApiKeyRecord | None:
         with self._db.read() as conn:
@@ -243,8 +249,7 @@ class TenancyStore:
         if created_by_id is not None:
             where &= k.created_by_id == created_by_id
         with self._db.read() as conn:
-            rows, more = keyset_page(conn, api_keys, where, limit=limit, before_id=before_id, after_id=after_id)
-        return ListPage([_key(r) for r in rows], more)
+            return keyset_page(conn, api_keys, where, _key, limit=limit, before_id=before_id, after_id=after_id)
 
     def update_key(
         self, key_id: str, *, name: str | None = None, status: KeyStatus | None = None
@@ -273,8 +278,7 @@ class TenancyStore:
         m = workspace_members.c
         with self._db.write() as conn:
             if create:
-                values = {"workspace_id": member.workspace_id, "user_id": member.user_id}
-                return insert_new(conn, workspace_members, {**values, "workspace_role": member.workspace_role})
+                return insert_new(conn, workspace_members, to_row(member))
             result = conn.execute(
                 update(workspace_members)
                 .where(m.workspace_id == member.workspace_id, m.user_id == member.user_id)

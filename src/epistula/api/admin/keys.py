@@ -64,7 +64,7 @@ def _keys(request: Request) -> KeyStore:
 @API.get("/v1/organizations/me", "organization_me")
 async def get_organization(request: Request) -> OrganizationInfo:
     """The organization of the admin key"""
-    authorized_admin(request)
+    await authorized_admin(request)
     settings = app_state(request).settings
     return OrganizationInfo(id=settings.organization_id, name="epistula")
 
@@ -81,7 +81,7 @@ async def get_organization(request: Request) -> OrganizationInfo:
 )
 async def list_api_keys(request: Request) -> Page[APIKey]:
     """List API keys"""
-    authorized_admin(request)
+    await authorized_admin(request)
     query = request.query_params
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
@@ -101,7 +101,7 @@ async def list_api_keys(request: Request) -> Page[APIKey]:
 @API.get(KEY, "api_keys_retrieve")
 async def get_api_key(request: Request) -> APIKey:
     """Get an API key"""
-    authorized_admin(request)
+    await authorized_admin(request)
     keys = _keys(request)
     record = await run_in_threadpool(keys.get, request.path_params["api_key_id"])
     return api_key_object(record, keys.clock())
@@ -110,7 +110,7 @@ async def get_api_key(request: Request) -> APIKey:
 @API.post(KEY, "api_keys_update", request=APIKeyUpdateParams)
 async def update_api_key(request: Request) -> APIKey:
     """Rename, disable, enable or archive an API key"""
-    authorized_admin(request)
+    await authorized_admin(request)
     params = parse(APIKeyUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
     record = await run_in_threadpool(
@@ -122,7 +122,7 @@ async def update_api_key(request: Request) -> APIKey:
 @API.post("/v1/organizations/api_keys", "api_keys_create", request=APIKeyCreateParams, errors=(404,))
 async def create_api_key(request: Request) -> NewAPIKey:
     """Create an API key (an epistula extra: the real API creates keys in the Console)"""
-    admin = authorized_admin(request)
+    admin = await authorized_admin(request)
     params = parse(APIKeyCreateParams, await read_json(request, MAX_ADMIN_BODY))
     keys = _keys(request)
     secret, record = await run_in_threadpool(

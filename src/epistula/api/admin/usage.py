@@ -135,7 +135,7 @@ def _accounting(request: Request) -> Accounting:
 )
 async def messages_usage_report(request: Request) -> MessagesUsageReport:
     """Messages usage report: token sums per time bucket, optionally grouped"""
-    authorized_admin(request)
+    await authorized_admin(request)
     state = app_state(request)
     accounting = _accounting(request)
     query = request.query_params
@@ -171,7 +171,7 @@ async def messages_usage_report(request: Request) -> MessagesUsageReport:
 )
 async def get_cost_report(request: Request) -> CostReport:
     """Cost report: amounts in cents per day, optionally grouped"""
-    authorized_admin(request)
+    await authorized_admin(request)
     accounting = _accounting(request)
     query = request.query_params
     if query.get("bucket_width", "1d") != "1d":

@@ -98,7 +98,7 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
 @API.post(WORKSPACES, "workspaces_create", request=WorkspaceCreateParams)
 async def create_workspace(request: Request) -> Workspace:
     """Create a workspace"""
-    authorized_admin(request)
+    await authorized_admin(request)
     params = parse(WorkspaceCreateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
@@ -127,7 +127,7 @@ async def create_workspace(request: Request) -> Workspace:
 )
 async def list_workspaces(request: Request) -> Page[Workspace]:
     """List workspaces"""
-    authorized_admin(request)
+    await authorized_admin(request)
     ids = query_list(request, "ids")
     if ids is not None and len(ids) > MAX_IDS:
         raise InvalidRequestError(f"ids: at most {MAX_IDS} ids may be given")
@@ -143,7 +143,7 @@ async def list_workspaces(request: Request) -> Page[Workspace]:
 
 async def _workspace_after(request: Request, action: Callable[[Workspaces, str], WorkspaceRecord]) -> Workspace:
     """The path's workspace as ``action`` (a :class:`Workspaces` method) leaves it."""
-    authorized_admin(request)
+    await authorized_admin(request)
     record = await run_in_threadpool(action, _workspaces(request), request.path_params["workspace_id"])
     return workspace_object(record)
 
@@ -157,13 +157,17 @@ async def get_workspace(request: Request) -> Workspace:
 @API.post(WORKSPACE + "/archive", "workspaces_archive")
 async def archive_workspace(request: Request) -> Workspace:
     """Archive a workspace"""
-    return await _workspace_after(request, Workspaces.archive)
+    workspace = await _workspace_after(request, Workspaces.archive)
+    batches = app_state(request).batches
+    if batches is not None:  # the workspace's batches stop with it
+        await batches.cancel_workspace(workspace.id)
+    return workspace
 
 
 @API.post(WORKSPACE, "workspaces_update", request=WorkspaceUpdateParams)
 async def update_workspace(request: Request) -> Workspace:
     """Update a workspace"""
-    authorized_admin(request)
+    await authorized_admin(request)
     params = parse(WorkspaceUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
@@ -191,7 +195,7 @@ async def update_workspace(request: Request) -> Workspace:
 @API.post(MEMBERS, "workspace_members_create", request=MemberAddParams)
 async def add_member(request: Request) -> WorkspaceMember:
     """Add a member to a workspace"""
-    authorized_admin(request)
+    await authorized_admin(request)
     params = parse(MemberAddParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
         _workspaces(request).add_member, request.path_params["workspace_id"], params.user_id, params.workspace_role
@@ -202,7 +206,7 @@ async def add_member(request: Request) -> WorkspaceMember:
 @API.get(MEMBERS, "workspace_members_list", params=PAGING)
 async def list_members(request: Request) -> Page[WorkspaceMember]:
     """List a workspace's members"""
-    authorized_admin(request)
+    await authorized_admin(request)
     page = await run_in_threadpool(
         _workspaces(request).list_members, request.path_params["workspace_id"], **cursor(request)
     )
@@ -213,7 +217,7 @@ async def list_members(request: Request) -> Page[WorkspaceMember]:
 @API.get(MEMBER, "workspace_members_retrieve")
 async def get_member(request: Request) -> WorkspaceMember:
     """Get a workspace member"""
-    authorized_admin(request)
+    await authorized_admin(request)
     record = await run_in_threadpool(
         _workspaces(request).get_member, request.path_params["workspace_id"], request.path_params["user_id"]
     )
@@ -223,7 +227,7 @@ async def get_member(request: Request) -> WorkspaceMember:
 @API.post(MEMBER, "workspace_members_update", request=MemberUpdateParams)
 async def update_member(request: Request) -> WorkspaceMember:
     """Change a member's workspace role"""
-    authorized_admin(request)
+    await authorized_admin(request)
     params = parse(MemberUpdateParams, await read_json(request, MAX_ADMIN_BODY))
     record = await run_in_threadpool(
         _workspaces(request).update_member,
@@ -237,7 +241,7 @@ async def update_member(request: Request) -> WorkspaceMember:
 @API.delete(MEMBER, "workspace_members_delete")
 async def remove_member(request: Request) -> MemberRemoveResponse:
     """Remove a member from a workspace"""
-    authorized_admin(request)
+    await authorized_admin(request)
     workspace_id, user_id = request.path_params["workspace_id"], request.path_params["user_id"]
     await run_in_threadpool(_workspaces(request).remove_member, workspace_id, user_id)
     return MemberRemoveResponse(user_id=user_id, workspace_id=workspace_id)

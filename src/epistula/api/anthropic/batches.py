@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from epistula.api.callers import authorized
 from epistula.api.operations import JSONL, PAGING, Api
 from epistula.api.paging import cursor, listed
-from epistula.api.request import app_state, read_json
+from epistula.api.request import app_state, public_base_url, read_json
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.errors import InternalServerError
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
@@ -30,37 +30,33 @@ def _service(request: Request) -> BatchService:
     return service
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 @API.post(BATCHES, "batches_create", request=MessageBatchCreateParams)
 async def create_batch(request: Request) -> MessageBatch:
     """Create a message batch"""
-    principal, version = authorized(request)
+    principal, version = await authorized(request)
     raw = await read_json(request, MAX_BATCH_BODY_BYTES)
     record = await _service(request).create(principal.workspace_id, version, raw)
-    return message_batch(record, _base_url(request))
+    return message_batch(record, public_base_url(request))
 
 
 @API.get(BATCHES, "batches_list", params=PAGING)
 async def list_batches(request: Request) -> Page[MessageBatch]:
     """List message batches, newest first"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     page = await _service(request).list(principal.workspace_id, **cursor(request))
-    base = _base_url(request)
+    base = public_base_url(request)
     return listed(Page[MessageBatch], [message_batch(r, base) for r in page.items], page.has_more)
 
 
 @API.get(BATCH, "batches_retrieve", response=MessageBatch)
 async def get_batch(request: Request) -> Response:
     """Get a message batch"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     service = _service(request)
     record = await service.get(principal.workspace_id, request.path_params["batch_id"])
     progress = await service.progress(record.id)
     return JSONResponse(
-        message_batch(record, _base_url(request)).model_dump(mode="json"),
+        message_batch(record, public_base_url(request)).model_dump(mode="json"),
         headers={PROGRESS_HEADER: f"{progress.done}/{progress.total}"},
     )
 
@@ -68,15 +64,15 @@ async def get_batch(request: Request) -> Response:
 @API.post(BATCH + "/cancel", "batches_cancel")
 async def cancel_batch(request: Request) -> MessageBatch:
     """Cancel a message batch"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     record = await _service(request).cancel(principal.workspace_id, request.path_params["batch_id"])
-    return message_batch(record, _base_url(request))
+    return message_batch(record, public_base_url(request))
 
 
 @API.delete(BATCH, "batches_delete")
 async def delete_batch(request: Request) -> DeletedMessageBatch:
     """Delete an ended message batch"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     batch_id = request.path_params["batch_id"]
     await _service(request).delete(principal.workspace_id, batch_id)
     return DeletedMessageBatch(id=batch_id)
@@ -85,6 +81,6 @@ async def delete_batch(request: Request) -> DeletedMessageBatch:
 @API.get(BATCH + "/results", "batches_results", response=JSONL)
 async def batch_results(request: Request) -> Response:
     """Stream the results of an ended batch (JSONL)"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
     return StreamingResponse(lines, media_type="application/x-jsonl")

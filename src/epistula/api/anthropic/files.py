@@ -71,7 +71,7 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
 @API.post("/v1/files", "files_upload", request=UPLOAD)
 async def upload_file(request: Request) -> FileMetadata:
     """Upload a file"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     service = _service(request)
     ctype = request.headers.get("content-type", "")
     if not ctype.lower().startswith("multipart/form-data"):
@@ -146,7 +146,7 @@ def _decode_page(page: str) -> str:
 )
 async def list_files(request: Request) -> FilePage:
     """List files"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     query = request.query_params
     ids = _query_ids(request)
     page_token = query.get("page") or None
@@ -168,7 +168,7 @@ async def list_files(request: Request) -> FilePage:
 @API.get(FILE, "files_retrieve")
 async def get_file(request: Request) -> FileMetadata:
     """Get a file's metadata"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
     return file_metadata(record)
 
@@ -184,7 +184,7 @@ async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
 @API.get(FILE + "/content", "files_content", response=BYTES)
 async def file_content(request: Request) -> Response:
     """Download a file's bytes (only downloadable files)"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
     return StreamingResponse(
         _chunks(handle),
@@ -199,7 +199,7 @@ async def file_content(request: Request) -> Response:
 @API.delete(FILE, "files_delete")
 async def delete_file(request: Request) -> DeletedFile:
     """Delete a file"""
-    principal, _ = authorized(request)
+    principal, _ = await authorized(request)
     file_id = request.path_params["file_id"]
     await _service(request).delete(principal.workspace_id, file_id)
     return DeletedFile(id=file_id)

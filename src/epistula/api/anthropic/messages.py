@@ -10,6 +10,7 @@ from epistula.api.operations import Api
 from epistula.api.request import app_state, read_params
 from epistula.api.responses import event_stream, folded
 from epistula.api.sse import sse_stream
+from epistula.generation.compat import note_betas
 from epistula.generation.service import MessageRequest
 from epistula.protocol.messages import Message, MessageCountTokensParams, MessageCreateParams, MessageTokensCount
 
@@ -20,7 +21,8 @@ API = Api("messages")
 async def create_message(request: Request) -> Response:
     """Create a message"""
     state = app_state(request)
-    principal, version = authorized(request)
+    principal, version = await authorized(request)
+    note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCreateParams, version=version)
     request_id = request.state.request_id
     generation = await state.messages.start(MessageRequest(params, principal, version, request_id))
@@ -34,7 +36,7 @@ async def create_message(request: Request) -> Response:
 async def count_tokens(request: Request) -> MessageTokensCount:
     """Count the input tokens of a Messages request"""
     state = app_state(request)
-    principal, version = authorized(request)
+    principal, version = await authorized(request)
+    note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)
-    count = await state.messages.count_tokens(params, principal)
-    return MessageTokensCount(input_tokens=count)
+    return await state.messages.count_tokens(params, principal)

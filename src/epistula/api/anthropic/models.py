@@ -32,12 +32,12 @@ def paginate(items: list[ModelInfo], request: Request) -> Page[ModelInfo]:
 @API.get("/v1/models", "models_list", params=PAGING)
 async def list_models(request: Request) -> Page[ModelInfo]:
     """List models"""
-    authorized(request)
+    await authorized(request)
     return paginate(app_state(request).catalog.infos(), request)
 
 
 @API.get("/v1/models/{model_id:path}", "models_retrieve")
 async def get_model(request: Request) -> ModelInfo:
     """Get a model (aliases resolve to the canonical id)"""
-    authorized(request)
+    await authorized(request)
     return app_state(request).catalog.info(request.path_params["model_id"])

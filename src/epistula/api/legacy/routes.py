@@ -26,7 +26,7 @@ API = Api("completions")
 async def create_completion(request: Request) -> Response:
     """Create a Text Completion (legacy API; the prompt is a Human/Assistant conversation)"""
     state = app_state(request)
-    principal, version = authorized(request)
+    principal, version = await authorized(request)
     params = await read_params(request, CompletionCreateParams)
     model = state.messages.model(params.model)
     if params.max_tokens_to_sample > model.max_output_tokens:

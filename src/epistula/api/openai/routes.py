@@ -56,7 +56,7 @@ async def create_chat_completion(request: Request) -> Response:
 
 async def _create(request: Request) -> Response:
     state = app_state(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     params = await read_params(request, ChatCompletionCreateParams)
     model = state.messages.model(params.model)
     translated = message_params(params, default_max_tokens=min(model.max_output_tokens, model.context_window))

@@ -150,11 +150,12 @@ class LlamaCppEngine:
                 eog_token_ids=model.eog_ids,
                 vocab_size=model.vocab_size,
                 supports_grammar=True,
+                control_tokens=model.control_texts,
             )
         return self._facts
 
-    def tokenize(self, text: str) -> list[int]:
-        return self._loaded().tokenize(text)
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        return self._loaded().tokenize(text, special)
 
     def detokenize(self, ids: list[int]) -> str:
         return self._loaded().detokenize(ids)

@@ -110,6 +110,11 @@ class NativeModel:
         self.eog_ids: frozenset[int] = frozenset(
             t for t in range(self.vocab_size) if ll.llama_vocab_is_eog(self.vocab, t)
         )
+        self.control_texts: frozenset[str] = frozenset(
+            text
+            for t in range(self.vocab_size)
+            if ll.llama_vocab_is_control(self.vocab, t) and (text := self.token_text(t))
+        )
         self._pieces: dict[int, bytes] = {}
 
     # -- metadata ---------------------------------------------------------
@@ -155,13 +160,13 @@ class NativeModel:
 
     # -- text <-> tokens --------------------------------------------------
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokenize with special-token markup parsed and no BOS added."""
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Tokenize with no BOS added; control-token markup is parsed only with ``special``."""
         data = text.encode("utf-8")
         capacity = len(data) + 8
         while True:
             buf = (ll.llama_token * capacity)()
-            n = ll.llama_tokenize(self.vocab, data, len(data), buf, capacity, False, True)
+            n = ll.llama_tokenize(self.vocab, data, len(data), buf, capacity, False, special)
             if n >= 0:
                 return list(buf[:n])
             capacity = -n

@@ -12,84 +12,63 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
+from epistula.storage.columns import BigInt, Flag, Seconds, counters, only_where, optional, public_id, required, seq
+
 revision = "0001"
 down_revision = None
-
-BigInt: sa.types.TypeEngine[int] = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-Seconds: sa.types.TypeEngine[float] = sa.Double().with_variant(sa.REAL(), "sqlite")
-Flag: sa.types.TypeEngine[bool] = sa.Boolean().with_variant(sa.Integer(), "sqlite")
-
-
-def _seq() -> sa.Column[int]:
-    return sa.Column("seq", BigInt, sa.Identity(always=True), primary_key=True)
-
-
-def _partial(name: str, table: str, columns: list[str], where: str) -> None:
-    op.create_index(name, table, columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where))
 
 
 def upgrade() -> None:
     op.create_table(
         "batches",
-        _seq(),
-        sa.Column("id", sa.Text, nullable=False, unique=True),
-        sa.Column("workspace_id", sa.Text, nullable=False),
-        sa.Column("api_version", sa.Text, nullable=False),
-        sa.Column("processing_status", sa.Text, nullable=False),
-        sa.Column("request_count", sa.Integer, nullable=False),
-        sa.Column("open_count", sa.Integer, nullable=False),
-        sa.Column("created_at", Seconds, nullable=False),
-        sa.Column("expires_at", Seconds, nullable=False),
-        sa.Column("ended_at", Seconds),
-        sa.Column("cancel_initiated_at", Seconds),
-        sa.Column("archived_at", Seconds),
-        *(
-            sa.Column(f"n_{status}", sa.Integer, nullable=False, server_default=sa.text("0"))
-            for status in ("succeeded", "errored", "canceled", "expired")
-        ),
+        seq(),
+        public_id(),
+        *required(sa.Text, "workspace_id", "api_version", "processing_status"),
+        *required(sa.Integer, "request_count", "open_count"),
+        *required(Seconds, "created_at", "expires_at"),
+        *optional(Seconds, "ended_at", "cancel_initiated_at", "archived_at"),
+        *counters("n_succeeded", "n_errored", "n_canceled", "n_expired"),
         sqlite_autoincrement=True,
     )
     op.create_index("batches_by_workspace", "batches", ["workspace_id", "seq"])
-    _partial("batches_open", "batches", ["expires_at"], "processing_status <> 'ended'")
+    op.create_index("batches_open", "batches", ["expires_at"], **only_where("processing_status <> 'ended'"))
     op.create_table(
         "batch_requests",
         sa.Column("batch_id", sa.Text, primary_key=True),
         sa.Column("idx", sa.Integer, primary_key=True),
-        sa.Column("batch_seq", BigInt, nullable=False),
-        sa.Column("custom_id", sa.Text, nullable=False),
-        sa.Column("params", sa.Text),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("worker_id", sa.Text),
-        sa.Column("claimed_at", Seconds),
-        sa.Column("finished_at", Seconds),
-        sa.Column("result", sa.Text),
+        *required(BigInt, "batch_seq"),
+        *required(sa.Text, "custom_id"),
+        *optional(sa.Text, "params"),
+        *required(sa.Text, "status"),
+        *optional(sa.Text, "worker_id"),
+        *optional(Seconds, "claimed_at", "finished_at"),
+        *optional(sa.Text, "result"),
     )
-    _partial("batch_requests_pending", "batch_requests", ["batch_seq", "idx"], "status = 'pending'")
-    _partial("batch_requests_running", "batch_requests", ["worker_id"], "status = 'running'")
+    op.create_index(
+        "batch_requests_pending", "batch_requests", ["batch_seq", "idx"], **only_where("status = 'pending'")
+    )
+    op.create_index("batch_requests_running", "batch_requests", ["worker_id"], **only_where("status = 'running'"))
     op.create_table(
         "files",
-        _seq(),
-        sa.Column("id", sa.Text, nullable=False, unique=True),
-        sa.Column("workspace_id", sa.Text, nullable=False),
-        sa.Column("filename", sa.Text, nullable=False),
-        sa.Column("mime_type", sa.Text, nullable=False),
-        sa.Column("size_bytes", BigInt, nullable=False),
-        sa.Column("created_at", Seconds, nullable=False),
-        sa.Column("downloadable", Flag, nullable=False, server_default=sa.false()),
-        sa.Column("expires_at", Seconds),
+        seq(),
+        public_id(),
+        *required(sa.Text, "workspace_id", "filename", "mime_type"),
+        *required(BigInt, "size_bytes"),
+        *required(Seconds, "created_at"),
+        *required(Flag, "downloadable", server_default=sa.false()),
+        *optional(Seconds, "expires_at"),
         sqlite_autoincrement=True,
     )
     op.create_index("files_by_workspace", "files", ["workspace_id", "seq"])
     workspaces = op.create_table(
         "workspaces",
-        _seq(),
-        sa.Column("id", sa.Text, nullable=False, unique=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("display_color", sa.Text, nullable=False),
-        sa.Column("tags", sa.Text, nullable=False, server_default=sa.text("'{}'")),
-        sa.Column("data_residency", sa.Text),
-        sa.Column("created_at", Seconds, nullable=False),
-        sa.Column("archived_at", Seconds),
+        seq(),
+        public_id(),
+        *required(sa.Text, "name", "display_color"),
+        *required(sa.Text, "tags", server_default=sa.text("'{}'")),
+        *optional(sa.Text, "data_residency"),
+        *required(Seconds, "created_at"),
+        *optional(Seconds, "archived_at"),
         sqlite_autoincrement=True,
     )
     op.bulk_insert(
@@ -98,54 +77,46 @@ def upgrade() -> None:
     )
     op.create_table(
         "api_keys",
-        _seq(),
-        sa.Column("id", sa.Text, nullable=False, unique=True),
-        sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("key_hash", sa.Text, nullable=False, unique=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("workspace_id", sa.Text),
-        sa.Column("status", sa.Text, nullable=False),
-        sa.Column("partial_key_hint", sa.Text, nullable=False),
-        sa.Column("created_at", Seconds, nullable=False),
-        sa.Column("created_by_id", sa.Text),
-        sa.Column("created_by_type", sa.Text),
-        sa.Column("expires_at", Seconds),
+        seq(),
+        public_id(),
+        *required(sa.Text, "kind"),
+        *required(sa.Text, "key_hash", unique=True),
+        *required(sa.Text, "name"),
+        *optional(sa.Text, "workspace_id"),
+        *required(sa.Text, "status", "partial_key_hint"),
+        *required(Seconds, "created_at"),
+        *optional(sa.Text, "created_by_id", "created_by_type"),
+        *optional(Seconds, "expires_at"),
         sqlite_autoincrement=True,
     )
     op.create_index("api_keys_by_workspace", "api_keys", ["workspace_id", "seq"])
     op.create_table(
         "workspace_members",
-        _seq(),
-        sa.Column("workspace_id", sa.Text, nullable=False),
-        sa.Column("user_id", sa.Text, nullable=False),
-        sa.Column("workspace_role", sa.Text, nullable=False),
+        seq(),
+        *required(sa.Text, "workspace_id", "user_id", "workspace_role"),
         sa.UniqueConstraint("workspace_id", "user_id"),
         sqlite_autoincrement=True,
     )
     op.create_table(
         "usage_records",
-        _seq(),
-        sa.Column("request_id", sa.Text, nullable=False),
-        sa.Column("created_at", Seconds, nullable=False),
-        sa.Column("workspace_id", sa.Text, nullable=False),
-        sa.Column("api_key_id", sa.Text),
-        sa.Column("model", sa.Text, nullable=False),
-        sa.Column("service_tier", sa.Text, nullable=False),
-        sa.Column("context_window", sa.Text, nullable=False),
-        sa.Column("batch", Flag, nullable=False, server_default=sa.false()),
-        sa.Column("outcome", sa.Text, nullable=False),
-        *(
-            sa.Column(name, sa.Integer, nullable=False)
-            for name in (
-                "input_tokens",
-                "output_tokens",
-                "cache_read_input_tokens",
-                "cache_creation_5m_input_tokens",
-                "cache_creation_1h_input_tokens",
-            )
+        seq(),
+        *required(sa.Text, "request_id"),
+        *required(Seconds, "created_at"),
+        *required(sa.Text, "workspace_id"),
+        *optional(sa.Text, "api_key_id"),
+        *required(sa.Text, "model", "service_tier", "context_window"),
+        *required(Flag, "batch", server_default=sa.false()),
+        *required(sa.Text, "outcome"),
+        *required(
+            sa.Integer,
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_5m_input_tokens",
+            "cache_creation_1h_input_tokens",
         ),
-        sa.Column("latency_ms", Seconds, nullable=False),
-        sa.Column("ttft_ms", Seconds),
+        *required(Seconds, "latency_ms"),
+        *optional(Seconds, "ttft_ms"),
         sqlite_autoincrement=True,
     )
     op.create_index("usage_records_by_time", "usage_records", ["created_at"])

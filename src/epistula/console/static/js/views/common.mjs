@@ -1,7 +1,7 @@
-// Pieces shared by the views: names for ids, status badges, busy buttons.
+// Pieces shared by the views: names for ids, status badges, busy buttons, report loading.
 
 import { listAll, listKeys, listWorkspaces } from "../api.mjs";
-import { field, h } from "../dom.mjs";
+import { clear, field, h } from "../dom.mjs";
 
 export const DEFAULT_WORKSPACE = "wrkspc_default";
 
@@ -93,5 +93,35 @@ export function reportControls({ periods, initialPeriod, groups, initialGroups, 
         groupBy: boxes.filter((b) => b.box.checked).map((b) => b.value),
       };
     },
+  };
+}
+
+/** The bar chart series of a report, each named after its group. */
+export function namedSeries(series, names) {
+  return series.map((ser) => ({ name: groupName(ser.fields, names), values: ser.values, other: ser.group === null }));
+}
+
+/**
+ * A report's `load()`: the names of workspaces and keys (once), then
+ * `fetchBuckets(period, groupBy)` for the controls' choice, shown in `output` as
+ * `view(buckets, groupBy, period, names)`; a failure goes to `ctx.fail`.
+ */
+export function reportLoader({ output, controls, ctx, fetchBuckets, view }) {
+  let names = null;
+  let generation = 0;
+  return async function load() {
+    const { period, groupBy } = controls.read();
+    const mine = ++generation; // a slower earlier answer must not overwrite a newer one
+    clear(output).append(loading());
+    try {
+      if (!names) names = await loadNames().catch(() => ({ workspaces: new Map(), keys: new Map() }));
+      const buckets = await fetchBuckets(period, groupBy);
+      if (mine !== generation) return;
+      clear(output).append(...view(buckets, groupBy, period, names));
+    } catch (error) {
+      if (mine !== generation) return;
+      clear(output);
+      ctx.fail(error);
+    }
   };
 }

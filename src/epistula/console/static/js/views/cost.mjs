@@ -2,9 +2,9 @@
 // days, grouped by workspace and/or line item.
 
 import { barChart } from "../chart.mjs";
-import { clear, formatBucket, formatUSD, h, table } from "../dom.mjs";
+import { formatBucket, formatUSD, h, table } from "../dom.mjs";
 import { chartSeries, costRows, fetchCost, totalsByGroup } from "../reports.mjs";
-import { fieldTitle, fieldValue, groupName, loadNames, loading, reportControls } from "./common.mjs";
+import { fieldTitle, fieldValue, namedSeries, reportControls, reportLoader } from "./common.mjs";
 
 const PERIODS = [
   { value: "7d", label: "Last 7 days", count: 7 },
@@ -18,10 +18,8 @@ const GROUPS = [
 ];
 
 export function render(root, ctx) {
-  let names = null;
-  let generation = 0;
   const output = h("div", { "aria-live": "polite" });
-  const controls = reportControls({ periods: PERIODS, initialPeriod: "7d", groups: GROUPS, initialGroups: ["workspace_id"], onChange: load });
+  const controls = reportControls({ periods: PERIODS, initialPeriod: "7d", groups: GROUPS, initialGroups: ["workspace_id"], onChange: () => load() });
   root.append(
     h(
       "section",
@@ -32,23 +30,15 @@ export function render(root, ctx) {
     output,
   );
 
-  async function load() {
-    const { period, groupBy } = controls.read();
-    const mine = ++generation;
-    clear(output).append(loading());
-    try {
-      if (!names) names = await loadNames().catch(() => ({ workspaces: new Map(), keys: new Map() }));
-      const buckets = await fetchCost({ count: period.count, groupBy });
-      if (mine !== generation) return;
-      clear(output).append(...view(buckets, groupBy, period));
-    } catch (error) {
-      if (mine !== generation) return;
-      clear(output);
-      ctx.fail(error);
-    }
-  }
+  const load = reportLoader({
+    output,
+    controls,
+    ctx,
+    fetchBuckets: (period, groupBy) => fetchCost({ count: period.count, groupBy }),
+    view,
+  });
 
-  function view(buckets, groupBy, period) {
+  function view(buckets, groupBy, period, names) {
     const rows = costRows(buckets, groupBy);
     const measure = (row) => row.usd;
     const total = rows.reduce((sum, row) => sum + row.usd, 0);
@@ -70,7 +60,7 @@ export function render(root, ctx) {
         barChart({
           title: `Cost per day (USD), ${period.label.toLowerCase()}`,
           labels,
-          series: series.map((ser) => ({ name: groupName(ser.fields, names), values: ser.values, other: ser.group === null })),
+          series: namedSeries(series, names),
           format: (v) => formatUSD(v),
           formatLabel: (l) => formatBucket(l),
         }),

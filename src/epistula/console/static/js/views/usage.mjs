@@ -2,9 +2,9 @@
 // workspace, model and/or key, as a stacked bar chart and tables.
 
 import { barChart } from "../chart.mjs";
-import { clear, formatBucket, formatInt, h, table } from "../dom.mjs";
+import { formatBucket, formatInt, h, table } from "../dom.mjs";
 import { chartSeries, fetchUsage, TOKEN_FIELDS, totalsByGroup, usageRows } from "../reports.mjs";
-import { fieldTitle, fieldValue, groupName, loadNames, loading, reportControls } from "./common.mjs";
+import { fieldTitle, fieldValue, namedSeries, reportControls, reportLoader } from "./common.mjs";
 
 const PERIODS = [
   { value: "24h", label: "Last 24 hours (hourly)", count: 24, width: "1h" },
@@ -27,29 +27,19 @@ const COLUMN_TITLES = {
 };
 
 export function render(root, ctx) {
-  let names = null;
-  let generation = 0;
   const output = h("div", { "aria-live": "polite" });
-  const controls = reportControls({ periods: PERIODS, initialPeriod: "7d", groups: GROUPS, initialGroups: ["workspace_id"], onChange: load });
+  const controls = reportControls({ periods: PERIODS, initialPeriod: "7d", groups: GROUPS, initialGroups: ["workspace_id"], onChange: () => load() });
   root.append(h("section", { class: "card" }, controls.form), output);
 
-  async function load() {
-    const { period, groupBy } = controls.read();
-    const mine = ++generation; // a slower earlier answer must not overwrite a newer one
-    clear(output).append(loading());
-    try {
-      if (!names) names = await loadNames().catch(() => ({ workspaces: new Map(), keys: new Map() }));
-      const buckets = await fetchUsage({ count: period.count, width: period.width, groupBy });
-      if (mine !== generation) return;
-      clear(output).append(...view(buckets, groupBy, period));
-    } catch (error) {
-      if (mine !== generation) return;
-      clear(output);
-      ctx.fail(error);
-    }
-  }
+  const load = reportLoader({
+    output,
+    controls,
+    ctx,
+    fetchBuckets: (period, groupBy) => fetchUsage({ count: period.count, width: period.width, groupBy }),
+    view,
+  });
 
-  function view(buckets, groupBy, period) {
+  function view(buckets, groupBy, period, names) {
     const rows = usageRows(buckets, groupBy);
     const measure = (row) => row.tokens;
     const totals = Object.fromEntries(TOKEN_FIELDS.map((f) => [f, rows.reduce((sum, r) => sum + r.values[f], 0)]));
@@ -58,7 +48,7 @@ export function render(root, ctx) {
     const chart = barChart({
       title: `Tokens per ${period.width === "1h" ? "hour" : "day"}, ${period.label.toLowerCase()}`,
       labels,
-      series: series.map((ser) => ({ name: groupName(ser.fields, names), values: ser.values, other: ser.group === null })),
+      series: namedSeries(series, names),
       format: (v) => formatInt(v),
       formatLabel: (l) => formatBucket(l, period.width),
     });
