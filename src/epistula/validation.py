@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from epistula import tools_builtin
+from epistula.constraints.tools import check_tool_schemas
 from epistula.citations.sources import citations_enabled, iter_documents
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import (
@@ -311,6 +312,15 @@ def _check_citations(params: MessageCreateParams) -> None:
         )
 
 
+def _check_schemas(params: PromptParams) -> None:
+    """Tool input schemas and the output format's schema within the grammar budgets
+    (on every engine, so a request's validity does not depend on the model serving it)."""
+    fmt = params.output_config.format if params.output_config else None
+    path = "output_config.format.schema" if fmt is not None else "output_format.schema"
+    fmt = fmt or params.output_format
+    check_tool_schemas(list(params.tools or []), dict(fmt.schema_) if fmt is not None else None, path)
+
+
 def check_supported(params: PromptParams, *, model_id: str) -> None:
     """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
     if params.thread is not None:
@@ -328,6 +338,7 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
         if tool.name in names:
             raise InvalidRequestError(f"tools: Tool names must be unique. Duplicate name: `{tool.name}`")
         names.add(str(tool.name))
+    _check_schemas(params)
     if params.mcp_servers:
         raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
     image = next(_images(params), None)
