@@ -36,7 +36,7 @@ _PRIMITIVES = {
     "ws": '" "?',
     # One character of a JSON string; a \\u escape never names a UTF-16 surrogate, so each
     # grammar character is one code point (what minLength/maxLength count).
-    "char": rf'[^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" {_NON_SURROGATE_HEX})',
+    "char": rf'[\x20-\x21\x23-\x5b\x5d-\uD7FF\uE000-\U0010FFFF] | "\\" (["\\/bfnrt] | "u" {_NON_SURROGATE_HEX})',
     "string": '"\\"" char* "\\""',
     "integer": integer_grammar(None, None, LIMITS.max_integer_digits),
     "number": f'"-"? ([0] | [1-9] [0-9]{{0,15}}) ("." [0-9]{{1,{FRACTION_DIGITS}}})? ([eE] [-+]? [0-9]{{1,3}})?',
