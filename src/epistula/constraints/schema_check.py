@@ -58,14 +58,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+KEYWORDS = frozenset({*SCHEMA_MAPS, *SCHEMA_LISTS, *SCHEMA_ONE, *BOUNDS, *COUNTS, "type", "enum", "items", "required", "$ref"})
+"""Every keyword the grammar reads (``null`` is no value for any of them)."""
+
+
 def _check_node(node: dict[str, Any], path: str, limits: SchemaLimits) -> None:
+    for key in KEYWORDS:
+        if key in node and node[key] is None:
+            raise schema_error(f"{path}.{key}", "must not be null")
     kind = node.get("type")
     if kind is not None:
         kinds = kind if isinstance(kind, list) else [kind]
         if len(kinds) > limits.max_alternatives:
             raise schema_error(f"{path}.type", f"{len(kinds)} types exceed the limit of {limits.max_alternatives}")
         for k in kinds:
-            if k not in TYPES:
+            if not isinstance(k, str) or k not in TYPES:
                 raise schema_error(f"{path}.type", f"unknown type {json.dumps(k)}")
     for key in ("enum", "anyOf", "oneOf", "allOf", "prefixItems", "required"):
         if key in node and not isinstance(node[key], list):
@@ -144,7 +151,8 @@ def check_schema(schema: object, path: str, limits: SchemaLimits = LIMITS) -> No
         if depth > limits.max_depth:
             raise schema_error(path, f"schema depth {depth} exceeds the limit of {limits.max_depth} (at {where})")
         _check_node(node, where, limits)
+        children = _children(node, where)
         properties += len(node.get("properties", ()))
         if properties > limits.max_properties:
             raise schema_error(path, f"more than {limits.max_properties} properties in the schema")
-        stack += [(sub, sub_path, depth + 1) for sub, sub_path in _children(node, where)]
+        stack += [(sub, sub_path, depth + 1) for sub, sub_path in children]

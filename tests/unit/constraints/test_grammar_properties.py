@@ -21,7 +21,7 @@ from .engine import LOG, GrammarEngine
 from .schemas import instance, schemas
 
 PROFILE = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     database=None,
