@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from epistula import tools_builtin
-from epistula.constraints.tools import check_tool_schemas
 from epistula.citations.sources import citations_enabled, iter_documents
+from epistula.constraints.tools import check_tool_schemas
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import (
     Base64ImageSource,
@@ -245,8 +245,10 @@ def check_messages(params: PromptParams) -> None:
             raise InvalidRequestError(f"messages.{i}: text content blocks must contain non-whitespace text")
     last = params.messages[-1]
     if isinstance(last, AssistantMessageParam):
-        text = last.content if isinstance(last.content, str) else "".join(
-            b.text for b in last.content if isinstance(b, TextBlockParam)
+        text = (
+            last.content
+            if isinstance(last.content, str)
+            else "".join(b.text for b in last.content if isinstance(b, TextBlockParam))
         )
         if text and text != text.rstrip():
             raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")

@@ -64,13 +64,13 @@ def sdk(model_server: LiveServer) -> anthropic.Anthropic:
 def test_auto_tool_call_appears_and_validates(sdk: anthropic.Anthropic) -> None:
     replies = []
     for _ in range(ATTEMPTS):
-        message = sdk.messages.create(
+        message = sdk.messages.create(  # type: ignore[call-overload]
             model=MODEL,
             max_tokens=96,
             system="Answer weather questions by calling get_weather.",
-            tools=[WEATHER],  # type: ignore[list-item]
+            tools=[WEATHER],
             tool_choice={"type": "auto"},
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             extra_body={"temperature": 0.7},
         )
         calls = [b for b in message.content if b.type == "tool_use"]

@@ -106,7 +106,12 @@ def array_rule(conv: SchemaConverter, schema: dict[str, Any], root: int, path: s
     if rest is not False and (hi is None or hi > n):
         item = conv.visit(rest, root, f"{path}.items")
         if n == 0:
-            more = conv.repeat(f"{path}-more", conv.add(f"{path}-next", f'"," ws {item}'), max(lo - 1, 0), None if hi is None else hi - 1)
+            more = conv.repeat(
+                f"{path}-more",
+                conv.add(f"{path}-next", f'"," ws {item}'),
+                max(lo - 1, 0),
+                None if hi is None else hi - 1,
+            )
             seq = f"{item} {more}" if more else item
             return conv.add(path, f'"[" ws {seq} "]"' if lo > 0 else f'"[" ws ({seq})? "]"')
         unit = conv.add(f"{path}-next", f'"," ws {item}')

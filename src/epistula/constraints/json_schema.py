@@ -68,8 +68,10 @@ def _json_type_of(value: Any) -> str:
 
 def _admits(types: list[str], value: Any) -> bool:
     kind = _json_type_of(value)
-    return kind in types or (kind == "integer" and "number" in types) or (
-        kind == "number" and "integer" in types and float(value).is_integer()
+    return (
+        kind in types
+        or (kind == "integer" and "number" in types)
+        or (kind == "number" and "integer" in types and float(value).is_integer())
     )
 
 

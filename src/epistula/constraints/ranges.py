@@ -179,7 +179,9 @@ def bounded_number(schema: dict[str, Any], digits: int = MAX_DIGITS, fraction: i
     if positive is not None:
         alts.append(f"{integer_grammar(*positive, digits)} {tail}")
     # x = -I.F: -I must satisfy the upper bound and -(I + 1) >= lower.
-    negative = _clamped(max(0, -hi) if hi is not None else 0, None if lower is None else math.floor(-lower[0]) - 1, digits)
+    negative = _clamped(
+        max(0, -hi) if hi is not None else 0, None if lower is None else math.floor(-lower[0]) - 1, digits
+    )
     if negative is not None:
         alts.append(f'"-" {integer_grammar(*negative, digits)} {tail}')
     if not alts:

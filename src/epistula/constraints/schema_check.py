@@ -58,7 +58,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-KEYWORDS = frozenset({*SCHEMA_MAPS, *SCHEMA_LISTS, *SCHEMA_ONE, *BOUNDS, *COUNTS, "type", "enum", "items", "required", "$ref"})
+KEYWORDS = frozenset(
+    {*SCHEMA_MAPS, *SCHEMA_LISTS, *SCHEMA_ONE, *BOUNDS, *COUNTS, "type", "enum", "items", "required", "$ref"}
+)
 """Every keyword the grammar reads (``null`` is no value for any of them)."""
 
 
@@ -78,9 +80,7 @@ def _check_node(node: dict[str, Any], path: str, limits: SchemaLimits) -> None:
         if key in node and not isinstance(node[key], list):
             raise schema_error(f"{path}.{key}", "must be an array")
     if "enum" in node and len(node["enum"]) > limits.max_enum_values:
-        raise schema_error(
-            f"{path}.enum", f"{len(node['enum'])} values exceed the limit of {limits.max_enum_values}"
-        )
+        raise schema_error(f"{path}.enum", f"{len(node['enum'])} values exceed the limit of {limits.max_enum_values}")
     for key in ("anyOf", "oneOf"):
         if key in node and len(node[key]) > limits.max_alternatives:
             raise schema_error(

@@ -62,9 +62,8 @@ def normalize_bounds(schema: dict[str, Any]) -> dict[str, Any]:
     """Draft 4's boolean ``exclusiveMinimum``/``exclusiveMaximum`` as the numeric form."""
     out = dict(schema)
     for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
-        if isinstance(out.get(flag), bool):
-            if out.pop(flag) and bound in out:
-                out[flag] = out.pop(bound)
+        if isinstance(out.get(flag), bool) and out.pop(flag) and bound in out:
+            out[flag] = out.pop(bound)
     return out
 
 
@@ -75,19 +74,19 @@ def _types(schema: dict[str, Any]) -> set[str] | None:
     return set(kind if isinstance(kind, list) else [kind])
 
 
-def _merge_types(a: dict[str, Any], b: dict[str, Any]) -> list[str] | None | bool:
+def _merge_types(a: dict[str, Any], b: dict[str, Any]) -> list[str] | bool | None:
     """The intersected type list, None when neither side has one, False when empty."""
     ta, tb = _types(a), _types(b)
     if ta is None or tb is None:
         chosen = ta if tb is None else tb
         return None if chosen is None else sorted(chosen)
     both = ta & tb
-    if "integer" in ta and "number" in tb or "number" in ta and "integer" in tb:
+    if ("integer" in ta and "number" in tb) or ("number" in ta and "integer" in tb):
         both.add("integer")
     return sorted(both) or False
 
 
-def _merge_values(a: dict[str, Any], b: dict[str, Any]) -> list[Any] | None | bool:
+def _merge_values(a: dict[str, Any], b: dict[str, Any]) -> list[Any] | bool | None:
     """``const``/``enum`` intersected as one list of allowed values (None: unconstrained)."""
     sets = []
     for side in (a, b):

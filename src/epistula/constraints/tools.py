@@ -78,7 +78,9 @@ def tool_schema(tool: Tool) -> dict[str, Any]:
 
 def _checked_cost(grammar: str, cost: int, path: str, limits: SchemaLimits) -> str:
     if cost > limits.max_grammar_cost:
-        raise schema_error(path, f"the grammar for this schema costs {cost}, over the limit of {limits.max_grammar_cost}")
+        raise schema_error(
+            path, f"the grammar for this schema costs {cost}, over the limit of {limits.max_grammar_cost}"
+        )
     return grammar
 
 
@@ -93,7 +95,7 @@ def _build_tools(tools: list[Tool], parallel: bool, lazy: bool, limits: SchemaLi
         head = literal(f'{{"name": {json.dumps(tool.name)}, "arguments": ')
         calls.append(converter.add(f"call-{i}", f'{head} {args} "}}"'))
     converter.set_rule("call", " | ".join(calls))
-    converter.set_rule("block", f'{literal(TRIGGER + chr(10))} call {literal(chr(10) + "</tool_call>")}')
+    converter.set_rule("block", f"{literal(TRIGGER + chr(10))} call {literal(chr(10) + '</tool_call>')}")
     converter.prim("ws")
     grammar = converter.render("block" + (' (ws "\\n" block)*' if parallel else ""))
     _checked_cost(grammar, len(grammar) + converter.repetitions, "tools", limits)

@@ -47,7 +47,11 @@ class GrammarEngine:
         # Random walks use only tokens that are whole UTF-8 text: llama.cpp's grammar engine
         # does not check continuation bytes, so a walk through partial pieces could spell
         # invalid UTF-8 that no schema is about.
-        text_tokens = [t for t in range(self.n_vocab) if self._whole(self.pieces[t]) and not ll.llama_vocab_is_control(self.vocab, t)]
+        text_tokens = [
+            t
+            for t in range(self.n_vocab)
+            if self._whole(self.pieces[t]) and not ll.llama_vocab_is_control(self.vocab, t)
+        ]
         self.all_tokens = np.arange(self.n_vocab, dtype=np.int32)
         self.short = np.array([t for t in text_tokens if len(self.pieces[t]) == 1], dtype=np.int32)
         self.closers = np.array(
@@ -90,7 +94,9 @@ class GrammarEngine:
         out = b""
         try:
             for _ in range(max_tokens):
-                pool = np.concatenate(([self.eog], self.short, gen.choice(self.closers, 64), gen.choice(self.others, 256)))
+                pool = np.concatenate(
+                    ([self.eog], self.short, gen.choice(self.closers, 64), gen.choice(self.others, 256))
+                )
                 allowed = self.allowed(sampler, pool)
                 if not len(allowed):  # e.g. a character only byte tokens spell
                     allowed = self.allowed(sampler, self.all_tokens)

@@ -26,7 +26,7 @@ SCALARS = st.one_of(
     st.sampled_from([0.5, -2.25, 1e-05, 3.0]),
     st.text(max_size=6),
 )
-BOUND = st.one_of(st.integers(-300, 300), st.sampled_from([-10**16, 10**16, 1e300, -1e300, 2.5, -7.5, BIG, -BIG]))
+BOUND = st.one_of(st.integers(-300, 300), st.sampled_from([-(10**16), 10**16, 1e300, -1e300, 2.5, -7.5, BIG, -BIG]))
 
 
 @st.composite
@@ -51,7 +51,9 @@ def _satisfiable(schema: dict[str, Any]) -> bool:
 @st.composite
 def numeric_schema(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
-    for key in draw(st.lists(st.sampled_from(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]), unique=True)):
+    for key in draw(
+        st.lists(st.sampled_from(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]), unique=True)
+    ):
         schema[key] = draw(BOUND)
     if draw(st.integers(0, 9)) == 0 and "minimum" in schema:
         schema = {k: v for k, v in schema.items() if not k.startswith("exclusive")}
@@ -74,8 +76,12 @@ def leaf() -> st.SearchStrategy[Any]:
     )
 
 
-DISJOINT = {"string": string_schema(), "integer": numeric_schema("integer"), "null": st.just({"type": "null"}),
-            "boolean": st.just({"type": "boolean"})}
+DISJOINT = {
+    "string": string_schema(),
+    "integer": numeric_schema("integer"),
+    "null": st.just({"type": "null"}),
+    "boolean": st.just({"type": "boolean"}),
+}
 
 
 @st.composite
@@ -115,7 +121,9 @@ def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     @st.composite
     def all_of(draw: st.DrawFn) -> dict[str, Any]:
         first, second = draw(obj()), draw(obj())
-        second["properties"] = {k: v for k, v in second.get("properties", {}).items() if k not in first.get("properties", {})}
+        second["properties"] = {
+            k: v for k, v in second.get("properties", {}).items() if k not in first.get("properties", {})
+        }
         second["required"] = [k for k in second.get("required", []) if k in second["properties"]]
         for part in (first, second):
             part.pop("additionalProperties", None)
@@ -146,19 +154,40 @@ def schemas(draw: st.DrawFn) -> dict[str, Any]:
     body = draw(st.recursive(leaf(), containers, max_leaves=6))
     choice = draw(st.integers(0, 3))
     if choice == 0:
-        return {"$defs": {"Item": body}, "type": "object", "properties": {"one": {"$ref": "#/$defs/Item"},
-                "two": {"type": "array", "items": {"$ref": "#/$defs/Item"}, "maxItems": 2}}, "required": ["one"]}
+        return {
+            "$defs": {"Item": body},
+            "type": "object",
+            "properties": {
+                "one": {"$ref": "#/$defs/Item"},
+                "two": {"type": "array", "items": {"$ref": "#/$defs/Item"}, "maxItems": 2},
+            },
+            "required": ["one"],
+        }
     if choice == 1:
-        return {"$defs": {"Node": {"type": "object", "properties": {"value": body, "children": {
-            "type": "array", "items": {"$ref": "#/$defs/Node"}, "maxItems": 2}}, "required": ["value"]}},
-            "$ref": "#/$defs/Node"}
+        return {
+            "$defs": {
+                "Node": {
+                    "type": "object",
+                    "properties": {
+                        "value": body,
+                        "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}, "maxItems": 2},
+                    },
+                    "required": ["value"],
+                }
+            },
+            "$ref": "#/$defs/Node",
+        }
     return body if isinstance(body, dict) else {}
 
 
 # -- instances ---------------------------------------------------------------------------
 
 ANY_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-BIG, BIG) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-BIG, BIG)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=5,
 )
@@ -169,11 +198,14 @@ def _number(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
 
     def ok(x: float) -> bool:
         return (lower is None or (x > lower[0] if lower[1] else x >= lower[0])) and (
-            upper is None or (x < upper[0] if upper[1] else x <= upper[0]))
+            upper is None or (x < upper[0] if upper[1] else x <= upper[0])
+        )
 
     lo = -BIG if lower is None else max(int(max(lower[0], -BIG - 1)) - 1, -BIG)
     hi = BIG if upper is None else min(int(min(upper[0], BIG + 1)) + 1, BIG)
-    candidates = [x for x in (draw(st.integers(lo, hi)) for _ in range(8)) if ok(x)] or [x for x in (lo, hi, 0) if ok(x)]
+    candidates = [x for x in (draw(st.integers(lo, hi)) for _ in range(8)) if ok(x)] or [
+        x for x in (lo, hi, 0) if ok(x)
+    ]
     whole = draw(st.sampled_from(candidates))
     if schema.get("type") == "number" and ok(whole + 1) and abs(whole) < 10**12 and draw(st.booleans()):
         return whole + 0.5  # an interval [m, m + 1] inside the bounds: the grammar writes its fractions

@@ -50,14 +50,18 @@ def test_depth_over_the_limit_names_depth_and_path() -> None:
 
 def test_type_lists_nested_grow_linearly() -> None:
     """``"type": ["object", "object"]`` nested 25 levels grew ~2.7x per level before."""
-    costs = [build(nest(n, lambda s: {"type": ["object", "object"], "properties": {"a": s}}, {"type": "integer"}))
-             for n in (10, 20, 25)]
+    costs = [
+        build(nest(n, lambda s: {"type": ["object", "object"], "properties": {"a": s}}, {"type": "integer"}))
+        for n in (10, 20, 25)
+    ]
     assert costs[2] - costs[1] < (costs[1] - costs[0]) * 0.6  # 5 more levels cost about half of 10 more
     assert costs[2] < 8_000
 
 
 def test_type_list_of_two_kinds_nested_stays_linear() -> None:
-    schema = nest(25, lambda s: {"type": ["object", "array"], "properties": {"a": s}, "items": {"type": "null"}}, {"type": "null"})
+    schema = nest(
+        25, lambda s: {"type": ["object", "array"], "properties": {"a": s}, "items": {"type": "null"}}, {"type": "null"}
+    )
     assert build(schema) < 25 * 400
 
 
@@ -81,7 +85,9 @@ def test_huge_integer_bounds_are_dropped_not_expanded() -> None:
 
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", '"7"', "true"])
 def test_non_finite_or_non_numeric_bounds_are_400(text: str) -> None:
-    schema = json.loads('{"type": "object", "properties": {"n": {"type": "integer", "maximum": %s}}}' % text)
+    schema = json.loads(
+        '{"type": "object", "properties": {"n": {"type": "integer", "maximum": VALUE}}}'.replace("VALUE", text)
+    )
     assert rejected(schema) == f"{PATH}.properties.n.maximum: must be a finite number"
 
 
@@ -131,8 +137,12 @@ def test_nested_20kb_schema_builds_in_linear_size() -> None:
     }
     schema = nest(
         10,
-        lambda s: {"anyOf": [{"type": "object", "properties": {"x": s, "y": {"type": "array", "items": leaf}, "z": leaf}},
-                             {"type": "null"}]},
+        lambda s: {
+            "anyOf": [
+                {"type": "object", "properties": {"x": s, "y": {"type": "array", "items": leaf}, "z": leaf}},
+                {"type": "null"},
+            ]
+        },
         leaf,
     )
     schema = {"type": "object", "properties": {f"p{i}": schema for i in range(4)}}
@@ -147,7 +157,10 @@ def test_nested_20kb_schema_builds_in_linear_size() -> None:
         (False, "a schema must be a JSON object"),
         ({"type": "object", "properties": {"a": False}, "required": ["a"]}, "a required property with schema `false`"),
         ({"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"}, "circular allOf"),
-        ({"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}}, "$ref": "#/$defs/a"}, "refers to itself"),
+        (
+            {"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}}, "$ref": "#/$defs/a"},
+            "refers to itself",
+        ),
         ({"$ref": "#"}, "refers to itself"),
         ({"$ref": "#/$defs/missing"}, "does not resolve"),
         ({"$ref": "https://example.com/s.json"}, "only local JSON pointers"),
@@ -167,20 +180,44 @@ def test_unsatisfiable_or_malformed_schemas_are_400(schema: Any, message: str) -
 
 
 def test_recursive_refs_build_a_self_referencing_rule() -> None:
-    schema = {"$defs": {"Tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Tree"}}}}},
-              "$ref": "#/$defs/Tree"}
+    schema = {
+        "$defs": {
+            "Tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Tree"}}}}
+        },
+        "$ref": "#/$defs/Tree",
+    }
     grammar, _ = schema_grammar(schema, PATH)
     assert "ref-Tree" in grammar and grammar.count("::=") < 15
 
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(
-        st.sampled_from(["type", "properties", "items", "anyOf", "allOf", "$ref", "enum", "minimum", "maxItems",
-                         "required", "additionalProperties", "prefixItems", "const", "$defs", "oneOf", "minLength"]),
-        inner,
-        max_size=4,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "properties",
+                    "items",
+                    "anyOf",
+                    "allOf",
+                    "$ref",
+                    "enum",
+                    "minimum",
+                    "maxItems",
+                    "required",
+                    "additionalProperties",
+                    "prefixItems",
+                    "const",
+                    "$defs",
+                    "oneOf",
+                    "minLength",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 )
@@ -197,7 +234,9 @@ def test_garbage_schemas_build_or_give_400_never_500(schema: Any) -> None:
 
 
 def test_repeated_tool_sets_are_built_once() -> None:
-    tool = Tool.model_validate({"name": "t", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}})
+    tool = Tool.model_validate(
+        {"name": "t", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    )
     before = CACHE.builds
     first = tool_call_grammar([tool], parallel=True, lazy=True)
     again = tool_call_grammar([Tool.model_validate(tool.model_dump())], parallel=True, lazy=True)

@@ -30,7 +30,7 @@ PROFILE = settings(
 
 
 def validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    draft4 = "exclusiveMinimum" in json.dumps(schema) and ': true' in json.dumps(schema)
+    draft4 = "exclusiveMinimum" in json.dumps(schema) and ": true" in json.dumps(schema)
     cls = jsonschema.Draft4Validator if draft4 else jsonschema.Draft202012Validator
     return cls(schema)
 
@@ -70,7 +70,9 @@ def test_every_valid_instance_is_accepted(engine: GrammarEngine, schema: dict[st
         text = json.dumps(value, ensure_ascii=False)
         if not engine.spells(text):
             continue  # a character SmolLM2's vocabulary cannot write (e.g. U+40000)
-        assert engine.accepts(grammar, text), f"grammar rejected valid {text!r}\nschema: {json.dumps(schema)}\n{grammar}"
+        assert engine.accepts(grammar, text), (
+            f"grammar rejected valid {text!r}\nschema: {json.dumps(schema)}\n{grammar}"
+        )
 
 
 def test_llama_logged_no_grammar_error() -> None:
