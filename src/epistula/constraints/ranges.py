@@ -162,7 +162,12 @@ def bounded_integer(schema: dict[str, Any], digits: int = MAX_DIGITS) -> str:
     return integer_grammar(*span, digits)
 
 
-def bounded_number(schema: dict[str, Any], digits: int = MAX_DIGITS, fraction: int = 16) -> str:
+DECIMAL_DIGITS = (9, 6)
+"""Integer and fraction digits of a bounded number's decimals: 15 significant digits at
+most, so parsing one as a double never rounds it onto or past a bound."""
+
+
+def bounded_number(schema: dict[str, Any], digits: int = MAX_DIGITS) -> str:
     """Numbers within the schema's bounds: the integers in range, plus decimals ``I.F``
     whose whole interval ``[I, I+1)`` lies within them (no exponent). A sound subset: a
     fraction below the first whole number in range (``0.7`` for ``minimum: 0.5``) is not
@@ -173,11 +178,12 @@ def bounded_number(schema: dict[str, Any], digits: int = MAX_DIGITS, fraction: i
     span = _clamped(lo, hi, digits)
     if span is not None:
         alts.append(integer_grammar(*span, digits))
+    whole, fraction = DECIMAL_DIGITS
     tail = f'"." [0-9]{{1,{fraction}}}'
     # x = I.F >= 0: I itself must satisfy the lower bound and I + 1 <= upper.
-    positive = _clamped(max(lo or 0, 0), None if upper is None else math.floor(upper[0]) - 1, digits)
+    positive = _clamped(max(lo or 0, 0), None if upper is None else math.floor(upper[0]) - 1, whole)
     if positive is not None:
-        alts.append(f"{integer_grammar(*positive, digits)} {tail}")
+        alts.append(f"{integer_grammar(*positive, whole)} {tail}")
     # x = -I.F: -I must satisfy the upper bound and -(I + 1) >= lower.
     negative = _clamped(
         max(0, -hi) if hi is not None else 0, None if lower is None else math.floor(-lower[0]) - 1, digits

@@ -207,7 +207,7 @@ def _number(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
         x for x in (lo, hi, 0) if ok(x)
     ]
     whole = draw(st.sampled_from(candidates))
-    if schema.get("type") == "number" and ok(whole + 1) and abs(whole) < 10**12 and draw(st.booleans()):
+    if schema.get("type") == "number" and ok(whole + 1) and abs(whole) < 10**8 and draw(st.booleans()):
         return whole + 0.5  # an interval [m, m + 1] inside the bounds: the grammar writes its fractions
     if schema.get("type") == "number" and lower is None and upper is None and draw(st.booleans()):
         return draw(st.floats(allow_nan=False, allow_infinity=False))
