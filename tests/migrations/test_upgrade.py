@@ -61,6 +61,9 @@ def check_everything_reads_back(database: Database, data_dir: Path) -> None:
     assert team is not None and (team.key_id, team.workspace_id) == ("apikey_team", "wrkspc_team")
     default = keys.verify("sk-epi-api01-legacy-default")
     assert default is not None and default.workspace_id == "wrkspc_default"
+    # Not in the documented format: a fixed EPISTULA_ADMIN_API_KEY, which a server start
+    # registers again (idempotently: the record stays the legacy one) before it is looked up.
+    assert keys.add("sk-ant-admin01-legacy-ops", name="EPISTULA_ADMIN_API_KEY", kind="admin").id == "apikey_admin"
     admin = keys.verify_admin("sk-ant-admin01-legacy-ops")
     assert admin is not None and admin.key_id == "apikey_admin"
     assert keys.verify("sk-epi-api01-legacy-gone") is None, "its workspace was archived"

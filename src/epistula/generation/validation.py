@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from epistula.citations.sources import citations_enabled, iter_documents
+from epistula.constraints.tools import check_tool_schemas
 from epistula.errors import InvalidRequestError
 from epistula.generation.stops import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES
 from epistula.prompting import builtin_tools as tools_builtin
@@ -245,8 +246,10 @@ def check_messages(params: PromptParams) -> None:
             raise InvalidRequestError(f"messages.{i}: text content blocks must contain non-whitespace text")
     last = params.messages[-1]
     if isinstance(last, AssistantMessageParam):
-        text = last.content if isinstance(last.content, str) else "".join(
-            b.text for b in last.content if isinstance(b, TextBlockParam)
+        text = (
+            last.content
+            if isinstance(last.content, str)
+            else "".join(b.text for b in last.content if isinstance(b, TextBlockParam))
         )
         if text and text != text.rstrip():
             raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
@@ -326,6 +329,15 @@ def _check_citations(params: MessageCreateParams) -> None:
         )
 
 
+def _check_schemas(params: PromptParams) -> None:
+    """Tool input schemas and the output format's schema within the grammar budgets
+    (on every engine, so a request's validity does not depend on the model serving it)."""
+    fmt = params.output_config.format if params.output_config else None
+    path = "output_config.format.schema" if fmt is not None else "output_format.schema"
+    fmt = fmt or params.output_format
+    check_tool_schemas(list(params.tools or []), dict(fmt.schema_) if fmt is not None else None, path)
+
+
 def check_supported(params: PromptParams, *, model_id: str) -> None:
     """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
     if params.thread is not None:
@@ -343,6 +355,7 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
         if tool.name in names:
             raise InvalidRequestError(f"tools: Tool names must be unique. Duplicate name: `{tool.name}`")
         names.add(str(tool.name))
+    _check_schemas(params)
     if params.mcp_servers:
         raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
     image = next(_images(params), None)

@@ -43,6 +43,10 @@ def _log_callback(level: int, text: bytes, _user_data: object) -> None:
     _last_level[0] = py_level
     if log.isEnabledFor(py_level):
         message = text.decode("utf-8", errors="replace").rstrip()
+        if "grammar" in message:
+            # llama.cpp quotes the whole grammar (built from a client's schema) in these
+            # lines: the fact is logged, never the text.
+            message = "llama.cpp could not use a request's grammar (its text is not logged)"
         if message:
             log.log(py_level, "%s", message)
 
