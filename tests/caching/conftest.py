@@ -70,9 +70,7 @@ def cached_system(text: str, ttl: str | None = None) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text, "cache_control": control}]
 
 
-def ask(
-    client: anthropic.Anthropic, system: Any, question: str = "#say:ok", **extra: Any
-) -> anthropic.types.Message:
+def ask(client: anthropic.Anthropic, system: Any, question: str = "#say:ok", **extra: Any) -> anthropic.types.Message:
     return client.messages.create(
         model=MODEL, max_tokens=16, system=system, messages=[{"role": "user", "content": question}], **extra
     )

@@ -20,8 +20,16 @@ CC = {"type": "ephemeral"}
 def catalog() -> Catalog:
     engine = FakeEngine(name="fake")
     catalog = Catalog()
-    catalog.add(ServedModel(id="fake", display_name="fake", engine=engine, template=make_template(engine, None),
-                            max_output_tokens=4096, created_at="2026-01-01T00:00:00Z"))
+    catalog.add(
+        ServedModel(
+            id="fake",
+            display_name="fake",
+            engine=engine,
+            template=make_template(engine, None),
+            max_output_tokens=4096,
+            created_at="2026-01-01T00:00:00Z",
+        )
+    )
     return catalog
 
 
@@ -42,8 +50,10 @@ def test_offsets_end_exactly_at_the_marked_blocks(catalog: Catalog) -> None:
     body = {
         "system": [{"type": "text", "text": "SYS-A"}, {"type": "text", "text": "SYS-B", "cache_control": CC}],
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "U1", "cache_control": CC},
-                                         {"type": "text", "text": "U2"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "U1", "cache_control": CC}, {"type": "text", "text": "U2"}],
+            },
             {"role": "assistant", "content": "A1"},
             {"role": "user", "content": [{"type": "text", "text": "U3", "cache_control": {**CC, "ttl": "5m"}}]},
         ],
@@ -63,8 +73,14 @@ def test_offsets_do_not_depend_on_what_follows(catalog: Catalog) -> None:
     doc = [{"type": "text", "text": "DOCUMENT " * 20, "cache_control": CC}]
     alone = points(catalog, messages=[{"role": "user", "content": doc}])
     more_blocks = points(catalog, messages=[{"role": "user", "content": [*doc, {"type": "text", "text": "Q?"}]}])
-    next_turn = points(catalog, messages=[{"role": "user", "content": doc}, {"role": "assistant", "content": "ok"},
-                                          {"role": "user", "content": "Q2"}])
+    next_turn = points(
+        catalog,
+        messages=[
+            {"role": "user", "content": doc},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "Q2"},
+        ],
+    )
     merged_turn = points(catalog, messages=[{"role": "user", "content": doc}, {"role": "user", "content": "Q3"}])
     assert alone == more_blocks == next_turn == merged_turn
     assert len(alone) == 1
@@ -82,8 +98,12 @@ def test_ttls_and_automatic_caching(catalog: Catalog) -> None:
 
 
 def test_breakpoint_at_the_end_of_the_prompt_leaves_the_last_token(catalog: Catalog) -> None:
-    body = {"messages": [{"role": "user", "content": "hi"},
-                         {"role": "assistant", "content": [{"type": "text", "text": "Sure", "cache_control": CC}]}]}
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Sure", "cache_control": CC}]},
+        ]
+    }
     (point,) = points(catalog, **body)
     n = len(tokenize_prompt(params(**body), catalog.resolve("fake")).ids)
     assert point.offset == n - 1  # the prefill is the end of the prompt; its last token must be computed
@@ -110,24 +130,34 @@ def test_tool_breakpoint_covers_the_tools_rendered_after_the_system_prompt(catal
     ("body", "message"),
     [
         (
-            {"system": [{"type": "text", "text": "a", "cache_control": CC},
-                        {"type": "text", "text": "b", "cache_control": {**CC, "ttl": "1h"}}],
-             "messages": [{"role": "user", "content": "hi"}]},
+            {
+                "system": [
+                    {"type": "text", "text": "a", "cache_control": CC},
+                    {"type": "text", "text": "b", "cache_control": {**CC, "ttl": "1h"}},
+                ],
+                "messages": [{"role": "user", "content": "hi"}],
+            },
             "system.1.cache_control.ttl: a ttl='1h' cache_control block must not come after a ttl='5m' "
             "cache_control block. Note that blocks are processed in the following order: `tools`, `system`, "
             "`messages`.",
         ),
         (
-            {"tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": CC}],
-             "messages": [{"role": "user", "content": [{"type": "text", "text": "x",
-                                                         "cache_control": {**CC, "ttl": "1h"}}]}]},
+            {
+                "tools": [{"name": "t", "input_schema": {"type": "object"}, "cache_control": CC}],
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {**CC, "ttl": "1h"}}]}
+                ],
+            },
             "messages.0.content.0.cache_control.ttl: a ttl='1h' cache_control block must not come after a "
             "ttl='5m' cache_control block. Note that blocks are processed in the following order: `tools`, "
             "`system`, `messages`.",
         ),
         (
-            {"system": [{"type": "text", "text": str(i), "cache_control": CC} for i in range(4)],
-             "messages": [{"role": "user", "content": "hi"}], "cache_control": CC},
+            {
+                "system": [{"type": "text", "text": str(i), "cache_control": CC} for i in range(4)],
+                "messages": [{"role": "user", "content": "hi"}],
+                "cache_control": CC,
+            },
             "A maximum of 4 blocks with cache_control may be provided. Found 5.",
         ),
     ],
@@ -139,7 +169,9 @@ def test_invalid_breakpoints(catalog: Catalog, body: dict[str, Any], message: st
 
 
 def test_automatic_breakpoint_on_an_explicit_one_takes_no_extra_slot(catalog: Catalog) -> None:
-    body = {"system": [{"type": "text", "text": str(i), "cache_control": CC} for i in range(3)],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": CC}]}],
-            "cache_control": CC}
+    body = {
+        "system": [{"type": "text", "text": str(i), "cache_control": CC} for i in range(3)],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": CC}]}],
+        "cache_control": CC,
+    }
     assert len(points(catalog, **body)) == 4

@@ -17,8 +17,11 @@ from features import claude_code as cc
 
 from .conftest import ManualClock, ask, cached_system, document, prompt_tokens, total
 
-BASH = {"name": "Bash", "description": "Run a shell command.",
-        "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
+BASH = {
+    "name": "Bash",
+    "description": "Run a shell command.",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+}
 CC = {"type": "ephemeral"}
 
 
@@ -62,17 +65,22 @@ def test_replayed_agent_conversation_reads_each_previous_turn(
             messages.append({"role": "user", "content": [{"type": "text", "text": say}]})
         else:
             tool_id = messages[-1]["content"][-1]["id"]
-            messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id,
-                                                          "content": say}]})
-        body = {"model": MODEL, "max_tokens": 200, "system": system, "tools": [BASH],
-                "messages": _with_breakpoint_on_last_block(messages)}
+            messages.append(
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": say}]}
+            )
+        body = {
+            "model": MODEL,
+            "max_tokens": 200,
+            "system": system,
+            "tools": [BASH],
+            "messages": _with_breakpoint_on_last_block(messages),
+        }
         reply = client.messages.create(**body)
         usage = reply.usage
         ids = _prompt_ids(cache_server, body)
         # the prompt of turn N+1 extends turn N's token for token ...
         assert ids[: len(previous_ids)] == previous_ids
-        assert total(usage) == len(ids) == prompt_tokens(client, system=system, tools=[BASH],
-                                                         messages=body["messages"])
+        assert total(usage) == len(ids) == prompt_tokens(client, system=system, tools=[BASH], messages=body["messages"])
         # ... so it reads everything turn N cached and writes only the new turn
         assert usage.cache_read_input_tokens == previous_cached
         assert usage.cache_creation_input_tokens > 0
@@ -137,9 +145,18 @@ def test_batch_results_carry_cache_usage(client: anthropic.Anthropic) -> None:
 
     system = cached_system(document(2000))
     written = ask(client, system, "#say:warm").usage.cache_creation_input_tokens
-    requests = [{"custom_id": f"q{i}", "params": {"model": MODEL, "max_tokens": 16, "system": system,
-                                                   "messages": [{"role": "user", "content": f"#say:answer {i}"}]}}
-                for i in range(2)]
+    requests = [
+        {
+            "custom_id": f"q{i}",
+            "params": {
+                "model": MODEL,
+                "max_tokens": 16,
+                "system": system,
+                "messages": [{"role": "user", "content": f"#say:answer {i}"}],
+            },
+        }
+        for i in range(2)
+    ]
     batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
     wait_ended(client, batch.id)
     results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}

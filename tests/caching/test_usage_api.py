@@ -130,16 +130,27 @@ def test_streaming_and_non_streaming_report_the_same_usage(client: anthropic.Ant
 
 
 def test_raw_message_start_carries_the_cache_fields(cache_server: LiveServer, clock: ManualClock) -> None:
-    body = {"model": MODEL, "max_tokens": 8, "stream": True, "system": cached_system(document(1500)),
-            "messages": [{"role": "user", "content": "#say:x"}]}
+    body = {
+        "model": MODEL,
+        "max_tokens": 8,
+        "stream": True,
+        "system": cached_system(document(1500)),
+        "messages": [{"role": "user", "content": "#say:x"}],
+    }
     for expected_read in (False, True):
         r = httpx.post(f"{cache_server.base_url}/v1/messages", json=body, headers=cache_server.headers(), timeout=30)
         usage = parse_sse(r.text)[0][1]["message"]["usage"]
-        assert set(usage) >= {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                              "cache_creation"}
+        assert set(usage) >= {
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "cache_creation",
+        }
         creation = usage["cache_creation"]
-        assert creation["ephemeral_5m_input_tokens"] + creation["ephemeral_1h_input_tokens"] == usage[
-            "cache_creation_input_tokens"]
+        assert (
+            creation["ephemeral_5m_input_tokens"] + creation["ephemeral_1h_input_tokens"]
+            == usage["cache_creation_input_tokens"]
+        )
         assert (usage["cache_read_input_tokens"] > 0) is expected_read
 
 
@@ -155,8 +166,9 @@ def test_automatic_caching_moves_with_the_conversation(client: anthropic.Anthrop
 
 def test_max_tokens_zero_prewarms_the_cache(client: anthropic.Anthropic) -> None:
     system = cached_system(document(2000))
-    warm = client.messages.create(model=MODEL, max_tokens=0, system=system,
-                                  messages=[{"role": "user", "content": "#say:unused"}])
+    warm = client.messages.create(
+        model=MODEL, max_tokens=0, system=system, messages=[{"role": "user", "content": "#say:unused"}]
+    )
     assert warm.content == [] and warm.stop_reason == "max_tokens" and warm.usage.output_tokens == 0
     assert warm.usage.cache_creation_input_tokens > 2000
     real = ask(client, system, "#say:warm")
@@ -164,10 +176,19 @@ def test_max_tokens_zero_prewarms_the_cache(client: anthropic.Anthropic) -> None
 
 
 def test_invalid_ttl_order_is_a_400(cache_server: LiveServer, clock: ManualClock) -> None:
-    body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
-        {"type": "text", "text": "b", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
-    ]}]}
+    body = {
+        "model": MODEL,
+        "max_tokens": 8,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "b", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                ],
+            }
+        ],
+    }
     for path in ("/v1/messages", "/v1/messages/count_tokens"):
         payload = body if path == "/v1/messages" else {k: v for k, v in body.items() if k != "max_tokens"}
         r = httpx.post(cache_server.base_url + path, json=payload, headers=cache_server.headers(), timeout=30)

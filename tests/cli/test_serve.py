@@ -19,6 +19,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What serve would run: the settings it built the app from, and uvicorn's arguments."""
     seen: dict[str, Any] = {}
     monkeypatch.setattr(epistula.http.app, "create_app", lambda settings: seen.setdefault("settings", settings))
+
     def run(server: uvicorn.Server, sockets: Any = None) -> None:
         seen.update(app=server.config.app, host=server.config.host, port=server.config.port, config=server.config)
 

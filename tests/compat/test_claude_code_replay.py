@@ -65,6 +65,9 @@ def test_recorded_request_gets_no_4xx(path: Path, big_window_server: tuple[LiveS
     # Claude Code asked for thinking: the reply opens with a signed (display: omitted) thinking block
     first = next(data for name, data in events if name == "content_block_start")
     assert first["content_block"]["type"] == "thinking"
-    signature = next(d["delta"]["signature"] for n, d in events if n == "content_block_delta"
-                     and d["delta"]["type"] == "signature_delta")
+    signature = next(
+        d["delta"]["signature"]
+        for n, d in events
+        if n == "content_block_delta" and d["delta"]["type"] == "signature_delta"
+    )
     assert ThinkingSigner.from_data_dir(data).verify("", signature)

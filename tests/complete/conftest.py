@@ -60,9 +60,20 @@ def legacy_sdk_path() -> Path:
     path = _legacy_path()
     if not (path / "anthropic" / "__init__.py").exists():
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(path),
-             f"anthropic=={LEGACY_VERSION}"],
-            capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(path),
+                f"anthropic=={LEGACY_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if proc.returncode != 0:
             reason = f"anthropic=={LEGACY_VERSION} (client.completions) could not be installed: {proc.stderr[-500:]}"

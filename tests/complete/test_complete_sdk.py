@@ -120,8 +120,10 @@ def test_stop_sequences(legacy: LegacySDK, fake_server: LiveServer) -> None:
     assert completion["stop_reason"] == "stop_sequence"
     events = stream(legacy, "#say:one two STOP three", stop_sequences=["STOP"])
     assert "".join(e["completion"] for e in events) == " one two "
-    raw = post(fake_server, {"model": MODEL, "prompt": prompt("#say:one STOP"), "max_tokens_to_sample": 9,
-                             "stop_sequences": ["STOP"]})
+    raw = post(
+        fake_server,
+        {"model": MODEL, "prompt": prompt("#say:one STOP"), "max_tokens_to_sample": 9, "stop_sequences": ["STOP"]},
+    )
     assert raw.json()["stop"] == "STOP"
 
 
@@ -177,22 +179,39 @@ def test_parameter_validation(fake_server: LiveServer) -> None:
     assert post(fake_server, ok).status_code == 200
     missing = {k: v for k, v in ok.items() if k != "max_tokens_to_sample"}
     assert_error(post(fake_server, missing), 400, "invalid_request_error", "max_tokens_to_sample: Field required")
-    assert_error(post(fake_server, {**ok, "max_tokens_to_sample": 0}), 400, "invalid_request_error",
-                 contains="max_tokens_to_sample: Input should be greater than or equal to 1")
-    assert_error(post(fake_server, {**ok, "max_tokens_to_sample": 10**9}), 400, "invalid_request_error",
-                 contains="max_tokens_to_sample: 1000000000 >")
-    assert_error(post(fake_server, {**ok, "temperature": 1.5}), 400, "invalid_request_error",
-                 contains="temperature: Input should be less than or equal to 1")
+    assert_error(
+        post(fake_server, {**ok, "max_tokens_to_sample": 0}),
+        400,
+        "invalid_request_error",
+        contains="max_tokens_to_sample: Input should be greater than or equal to 1",
+    )
+    assert_error(
+        post(fake_server, {**ok, "max_tokens_to_sample": 10**9}),
+        400,
+        "invalid_request_error",
+        contains="max_tokens_to_sample: 1000000000 >",
+    )
+    assert_error(
+        post(fake_server, {**ok, "temperature": 1.5}),
+        400,
+        "invalid_request_error",
+        contains="temperature: Input should be less than or equal to 1",
+    )
     assert_error(post(fake_server, {**ok, "top_k": -1}), 400, "invalid_request_error", contains="top_k")
-    assert_error(post(fake_server, {**ok, "stop_sequences": "STOP"}), 400, "invalid_request_error",
-                 contains="stop_sequences")
-    assert_error(post(fake_server, {**ok, "max_tokens": 10}), 400, "invalid_request_error",
-                 "max_tokens: Extra inputs are not permitted")
+    assert_error(
+        post(fake_server, {**ok, "stop_sequences": "STOP"}), 400, "invalid_request_error", contains="stop_sequences"
+    )
+    assert_error(
+        post(fake_server, {**ok, "max_tokens": 10}),
+        400,
+        "invalid_request_error",
+        "max_tokens: Extra inputs are not permitted",
+    )
     assert_error(post(fake_server, {**ok, "model": "claude-2.1"}), 404, "not_found_error", "model: claude-2.1")
-    assert_error(post(fake_server, ok, version=None), 400, "invalid_request_error",
-                 "anthropic-version: header is required")
-    assert_error(post(fake_server, {**ok, "prompt": f"{HUMAN}{AI}"}), 400, "invalid_request_error",
-                 contains="Human:")
+    assert_error(
+        post(fake_server, ok, version=None), 400, "invalid_request_error", "anthropic-version: header is required"
+    )
+    assert_error(post(fake_server, {**ok, "prompt": f"{HUMAN}{AI}"}), 400, "invalid_request_error", contains="Human:")
     # Sampling parameters and metadata are accepted (also under 2026-10-21: this is not the Messages API).
     sampled = {**ok, "temperature": 0.0, "top_p": 0.9, "top_k": 5, "metadata": {"user_id": "u-1"}}
     assert post(fake_server, sampled, version=V2026).status_code == 200
@@ -232,8 +251,11 @@ def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> No
     """Completions pass the same gate as /v1/messages: one request bucket for both."""
     live = start_server(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=2)]))
     try:
-        message = httpx.post(live.base_url + "/v1/messages", headers=live.headers(),
-                             json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        message = httpx.post(
+            live.base_url + "/v1/messages",
+            headers=live.headers(),
+            json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert message.headers["anthropic-ratelimit-requests-remaining"] == "1"
         ok = {"model": MODEL, "prompt": prompt("hi"), "max_tokens_to_sample": 5}
         first = post(live, ok)
@@ -250,8 +272,12 @@ def test_a_client_hanging_up_mid_stream_stops_generation(tmp_path: Path) -> None
     live = start_server(fake_settings(tmp_path))
     try:
         engine = live.engine
-        payload = {"model": MODEL, "prompt": prompt("#forever #slow:20"), "max_tokens_to_sample": 100_000,
-                   "stream": True}
+        payload = {
+            "model": MODEL,
+            "prompt": prompt("#forever #slow:20"),
+            "max_tokens_to_sample": 100_000,
+            "stream": True,
+        }
         with httpx.stream("POST", live.base_url + "/v1/complete", json=payload, headers=live.headers()) as r:
             assert r.status_code == 200
             seen = 0

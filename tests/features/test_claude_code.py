@@ -20,8 +20,9 @@ BASH_CALL = '<tool_call>\\n{"name": "Bash", "arguments": {"command": "ls", "desc
 
 
 def _post(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return httpx.post(f"{url}/v1/messages?beta=true", json=body, headers={**cc.HEADERS, "x-api-key": KEY, **headers},
-                      timeout=30)
+    return httpx.post(
+        f"{url}/v1/messages?beta=true", json=body, headers={**cc.HEADERS, "x-api-key": KEY, **headers}, timeout=30
+    )
 
 
 def _events(response: httpx.Response) -> list[dict[str, Any]]:
@@ -39,10 +40,15 @@ def test_claude_code_tool_round_trip(fake_url: str, stream: bool) -> None:
         assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
         starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
         tool = next(b for b in starts if b["type"] == "tool_use")
-        partial = "".join(e["delta"]["partial_json"] for e in events
-                          if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
-        content = [{"type": "text", "text": "I'll run a command to check."},
-                   {"type": "tool_use", "id": tool["id"], "name": "Bash", "input": json.loads(partial)}]
+        partial = "".join(
+            e["delta"]["partial_json"]
+            for e in events
+            if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+        )
+        content = [
+            {"type": "text", "text": "I'll run a command to check."},
+            {"type": "tool_use", "id": tool["id"], "name": "Bash", "input": json.loads(partial)},
+        ]
         assert events[-2]["delta"]["stop_reason"] == "tool_use"
     else:
         message = r1.json()
@@ -54,8 +60,11 @@ def test_claude_code_tool_round_trip(fake_url: str, stream: bool) -> None:
     second["messages"][-1]["content"][0]["content"] = "#say:Here are the files."
     r2 = _post(fake_url, second)
     assert r2.status_code == 200, r2.text
-    text = "".join(e["delta"].get("text", "") for e in _events(r2) if e["type"] == "content_block_delta") \
-        if stream else next(b["text"] for b in r2.json()["content"] if b["type"] == "text")
+    text = (
+        "".join(e["delta"].get("text", "") for e in _events(r2) if e["type"] == "content_block_delta")
+        if stream
+        else next(b["text"] for b in r2.json()["content"] if b["type"] == "text")
+    )
     assert text == "Here are the files."
 
 
@@ -68,8 +77,16 @@ def test_claude_code_bearer_and_api_key_together(fake_url: str) -> None:
 def _catalog() -> Catalog:
     engine = FakeEngine(name="fake")
     catalog = Catalog()
-    catalog.add(ServedModel(id="fake", display_name="fake", engine=engine, template=make_template(engine, None),
-                            max_output_tokens=128000, created_at="2026-01-01T00:00:00Z"))
+    catalog.add(
+        ServedModel(
+            id="fake",
+            display_name="fake",
+            engine=engine,
+            template=make_template(engine, None),
+            max_output_tokens=128000,
+            created_at="2026-01-01T00:00:00Z",
+        )
+    )
     catalog.alias("claude-opus-5-5", "fake")
     return catalog
 
@@ -87,16 +104,22 @@ def test_turn_two_prompt_extends_turn_one_token_for_token() -> None:
     first = cc.first_turn("4a1f2")
     # Claude Code asks for thinking, so the fake model is made to think and the echo carries
     # the (display: omitted) thinking block.
-    reply = [{"type": "thinking", "thinking": "", "signature": "c2ln"},
-             {"type": "text", "text": "I'll run a command to check."},
-             {"type": "tool_use", "id": "toolu_01abc", "name": "Bash",
-              "input": {"command": "ls", "description": "List files in the current directory"}}]
+    reply = [
+        {"type": "thinking", "thinking": "", "signature": "c2ln"},
+        {"type": "text", "text": "I'll run a command to check."},
+        {
+            "type": "tool_use",
+            "id": "toolu_01abc",
+            "name": "Bash",
+            "input": {"command": "ls", "description": "List files in the current directory"},
+        },
+    ]
     second = cc.second_turn(first, reply, "toolu_01abc", cch="9c3d0")
     ids1 = _prompt_ids(catalog, first)
     ids2 = _prompt_ids(catalog, second)
     assert ids2[: len(ids1)] == ids1
     # ...and what lies between is exactly the model's own reply as the template renders it.
-    middle = engine.detokenize(list(ids2[len(ids1):]))
+    middle = engine.detokenize(list(ids2[len(ids1) :]))
     assert middle.startswith("</think>\nI'll run a command to check.\n<tool_call>")
 
 
@@ -117,10 +140,16 @@ def test_recorded_bare_request_is_served(fake_url: str, stream: bool) -> None:
     assert response.status_code == 200, response.text
     if stream:
         events = _events(response)
-        tool = next(e["content_block"] for e in events
-                    if e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use")
-        partial = "".join(e["delta"]["partial_json"] for e in events
-                          if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+        tool = next(
+            e["content_block"]
+            for e in events
+            if e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use"
+        )
+        partial = "".join(
+            e["delta"]["partial_json"]
+            for e in events
+            if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+        )
         assert (tool["name"], json.loads(partial)) == ("Bash", {"command": "ls", "description": "List files"})
     else:
         message = response.json()

@@ -51,7 +51,12 @@ def run_claude(base_url: str, api_key: str, cwd: Path, *args: str) -> dict[str, 
     assert CLAUDE is not None
     proc = subprocess.run(
         [CLAUDE, "--bare", "-p", *args, "--output-format", "json"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=GUARD_S, stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, f"claude exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
     result: dict[str, Any] = json.loads(proc.stdout)

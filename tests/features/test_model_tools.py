@@ -19,16 +19,27 @@ from .conftest import KEY, _serve
 pytestmark = pytest.mark.model
 
 SCHEMAS: list[dict[str, Any]] = [
-    {"type": "object", "properties": {"city": {"type": "string", "minLength": 1},
-                                      "days": {"type": "integer", "minimum": 1, "maximum": 7}},
-     "required": ["city", "days"], "additionalProperties": False},
-    {"type": "object", "properties": {
-        "command": {"type": "string"},
-        "timeout": {"type": "integer", "minimum": 0, "maximum": 600000},
-        "mode": {"type": "string", "enum": ["fast", "safe"]},
-        "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
-        "dry_run": {"type": "boolean"}},
-     "required": ["command", "mode", "tags"], "additionalProperties": False},
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "minLength": 1},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+        },
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    },
+    {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string"},
+            "timeout": {"type": "integer", "minimum": 0, "maximum": 600000},
+            "mode": {"type": "string", "enum": ["fast", "safe"]},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+            "dry_run": {"type": "boolean"},
+        },
+        "required": ["command", "mode", "tags"],
+        "additionalProperties": False,
+    },
 ]
 
 
@@ -66,7 +77,8 @@ def test_structured_output_validates(model_client: anthropic.Anthropic) -> None:
     schema = SCHEMAS[0]
     for _ in range(4):
         message = model_client.messages.create(
-            model="claude-haiku-4-5", max_tokens=120,
+            model="claude-haiku-4-5",
+            max_tokens=120,
             output_config={"format": {"type": "json_schema", "schema": schema}},  # type: ignore[typeddict-item]
             messages=[{"role": "user", "content": "Plan a trip."}],
         )

@@ -43,20 +43,24 @@ SCHEMAS = {tool["name"]: tool["input_schema"] for tool in cc.bare_turn("")["tool
 @pytest.fixture(scope="module")
 def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     model = ModelConfig(
-        id="qwen2.5-coder-0.5b-instruct", path=QWEN, context_window=32768,
+        id="qwen2.5-coder-0.5b-instruct",
+        path=QWEN,
+        context_window=32768,
         # The model's generation_config.json.
         sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.1),
     )
-    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("qwen"),
-                        models=[model], n_seq_max=2)
+    settings = Settings(
+        engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("qwen"), models=[model], n_seq_max=2
+    )
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()
 
 
 def _post(live: LiveServer, body: dict[str, Any]) -> httpx.Response:
-    response = httpx.post(f"{live.base_url}/v1/messages?beta=true", json=body,
-                          headers={**cc.HEADERS, "x-api-key": API_KEY}, timeout=300)
+    response = httpx.post(
+        f"{live.base_url}/v1/messages?beta=true", json=body, headers={**cc.HEADERS, "x-api-key": API_KEY}, timeout=300
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -88,8 +92,11 @@ def test_pretty_printed_call_streams_as_input_json_deltas(qwen: LiveServer) -> N
     response = _post(qwen, _greedy("Read the file README.md", stream=True))
     events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
     starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
-    partial = "".join(e["delta"]["partial_json"] for e in events
-                      if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+    partial = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
     (tool,) = [b for b in starts if b["type"] == "tool_use"]
     tool_input = _valid_call({**tool, "input": json.loads(partial)}, "Read")
     assert tool_input["file_path"].endswith("README.md")
@@ -114,18 +121,45 @@ def test_claude_code_runs_a_bash_tool_the_model_called(qwen: LiveServer, tmp_pat
     (tmp_path / "beta.py").write_text("print(1)\n")
     home = tmp_path / "home"
     home.mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TERM": "dumb",
-           "ANTHROPIC_BASE_URL": qwen.base_url, "ANTHROPIC_API_KEY": API_KEY,
-           "ANTHROPIC_MODEL": "claude-sonnet-4-6", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "512",
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TERM": "dumb",
+        "ANTHROPIC_BASE_URL": qwen.base_url,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_MODEL": "claude-sonnet-4-6",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "512",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
     proc = subprocess.run(
-        ["claude", "--bare", "-p", "List the files in this directory (run ls)", "--allowedTools", "Bash(ls:*)",
-         "--max-turns", "4", "--output-format", "stream-json", "--verbose"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        [
+            "claude",
+            "--bare",
+            "-p",
+            "List the files in this directory (run ls)",
+            "--allowedTools",
+            "Bash(ls:*)",
+            "--max-turns",
+            "4",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
     )
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert any(line["type"] == "result" for line in lines), proc.stderr
-    results = [block for line in lines if line["type"] == "user"
-               for block in line["message"]["content"] if isinstance(block, dict) and block["type"] == "tool_result"]
+    results = [
+        block
+        for line in lines
+        if line["type"] == "user"
+        for block in line["message"]["content"]
+        if isinstance(block, dict) and block["type"] == "tool_result"
+    ]
     outputs = [json.dumps(r["content"]) for r in results]
     assert any("alpha.txt" in out and "beta.py" in out for out in outputs), lines

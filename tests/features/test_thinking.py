@@ -12,7 +12,9 @@ MODEL = "fake-reasoner"
 
 def test_thinking_block_then_text_with_valid_signature(reasoning_client: anthropic.Anthropic) -> None:
     message = reasoning_client.messages.create(
-        model=MODEL, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "#think:step one, step two #say:The answer is 4."}],
     )
     assert [b.type for b in message.content] == ["thinking", "text"]
@@ -25,7 +27,9 @@ def test_thinking_block_then_text_with_valid_signature(reasoning_client: anthrop
 
 def test_signature_round_trip_and_tamper_rejection(reasoning_client: anthropic.Anthropic) -> None:
     first = reasoning_client.messages.create(
-        model=MODEL, max_tokens=2048, thinking={"type": "adaptive"},
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "adaptive"},
         messages=[{"role": "user", "content": "#think:pondering #say:Yes."}],
     )
     echoed: list[dict[str, Any]] = [b.model_dump(exclude_none=True) for b in first.content]
@@ -44,7 +48,9 @@ def test_signature_round_trip_and_tamper_rejection(reasoning_client: anthropic.A
 
 def test_budget_closes_thinking(reasoning_client: anthropic.Anthropic) -> None:
     message = reasoning_client.messages.create(
-        model=MODEL, max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 1024},
+        model=MODEL,
+        max_tokens=4000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "#think-long #say:Done."}],
     )
     thinking = message.content[0]
@@ -58,7 +64,9 @@ def test_budget_closes_thinking(reasoning_client: anthropic.Anthropic) -> None:
 
 def test_streaming_thinking_events(reasoning_client: anthropic.Anthropic) -> None:
     with reasoning_client.messages.stream(
-        model=MODEL, max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "#think:abc #say:X"}],
     ) as stream:
         deltas = [e.delta.type for e in stream if e.type == "content_block_delta"]
@@ -73,7 +81,9 @@ def test_streaming_thinking_events(reasoning_client: anthropic.Anthropic) -> Non
 
 def test_display_omitted_keeps_signature(reasoning_client: anthropic.Anthropic) -> None:
     message = reasoning_client.messages.create(
-        model=MODEL, max_tokens=2048, thinking={"type": "adaptive", "display": "omitted"},
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "adaptive", "display": "omitted"},
         messages=[{"role": "user", "content": "#think:secret #say:X"}],
     )
     thinking = message.content[0]
@@ -82,7 +92,9 @@ def test_display_omitted_keeps_signature(reasoning_client: anthropic.Anthropic) 
 
 def test_thinking_not_requested_hides_reasoning(reasoning_client: anthropic.Anthropic) -> None:
     message = reasoning_client.messages.create(
-        model=MODEL, max_tokens=200, messages=[{"role": "user", "content": "#think:hidden #say:X"}],
+        model=MODEL,
+        max_tokens=200,
+        messages=[{"role": "user", "content": "#think:hidden #say:X"}],
     )
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "X"  # type: ignore[union-attr]
@@ -90,7 +102,9 @@ def test_thinking_not_requested_hides_reasoning(reasoning_client: anthropic.Anth
 
 def test_non_reasoning_model_is_made_to_think(client: anthropic.Anthropic) -> None:
     message = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024},
+        model="claude-sonnet-4-6",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
         messages=[{"role": "user", "content": "#say:plain"}],
     )
     assert [b.type for b in message.content] == ["thinking", "text"]
@@ -102,11 +116,14 @@ def test_non_reasoning_model_is_made_to_think(client: anthropic.Anthropic) -> No
 
 def test_redacted_thinking_accepted_in_history(reasoning_client: anthropic.Anthropic) -> None:
     message = reasoning_client.messages.create(
-        model=MODEL, max_tokens=100,
+        model=MODEL,
+        max_tokens=100,
         messages=[
             {"role": "user", "content": "q"},
-            {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "opaque"},
-                                              {"type": "text", "text": "a"}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "redacted_thinking", "data": "opaque"}, {"type": "text", "text": "a"}],
+            },
             {"role": "user", "content": "#say:fine"},
         ],
     )

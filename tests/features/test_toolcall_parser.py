@@ -12,8 +12,8 @@ TOOLS = ["Bash", "Read", "get_weather"]
 
 # Recorded from Qwen2.5-Coder-0.5B behind Claude Code (../shared/research/small-model-tool-calls.md).
 QWEN_FENCED = (
-    "```json\n{\n  \"name\": \"Bash\",\n  \"arguments\": {\n    \"command\": \"ls\",\n"
-    "    \"timeout\": 600000,\n    \"description\": \"List files in current directory\"\n  }\n}\n```"
+    '```json\n{\n  "name": "Bash",\n  "arguments": {\n    "command": "ls",\n'
+    '    "timeout": 600000,\n    "description": "List files in current directory"\n  }\n}\n```'
 )
 QWEN_BARE = (
     '{"name": "Bash", "arguments": {"command": "echo \'Hi!\'", "timeout": 0, '
@@ -39,20 +39,38 @@ HERMES_TWO = (
 LLAMA3 = '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}'
 LLAMA3_BARE = '{"name": "get_weather", "parameters": {"city": "Oslo"}}'
 MISTRAL = (
-    '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, '
-    '{"name": "Read", "arguments": {"path": "x"}}]'
+    '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, {"name": "Read", "arguments": {"path": "x"}}]'
 )
 ARGS_AS_STRING = '<tool_call>{"name": "Bash", "arguments": "{\\"command\\": \\"ls\\"}"}</tool_call>'
 
 CASES: list[tuple[str, list[ParsedEvent]]] = [
-    (QWEN_FENCED, [ToolCall("Bash", {"command": "ls", "timeout": 600000,
-                                     "description": "List files in current directory"})]),
-    (QWEN_BARE, [ToolCall("Bash", {"command": "echo 'Hi!'", "timeout": 0,
-                                   "description": "Executes a given bash command"})]),
-    (QWEN_EPISTULA_LS, [ToolCall("Bash", {"command": "ls", "timeout": 600000,
-                                          "description": "List files in current directory"})]),
-    (QWEN_EPISTULA_READ, [ToolCall("Read", {"file_path": "/tmp/work/README.md", "offset": 0,
-                                            "limit": 9007199254740991, "pages": "1-5", "allow_large": False})]),
+    (
+        QWEN_FENCED,
+        [ToolCall("Bash", {"command": "ls", "timeout": 600000, "description": "List files in current directory"})],
+    ),
+    (
+        QWEN_BARE,
+        [ToolCall("Bash", {"command": "echo 'Hi!'", "timeout": 0, "description": "Executes a given bash command"})],
+    ),
+    (
+        QWEN_EPISTULA_LS,
+        [ToolCall("Bash", {"command": "ls", "timeout": 600000, "description": "List files in current directory"})],
+    ),
+    (
+        QWEN_EPISTULA_READ,
+        [
+            ToolCall(
+                "Read",
+                {
+                    "file_path": "/tmp/work/README.md",
+                    "offset": 0,
+                    "limit": 9007199254740991,
+                    "pages": "1-5",
+                    "allow_large": False,
+                },
+            )
+        ],
+    ),
     (QWEN_EPISTULA_UNCLOSED, [TextPiece(QWEN_EPISTULA_UNCLOSED)]),
     (HERMES, [TextPiece("I will check.\n"), ToolCall("get_weather", {"city": "Paris"})]),
     (HERMES_TWO, [ToolCall("Read", {"path": "a.txt"}), TextPiece("\n"), ToolCall("Read", {"path": "b.txt"})]),
@@ -65,7 +83,7 @@ CASES: list[tuple[str, list[ParsedEvent]]] = [
     ("Use {braces} freely.", [TextPiece("Use {braces} freely.")]),
     ("Code:\n```python\nprint({1: 2})\n```\n", [TextPiece("Code:\n```python\nprint({1: 2})\n```\n")]),
     ("Almost <tool_ca", [TextPiece("Almost <tool_ca")]),
-    ("<tool_call>{\"name\": \"Bash\", \"argu", [TextPiece("<tool_call>{\"name\": \"Bash\", \"argu")]),
+    ('<tool_call>{"name": "Bash", "argu', [TextPiece('<tool_call>{"name": "Bash", "argu')]),
 ]
 
 

@@ -29,8 +29,10 @@ WEATHER = {
     "description": "Weather for a city",
     "input_schema": {
         "type": "object",
-        "properties": {"city": {"type": "string", "minLength": 1},
-                       "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+        "properties": {
+            "city": {"type": "string", "minLength": 1},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+        },
         "required": ["city", "days"],
         "additionalProperties": False,
     },
@@ -42,22 +44,28 @@ def test_gemma_template_turns_and_prefix_stability() -> None:
     so each later conversation renders as an extension of the earlier one."""
     template = ChatTemplate(builtin_template("gemma3"), bos_token="<bos>", eos_token="<eos>")
     assert template.source == GEMMA3_TEMPLATE and not template.supports_tools
-    turn1 = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-             {"role": "system", "content": "Env: /tmp"}]
+    turn1 = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "system", "content": "Env: /tmp"},
+    ]
     text1 = template.render(turn1, add_generation_prompt=False)
-    assert text1 == ("<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
-                     "<start_of_turn>user\nEnv: /tmp<end_of_turn>\n")
+    assert text1 == (
+        "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>user\nEnv: /tmp<end_of_turn>\n"
+    )
     turn2 = [*turn1, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}]
     text2 = template.render(turn2, add_generation_prompt=True)
     assert text2.startswith(text1)
-    assert text2.endswith("<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n"
-                          "<start_of_turn>model\n")
+    assert text2.endswith(
+        "<start_of_turn>model\nHello.<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
+    )
 
 
 @pytest.fixture(scope="module")
 def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = load_settings(GEMMA_CONFIG, engine="llamacpp", api_key=API_KEY,
-                             data_dir=tmp_path_factory.mktemp("gemma"), n_seq_max=2)
+    settings = load_settings(
+        GEMMA_CONFIG, engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("gemma"), n_seq_max=2
+    )
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()
@@ -89,7 +97,9 @@ def test_forced_tool_call_is_valid_by_grammar(gemma: LiveServer) -> None:
     client = gemma.client()
     for city in ("Paris", "Oslo", "Lagos"):
         message = client.messages.create(
-            model=MODEL, max_tokens=120, tools=[WEATHER],  # type: ignore[list-item]
+            model=MODEL,
+            max_tokens=120,
+            tools=[WEATHER],  # type: ignore[list-item]
             tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
             messages=[{"role": "user", "content": f"What's the weather in {city} this week?"}],
         )
@@ -103,8 +113,9 @@ def test_forced_tool_call_is_valid_by_grammar(gemma: LiveServer) -> None:
 @needs_gemma
 def test_streaming_text_and_tool_input(gemma: LiveServer) -> None:
     client = gemma.client()
-    with client.messages.stream(model=MODEL, max_tokens=16,
-                                messages=[{"role": "user", "content": "Count to three."}]) as stream:
+    with client.messages.stream(
+        model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "Count to three."}]
+    ) as stream:
         deltas = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert deltas == "".join(b.text for b in final.content if b.type == "text")
@@ -112,7 +123,9 @@ def test_streaming_text_and_tool_input(gemma: LiveServer) -> None:
 
     partial: list[str] = []
     with client.messages.stream(
-        model=MODEL, max_tokens=120, tools=[WEATHER],  # type: ignore[list-item]
+        model=MODEL,
+        max_tokens=120,
+        tools=[WEATHER],  # type: ignore[list-item]
         tool_choice={"type": "tool", "name": "get_weather"},
         messages=[{"role": "user", "content": "Weather in Rome for two days?"}],
     ) as stream:

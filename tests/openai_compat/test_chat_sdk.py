@@ -196,7 +196,9 @@ def test_streaming_with_include_usage(oai: openai.OpenAI) -> None:
 def test_stream_wire_format(fake_server: LiveServer) -> None:
     payload = {"model": MODEL, "messages": [user("#say:hi")], "stream": True}
     with httpx.stream(
-        "POST", fake_server.base_url + "/v1/chat/completions", json=payload,
+        "POST",
+        fake_server.base_url + "/v1/chat/completions",
+        json=payload,
         headers={"authorization": f"Bearer {API_KEY}"},
     ) as resp:
         assert resp.status_code == 200
@@ -205,7 +207,7 @@ def test_stream_wire_format(fake_server: LiveServer) -> None:
     frames = [f for f in body.split("\n\n") if f]
     assert all(f.startswith("data: ") and "\n" not in f for f in frames), frames
     assert frames[-1] == "data: [DONE]"
-    chunks = [json.loads(f[len("data: "):]) for f in frames[:-1]]
+    chunks = [json.loads(f[len("data: ") :]) for f in frames[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert chunks[1]["choices"][0]["delta"] == {"content": "h"}  # deltas name only what changed
 
@@ -220,11 +222,15 @@ def test_failure_after_the_stream_started(oai: openai.OpenAI, fake_server: LiveS
     assert "".join(received) == "Hel"
     assert raised.value.body["type"] == "api_error"  # type: ignore[index]
     payload = {"model": MODEL, "messages": [user("#fail-after:2\n#say:Hello")], "stream": True}
-    with httpx.stream("POST", fake_server.base_url + "/v1/chat/completions", json=payload,
-                      headers={"authorization": f"Bearer {API_KEY}"}) as resp:
+    with httpx.stream(
+        "POST",
+        fake_server.base_url + "/v1/chat/completions",
+        json=payload,
+        headers={"authorization": f"Bearer {API_KEY}"},
+    ) as resp:
         frames = [f for f in resp.read().decode().split("\n\n") if f]
     assert "data: [DONE]" not in frames
-    assert set(json.loads(frames[-1][len("data: "):])) == {"error"}
+    assert set(json.loads(frames[-1][len("data: ") :])) == {"error"}
 
 
 # ---------------------------------------------------------------- tools
@@ -309,8 +315,11 @@ def test_deprecated_functions_round_trip(oai: openai.OpenAI) -> None:
         model=MODEL,
         messages=[
             user("weather in Lima?"),
-            {"role": "assistant", "content": None,
-             "function_call": {"name": "get_weather", "arguments": tool_call.function.arguments}},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "get_weather", "arguments": tool_call.function.arguments},
+            },
             {"role": "function", "name": "get_weather", "content": "#say:Foggy."},
         ],
         functions=functions,  # type: ignore[arg-type]
@@ -320,19 +329,32 @@ def test_deprecated_functions_round_trip(oai: openai.OpenAI) -> None:
 
 def test_tool_choice(oai: openai.OpenAI) -> None:
     markup = call("get_weather", {"city": "Rome"}) + call("get_time", {})
-    none = oai.chat.completions.create(model=MODEL, messages=[user("#say:" + markup)], tools=[WEATHER, TIME],  # type: ignore[list-item]
-                                       tool_choice="none")
+    none = oai.chat.completions.create(
+        model=MODEL,
+        messages=[user("#say:" + markup)],
+        tools=[WEATHER, TIME],  # type: ignore[list-item]
+        tool_choice="none",
+    )
     assert none.choices[0].message.tool_calls is None and none.choices[0].message.content == markup
-    single = oai.chat.completions.create(model=MODEL, messages=[user("#say:" + markup)], tools=[WEATHER, TIME],  # type: ignore[list-item]
-                                         parallel_tool_calls=False)
+    single = oai.chat.completions.create(
+        model=MODEL,
+        messages=[user("#say:" + markup)],
+        tools=[WEATHER, TIME],  # type: ignore[list-item]
+        parallel_tool_calls=False,
+    )
     assert [c.function.name for c in single.choices[0].message.tool_calls or []] == ["get_weather"]
     for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
-        forced = oai.chat.completions.create(model=MODEL, messages=[user("#say:" + markup)],
-                                             tools=[WEATHER, TIME], tool_choice=choice)  # type: ignore[arg-type]
+        forced = oai.chat.completions.create(
+            model=MODEL, messages=[user("#say:" + markup)], tools=[WEATHER, TIME], tool_choice=choice
+        )  # type: ignore[arg-type]
         assert forced.choices[0].message.tool_calls, choice
     with pytest.raises(openai.BadRequestError) as raised:
-        oai.chat.completions.create(model=MODEL, messages=[user("hi")], tools=[WEATHER],  # type: ignore[list-item]
-                                    tool_choice={"type": "function", "function": {"name": "nope"}})
+        oai.chat.completions.create(
+            model=MODEL,
+            messages=[user("hi")],
+            tools=[WEATHER],  # type: ignore[list-item]
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )
     assert "nope" in raised.value.message
     assert raised.value.param == "tool_choice.tool.name"  # type: ignore[attr-defined]
 
@@ -371,25 +393,42 @@ def test_errors_have_the_openai_shape(fake_server: LiveServer, oai: openai.OpenA
     assert error["code"] == "model_not_found"
     assert_openai_error(raw_post(fake_server, {**ok, "n": 2}), 400, "invalid_request_error", param="n")
     assert_openai_error(raw_post(fake_server, {"model": MODEL}), 400, "invalid_request_error", param="messages")
-    assert_openai_error(raw_post(fake_server, {**ok, "messages": [{"role": "robot", "content": "x"}]}), 400,
-                        "invalid_request_error", param="messages.0")
-    assert_openai_error(raw_post(fake_server, {**ok, "temperature": 2.5}), 400, "invalid_request_error",
-                        param="temperature")
-    assert_openai_error(raw_post(fake_server, {**ok, "max_tokens": "10"}), 400, "invalid_request_error",
-                        param="max_tokens")
+    assert_openai_error(
+        raw_post(fake_server, {**ok, "messages": [{"role": "robot", "content": "x"}]}),
+        400,
+        "invalid_request_error",
+        param="messages.0",
+    )
+    assert_openai_error(
+        raw_post(fake_server, {**ok, "temperature": 2.5}), 400, "invalid_request_error", param="temperature"
+    )
+    assert_openai_error(
+        raw_post(fake_server, {**ok, "max_tokens": "10"}), 400, "invalid_request_error", param="max_tokens"
+    )
     custom = {**ok, "tools": [{"type": "custom", "custom": {"name": "sql"}}]}
     assert_openai_error(raw_post(fake_server, custom), 400, "invalid_request_error", param="tools.0.type")
-    image = {**ok, "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}
+    image = {
+        **ok,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}],
+            }
+        ],
+    }
     error = assert_openai_error(
         raw_post(fake_server, image), 400, "invalid_request_error", param="messages.0.content.0.image"
     )
     assert "does not support images" in error["message"]
-    broken = httpx.post(fake_server.base_url + "/v1/chat/completions", content=b"{not json",
-                        headers={"authorization": f"Bearer {API_KEY}", "content-type": "application/json"})
+    broken = httpx.post(
+        fake_server.base_url + "/v1/chat/completions",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {API_KEY}", "content-type": "application/json"},
+    )
     assert_openai_error(broken, 400, "invalid_request_error")
-    overloaded = assert_openai_error(raw_post(fake_server, {**ok, "messages": [user("#overload")]}), 529,
-                                     "overloaded_error")
+    overloaded = assert_openai_error(
+        raw_post(fake_server, {**ok, "messages": [user("#overload")]}), 529, "overloaded_error"
+    )
     assert overloaded["message"] == "Overloaded"
 
     with pytest.raises(openai.AuthenticationError):

@@ -36,7 +36,11 @@ def test_forced_tool_call_validates_and_round_trips(model_server: LiveServer) ->
     client = openai_client(model_server)
     messages: list[Any] = [{"role": "user", "content": "What will the weather be in Lisbon for the next 3 days?"}]
     first = client.chat.completions.create(
-        model=MODEL, messages=messages, tools=[FORECAST], tool_choice=FORCED, max_tokens=200  # type: ignore[list-item,arg-type]
+        model=MODEL,
+        messages=messages,
+        tools=[FORECAST],
+        tool_choice=FORCED,
+        max_tokens=200,  # type: ignore[list-item,arg-type]
     )
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls", choice

@@ -161,9 +161,7 @@ class PromptCache:
     def cacheable(self, points: Sequence[CachePoint]) -> list[CachePoint]:
         """The breakpoints that can be cached at all: long enough and within budget."""
         return [
-            p
-            for p in points
-            if p.offset >= self.min_tokens and p.offset * self.bytes_per_token <= self.budget_bytes
+            p for p in points if p.offset >= self.min_tokens and p.offset * self.bytes_per_token <= self.budget_bytes
         ]
 
     def plan(self, namespace: str, prompt: Sequence[int], points: Sequence[CachePoint]) -> CachePlan:
@@ -200,9 +198,7 @@ class PromptCache:
         lengths = self._lengths.get(namespace)
         if not lengths:
             return None
-        candidates = sorted(
-            (n for n in lengths if any(p.lookback <= n <= p.offset for p in points)), reverse=True
-        )
+        candidates = sorted((n for n in lengths if any(p.lookback <= n <= p.offset for p in points)), reverse=True)
         for n in candidates:
             entry = self._entries.get((namespace, n, prefixes.digest(n)))
             if entry is not None:

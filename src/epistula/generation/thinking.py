@@ -50,6 +50,4 @@ class ThinkingSigner:
                 continue
             for j, block in enumerate(message.content):
                 if isinstance(block, ThinkingBlockParam) and not self.verify(block.thinking, block.signature):
-                    raise InvalidRequestError(
-                        f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
-                    )
+                    raise InvalidRequestError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")

@@ -73,10 +73,16 @@ _EDITOR_DESCRIPTION = (
 _BASH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "anyOf": [
-        {**_OBJECT, "properties": {"command": {"type": "string", "description": "The bash command to run."}},
-         "required": ["command"]},
-        {**_OBJECT, "properties": {"restart": {"const": True, "description": "Restart the shell."}},
-         "required": ["restart"]},
+        {
+            **_OBJECT,
+            "properties": {"command": {"type": "string", "description": "The bash command to run."}},
+            "required": ["command"],
+        },
+        {
+            **_OBJECT,
+            "properties": {"restart": {"const": True, "description": "Restart the shell."}},
+            "required": ["restart"],
+        },
     ],
 }
 
@@ -85,22 +91,41 @@ _MEMORY_SCHEMA: dict[str, Any] = {
     "anyOf": [
         _variant("view", {**_PATH, **_VIEW_RANGE}, ["path"]),
         _variant("create", {**_PATH, "file_text": {"type": "string"}}, ["path", "file_text"]),
-        _variant("str_replace", {**_PATH, "old_str": {"type": "string"}, "new_str": {"type": "string"}},
-                 ["path", "old_str", "new_str"]),
-        _variant("insert", {**_PATH, "insert_line": {"type": "integer", "minimum": 0},
-                            "insert_text": {"type": "string"}}, ["path", "insert_line", "insert_text"]),
+        _variant(
+            "str_replace",
+            {**_PATH, "old_str": {"type": "string"}, "new_str": {"type": "string"}},
+            ["path", "old_str", "new_str"],
+        ),
+        _variant(
+            "insert",
+            {**_PATH, "insert_line": {"type": "integer", "minimum": 0}, "insert_text": {"type": "string"}},
+            ["path", "insert_line", "insert_text"],
+        ),
         _variant("delete", _PATH, ["path"]),
-        _variant("rename", {"old_path": {"type": "string"}, "new_path": {"type": "string"}},
-                 ["old_path", "new_path"]),
+        _variant("rename", {"old_path": {"type": "string"}, "new_path": {"type": "string"}}, ["old_path", "new_path"]),
     ],
 }
 
 _COMPUTER_ACTIONS_2024 = [
-    "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click", "middle_click",
-    "double_click", "screenshot", "cursor_position",
+    "key",
+    "type",
+    "mouse_move",
+    "left_click",
+    "left_click_drag",
+    "right_click",
+    "middle_click",
+    "double_click",
+    "screenshot",
+    "cursor_position",
 ]
 _COMPUTER_ACTIONS_2025 = [
-    *_COMPUTER_ACTIONS_2024, "left_mouse_down", "left_mouse_up", "scroll", "hold_key", "wait", "triple_click",
+    *_COMPUTER_ACTIONS_2024,
+    "left_mouse_down",
+    "left_mouse_up",
+    "scroll",
+    "hold_key",
+    "wait",
+    "triple_click",
 ]
 
 
@@ -185,7 +210,12 @@ CLIENT_TOOLS: dict[str, ClientTool] = {
 """Every client tool version in the API reference, by ``type``."""
 
 SERVER_TOOL_PREFIXES = (
-    "web_search_", "web_fetch_", "code_execution_", "tool_search_tool_", "advisor_", "mcp_toolset",
+    "web_search_",
+    "web_fetch_",
+    "code_execution_",
+    "tool_search_tool_",
+    "advisor_",
+    "mcp_toolset",
 )
 TOOLSETS = ("computer_toolset_", "browser_toolset_")
 

@@ -28,9 +28,7 @@ class FileImageSource(RequestModel):
     file_id: str
 
 
-ImageSource = Annotated[
-    Base64ImageSource | URLImageSource | FileImageSource, Field(discriminator="type")
-]
+ImageSource = Annotated[Base64ImageSource | URLImageSource | FileImageSource, Field(discriminator="type")]
 
 
 class Base64PDFSource(RequestModel):
@@ -192,11 +190,7 @@ class CompactionBlockParam(_EchoedBlock):
 
 
 ToolResultContentBlock = Annotated[
-    TextBlockParam
-    | ImageBlockParam
-    | SearchResultBlockParam
-    | DocumentBlockParam
-    | ToolReferenceBlockParam,
+    TextBlockParam | ImageBlockParam | SearchResultBlockParam | DocumentBlockParam | ToolReferenceBlockParam,
     Field(discriminator="type"),
 ]
 
