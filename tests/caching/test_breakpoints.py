@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from catalogs import fake_catalog
 from epistula.engines.base import CachePoint
-from epistula.engines.fake import FakeEngine
 from epistula.errors import InvalidRequestError
 from epistula.generation.prepare import prepare_message, tokenize_prompt
-from epistula.models.catalog import Catalog, ServedModel, make_template
+from epistula.models.catalog import Catalog
 from epistula.protocol.messages import MessageCreateParams
 
 CC = {"type": "ephemeral"}
@@ -18,18 +18,7 @@ CC = {"type": "ephemeral"}
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    engine = FakeEngine(name="fake")
-    catalog = Catalog()
-    catalog.add(
-        ServedModel(
-            id="fake",
-            display_name="fake",
-            engine=engine,
-            template=make_template(engine, None),
-            max_output_tokens=4096,
-            created_at="2026-01-01T00:00:00Z",
-        )
-    )
+    catalog = fake_catalog()
     return catalog
 
 

@@ -10,10 +10,9 @@ import anthropic
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from catalogs import fake_catalog
 from conftest import LiveServer
-from epistula.engines.fake import FakeEngine
 from epistula.generation.prepare import tokenize_prompt
-from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.prompting.builtin_tools import CLIENT_TOOLS, as_custom_tool
 from epistula.protocol.messages import MessageCreateParams
 from epistula.protocol.tools import VersionedTool
@@ -81,22 +80,12 @@ def test_beta_memory_tool_and_forced_choice_by_its_fixed_name(client: anthropic.
 
 
 def _prompt_text(tools: list[dict[str, Any]]) -> str:
-    engine = FakeEngine(name="fake")
-    catalog = Catalog()
-    catalog.add(
-        ServedModel(
-            id="fake",
-            display_name="fake",
-            engine=engine,
-            template=make_template(engine, None),
-            max_output_tokens=4096,
-            created_at="2026-01-01T00:00:00Z",
-        )
-    )
+    catalog = fake_catalog()
     params = MessageCreateParams.model_validate(
         {"model": "fake", "max_tokens": 10, "tools": tools, "messages": [{"role": "user", "content": "hi"}]}
     )
-    return engine.detokenize(list(tokenize_prompt(params, catalog.resolve(params.model)).ids))
+    model = catalog.resolve(params.model)
+    return model.engine.detokenize(list(tokenize_prompt(params, model).ids))
 
 
 def test_the_model_is_shown_the_documented_schemas() -> None:

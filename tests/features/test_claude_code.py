@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from epistula.engines.fake import FakeEngine
+from catalogs import fake_catalog
 from epistula.generation.prepare import tokenize_prompt
-from epistula.models.catalog import Catalog, ServedModel, make_template
+from epistula.models.catalog import Catalog
 from epistula.protocol.messages import MessageCreateParams
 
 from . import claude_code as cc
@@ -75,18 +75,7 @@ def test_claude_code_bearer_and_api_key_together(fake_url: str) -> None:
 
 
 def _catalog() -> Catalog:
-    engine = FakeEngine(name="fake")
-    catalog = Catalog()
-    catalog.add(
-        ServedModel(
-            id="fake",
-            display_name="fake",
-            engine=engine,
-            template=make_template(engine, None),
-            max_output_tokens=128000,
-            created_at="2026-01-01T00:00:00Z",
-        )
-    )
+    catalog = fake_catalog(max_output_tokens=128000)
     catalog.alias("claude-opus-5-5", "fake")
     return catalog
 

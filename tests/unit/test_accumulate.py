@@ -14,12 +14,12 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent as SdkEvent
 from pydantic import TypeAdapter
 
+from catalogs import fake_catalog
 from epistula.api.sse import encode
-from epistula.engines.fake import FakeEngine
 from epistula.generation.accumulate import Accumulator, accumulate
 from epistula.generation.pipeline import MessageRun
 from epistula.generation.prepare import prepare_message
-from epistula.models.catalog import Catalog, ServedModel, make_template
+from epistula.models.catalog import Catalog
 from epistula.protocol.content import TextBlock
 from epistula.protocol.messages import Message, MessageCreateParams
 from epistula.protocol.streaming import (
@@ -43,18 +43,7 @@ CALL = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "days"
 
 
 def catalog() -> Catalog:
-    engine = FakeEngine(name="fake")
-    cat = Catalog()
-    cat.add(
-        ServedModel(
-            id="fake",
-            display_name="fake",
-            engine=engine,
-            template=make_template(engine, None),
-            max_output_tokens=4096,
-            created_at="2026-01-01T00:00:00Z",
-        )
-    )
+    cat = fake_catalog()
     return cat
 
 
