@@ -13,6 +13,7 @@ under ``BEGIN IMMEDIATE``. A failed migration leaves the database as it was.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -28,6 +29,10 @@ BASELINE = "0001"
 LEGACY_VERSIONS = {1, 2, 3}
 MIGRATION_LOCK = (0x45504953, 0)
 """``pg_advisory_xact_lock`` keys ("EPIS", 0), the same the old migrator took."""
+
+# Alembic narrates every start at INFO (plugins, context, each revision's docstring);
+# epistula's own log says what a start did.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def alembic_config(conn: Connection | None = None) -> Config:
