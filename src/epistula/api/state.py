@@ -32,7 +32,11 @@ class AppState:
     """The registry ``GET /metrics`` exposes (the middleware and the gate hook count into it)."""
     batches: BatchService | None = None
     files: FileService | None = None
-    gate: Gate = field(default_factory=Gate)
     accounting: Accounting | None = None
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle)
     """Failed authentications per client address (429 once a client's bucket is empty)."""
+
+    @property
+    def gate(self) -> Gate:
+        """The gate every generation passes: the message service's own, never a second one."""
+        return self.messages.gate

@@ -107,7 +107,6 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             metrics=metrics,
             batches=durable.batches,
             files=durable.files,
-            gate=gate,
             accounting=accounting,
         )
         metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])
