@@ -41,6 +41,11 @@ LLAMA3_BARE = '{"name": "get_weather", "parameters": {"city": "Oslo"}}'
 MISTRAL = (
     '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, {"name": "Read", "arguments": {"path": "x"}}]'
 )
+MISTRAL_BARE = '[{"name": "Bash", "arguments": {"command": "pwd"}}]'
+# Recorded from SmolLM2-135M (tool_choice auto, earlier tool results in the history): the call
+# inside the tags of a tool's response, and an invented response (stays text).
+SMOL_RESPONSE_CALL = '<tool_response>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_response>'
+SMOL_INVENTED = "<tool_response>\n13 C, cloudy\n</tool_response>"
 ARGS_AS_STRING = '<tool_call>{"name": "Bash", "arguments": "{\\"command\\": \\"ls\\"}"}</tool_call>'
 
 CASES: list[tuple[str, list[ParsedEvent]]] = [
@@ -78,6 +83,10 @@ CASES: list[tuple[str, list[ParsedEvent]]] = [
     (LLAMA3_BARE, [ToolCall("get_weather", {"city": "Oslo"})]),
     (MISTRAL, [ToolCall("Bash", {"command": "pwd"}), ToolCall("Read", {"path": "x"})]),
     (ARGS_AS_STRING, [ToolCall("Bash", {"command": "ls"})]),
+    (MISTRAL_BARE, [ToolCall("Bash", {"command": "pwd"})]),
+    (SMOL_RESPONSE_CALL, [ToolCall("get_weather", {"city": "Paris"})]),
+    (SMOL_INVENTED, [TextPiece(SMOL_INVENTED)]),
+    ("[1, 2] are numbers.", [TextPiece("[1, 2] are numbers.")]),
     # Not calls: unknown tool, prose with braces, an unrelated code fence, an unfinished tag.
     ('{"name": "rm_rf", "arguments": {}}', [TextPiece('{"name": "rm_rf", "arguments": {}}')]),
     ("Use {braces} freely.", [TextPiece("Use {braces} freely.")]),

@@ -4,7 +4,9 @@
   parallel use is allowed, several) ``<tool_call>`` blocks for the allowed tools.
 * ``auto``: a *lazy* grammar, triggered when the model writes ``<tool_call>``;
   free text before that is unconstrained, and once triggered the call's JSON is
-  valid for the named tool's schema by construction.
+  valid for the named tool's schema by construction. A small model that has seen tool
+  results in its history often opens ``<tool_response>`` and invents the tool's
+  answer; that opener triggers the grammar too, so what follows is a real call.
 * Structured outputs: the reply is one JSON value valid under the schema.
 
 Built grammars are kept in a bounded LRU keyed by a hash of (schemas, options), so a
@@ -29,6 +31,9 @@ from .limits import LIMITS, SchemaLimits
 from .schema_check import check_schema, schema_error
 
 TRIGGER = "<tool_call>"
+RESPONSE_TRIGGER = "<tool_response>"
+"""In ``auto`` mode the model may not write a tool's response itself: one it opens holds
+a call instead (the parser reads ``<tool_response>`` blocks as calls)."""
 CACHE_SIZE = 128
 """Built grammars kept (least recently used dropped first)."""
 
@@ -95,11 +100,14 @@ def _build_tools(tools: list[Tool], parallel: bool, lazy: bool, limits: SchemaLi
         head = literal(f'{{"name": {json.dumps(tool.name)}, "arguments": ')
         calls.append(converter.add(f"call-{i}", f'{head} {args} "}}"'))
     converter.set_rule("call", " | ".join(calls))
-    converter.set_rule("block", f"{literal(TRIGGER + chr(10))} call {literal(chr(10) + '</tool_call>')}")
+    blocks = [f"{literal(TRIGGER + chr(10))} call {literal(chr(10) + '</tool_call>')}"]
+    if lazy:
+        blocks.append(f"{literal(RESPONSE_TRIGGER + chr(10))} call {literal(chr(10) + '</tool_response>')}")
+    converter.set_rule("block", " | ".join(blocks))
     converter.prim("ws")
     grammar = converter.render("block" + (' (ws "\\n" block)*' if parallel else ""))
     _checked_cost(grammar, len(grammar) + converter.repetitions, "tools", limits)
-    return Constraint(grammar=grammar, triggers=(TRIGGER,) if lazy else ())
+    return Constraint(grammar=grammar, triggers=(TRIGGER, RESPONSE_TRIGGER) if lazy else ())
 
 
 def tool_call_grammar(tools: list[Tool], *, parallel: bool, lazy: bool, limits: SchemaLimits = LIMITS) -> Constraint:

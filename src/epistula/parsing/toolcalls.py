@@ -3,11 +3,14 @@
 Recognised (see ../shared/research/small-model-tool-calls.md for why a parser that
 only knows the template's exact syntax loses most calls of small models):
 
-* Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
+* Hermes / Qwen: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, or the
+  same call inside ``<tool_response>`` tags (a small model that has seen tool results
+  opens one; ``tool_choice: auto``'s grammar then makes it hold a call)
 * Mistral: ``[TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...]``
 * Llama 3: ``<|python_tag|>{"name": ..., "parameters": {...}}`` or the bare object
-* A bare JSON object (at the start of the reply) or a fenced ```json block anywhere,
-  when it names an offered tool.
+* A bare JSON object or array of calls (at the start of the reply: Mistral's
+  ``[TOOL_CALLS]`` is a control token, so its array arrives bare) or a fenced ```json
+  block anywhere, when it names an offered tool.
 
 A candidate that does not parse, or names no offered tool, is given back as text,
 unchanged. The parser is split-invariant: any chunking of the same text yields
@@ -21,8 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-OPENERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "```json", "```")
-CLOSERS = {"<tool_call>": "</tool_call>", "```json": "```", "```": "```"}
+OPENERS = ("<tool_call>", "<tool_response>", "[TOOL_CALLS]", "<|python_tag|>", "```json", "```")
+CLOSERS = {"<tool_call>": "</tool_call>", "<tool_response>": "</tool_response>", "```json": "```", "```": "```"}
+
+BARE = ("{", "[")
+"""Openers that are the first character of the JSON itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +103,8 @@ class ToolCallParser:
                 best = (pos, opener)
         if not self._seen_text:
             stripped = len(buf) - len(buf.lstrip())
-            if stripped < len(buf) and buf[stripped] in "{" and (best is None or stripped < best[0]):
-                best = (stripped, "{")
+            if stripped < len(buf) and buf[stripped] in "{[" and (best is None or stripped < best[0]):
+                best = (stripped, buf[stripped])
         return best
 
     def _held_suffix(self, buf: str) -> int:
@@ -113,7 +119,7 @@ class ToolCallParser:
 
     def _try_call(self, buf: str, pos: int, opener: str, final: bool) -> tuple[list[ParsedEvent], int] | None:
         """Events and the consumed length, or None when more text is needed."""
-        body_start = pos + (0 if opener == "{" else len(opener))
+        body_start = pos + (0 if opener in BARE else len(opener))
         closer = CLOSERS.get(opener)
         if closer is not None:
             end = buf.find(closer, body_start)
