@@ -27,14 +27,13 @@ def _call(name: str, arguments: dict[str, Any]) -> str:
     return "#say:<tool_call>\\n" + json.dumps({"name": name, "arguments": arguments}) + "\\n</tool_call>"
 
 
+def _ask_with_bash(client: anthropic.Anthropic, messages: list[Any]) -> anthropic.types.Message:
+    return client.messages.create(model="claude-sonnet-4-6", max_tokens=200, tools=[BASH], messages=messages)  # type: ignore[list-item]
+
+
 def test_bash_tool_round_trip(client: anthropic.Anthropic) -> None:
     messages: list[Any] = [{"role": "user", "content": _call("bash", {"command": "ls -la"})}]
-    first = client.messages.create(
-        model="claude-sonnet-4-6",
-        max_tokens=200,
-        tools=[BASH],  # type: ignore[list-item]
-        messages=messages,
-    )
+    first = _ask_with_bash(client, messages)
     assert first.stop_reason == "tool_use"
     call = first.content[-1]
     assert call.type == "tool_use" and call.name == "bash" and call.input == {"command": "ls -la"}
@@ -42,12 +41,7 @@ def test_bash_tool_round_trip(client: anthropic.Anthropic) -> None:
         {"role": "assistant", "content": first.content},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "#say:Two files."}]},
     ]
-    second = client.messages.create(
-        model="claude-sonnet-4-6",
-        max_tokens=200,
-        tools=[BASH],  # type: ignore[list-item]
-        messages=messages,
-    )
+    second = _ask_with_bash(client, messages)
     assert second.stop_reason == "end_turn"
     assert second.content[0].type == "text" and second.content[0].text == "Two files."
 

@@ -193,18 +193,18 @@ def test_streaming_with_include_usage(oai: openai.OpenAI) -> None:
     assert all(c.usage is None for c in chunks[:-1])
 
 
-def test_stream_wire_format(fake_server: LiveServer) -> None:
-    payload = {"model": MODEL, "messages": [user("#say:hi")], "stream": True}
-    with httpx.stream(
-        "POST",
-        fake_server.base_url + "/v1/chat/completions",
-        json=payload,
-        headers={"authorization": f"Bearer {API_KEY}"},
-    ) as resp:
+def _stream_frames(server: LiveServer, messages: list[dict[str, Any]]) -> list[str]:
+    """The raw SSE frames of a streamed chat completion (status 200, SSE content type)."""
+    payload = {"model": MODEL, "messages": messages, "stream": True}
+    url = server.base_url + "/v1/chat/completions"
+    with httpx.stream("POST", url, json=payload, headers={"authorization": f"Bearer {API_KEY}"}) as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"] == "text/event-stream; charset=utf-8"
-        body = resp.read().decode()
-    frames = [f for f in body.split("\n\n") if f]
+        return [f for f in resp.read().decode().split("\n\n") if f]
+
+
+def test_stream_wire_format(fake_server: LiveServer) -> None:
+    frames = _stream_frames(fake_server, [user("#say:hi")])
     assert all(f.startswith("data: ") and "\n" not in f for f in frames), frames
     assert frames[-1] == "data: [DONE]"
     chunks = [json.loads(f[len("data: ") :]) for f in frames[:-1]]
@@ -221,14 +221,7 @@ def test_failure_after_the_stream_started(oai: openai.OpenAI, fake_server: LiveS
             received.append(chunk.choices[0].delta.content or "")
     assert "".join(received) == "Hel"
     assert raised.value.body["type"] == "api_error"  # type: ignore[index]
-    payload = {"model": MODEL, "messages": [user("#fail-after:2\n#say:Hello")], "stream": True}
-    with httpx.stream(
-        "POST",
-        fake_server.base_url + "/v1/chat/completions",
-        json=payload,
-        headers={"authorization": f"Bearer {API_KEY}"},
-    ) as resp:
-        frames = [f for f in resp.read().decode().split("\n\n") if f]
+    frames = _stream_frames(fake_server, [user("#fail-after:2\n#say:Hello")])
     assert "data: [DONE]" not in frames
     assert set(json.loads(frames[-1][len("data: ") :])) == {"error"}
 

@@ -233,40 +233,39 @@ ContentBlockSource.model_rebuild()
 # ---------------------------------------------------------------- response blocks
 
 
-class CitationCharLocation(ResponseModel):
+class _CitationBase(ResponseModel):
+    """What every citation of a ``document`` block names: the cited text and the document
+    (``type`` is declared here, and narrowed by each kind, so that it serializes first)."""
+
+    type: str
+    cited_text: str
+    document_index: int
+    document_title: str | None = None
+    file_id: str | None = None
+
+
+class CitationCharLocation(_CitationBase):
     """A span of a plain-text document: ``end_char_index`` is exclusive."""
 
     type: Literal["char_location"] = "char_location"
-    cited_text: str
-    document_index: int
-    document_title: str | None = None
     start_char_index: int
     end_char_index: int
-    file_id: str | None = None
 
 
-class CitationPageLocation(ResponseModel):
+class CitationPageLocation(_CitationBase):
     """Pages of a PDF: 1-based, ``end_page_number`` exclusive."""
 
     type: Literal["page_location"] = "page_location"
-    cited_text: str
-    document_index: int
-    document_title: str | None = None
     start_page_number: int
     end_page_number: int
-    file_id: str | None = None
 
 
-class CitationContentBlockLocation(ResponseModel):
+class CitationContentBlockLocation(_CitationBase):
     """Blocks of a custom-content document: 0-based, ``end_block_index`` exclusive."""
 
     type: Literal["content_block_location"] = "content_block_location"
-    cited_text: str
-    document_index: int
-    document_title: str | None = None
     start_block_index: int
     end_block_index: int
-    file_id: str | None = None
 
 
 TextCitation = Annotated[
