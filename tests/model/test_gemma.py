@@ -19,7 +19,10 @@ import pytest
 from conftest import API_KEY, LiveServer, start_server
 from epistula.config import load_settings
 from epistula.prompting.builtin_templates import GEMMA3_TEMPLATE, builtin_template
+from epistula.prompting.prefixes import PrefixMeter
+from epistula.prompting.render import render_prompt
 from epistula.prompting.template import ChatTemplate
+from epistula.protocol.messages import PromptParams
 from real_parts import GEMMA_CONFIG, needs_gemma
 
 MODEL = "gemma-3-270m"
@@ -152,3 +155,24 @@ def test_a_prompt_beyond_the_default_models_window(gemma: LiveServer) -> None:
         client.messages.create(model="claude-haiku-4-5", max_tokens=1, messages=messages)  # type: ignore[arg-type]
     message = client.messages.create(model=MODEL, max_tokens=2, messages=messages)  # type: ignore[arg-type]
     assert message.usage.input_tokens + message.usage.cache_read_input_tokens == counted.input_tokens
+
+
+@pytest.mark.parametrize("template_name", ["gemma3", "chatml"])
+def test_system_breakpoint_covers_the_system_prompt(template_name: str) -> None:
+    """A breakpoint on the system prompt caches all of it, also where the template folds the
+    system prompt into the first user turn (Gemma: it once covered only ``<bos>``)."""
+    template = ChatTemplate(builtin_template(template_name), bos_token="<bos>", eos_token="<eos>")
+    system = "You are a careful assistant. " * 20
+    params = PromptParams.model_validate(
+        {
+            "model": MODEL,
+            "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+    )
+    text = render_prompt(params, template).text
+    ids = [ord(c) for c in text]  # one token per character
+    meter = PrefixMeter(params, lambda cut: render_prompt(cut, template).text, lambda t: [ord(c) for c in t], text, ids)
+    (point,) = meter.points()
+    assert system.strip() in text[: point.offset]
+    assert "Hi" not in text[: point.offset]

@@ -21,7 +21,7 @@ from epistula.engines.prefix_store import common_prefix
 from epistula.errors import InvalidRequestError
 from epistula.prompting.breakpoints import BlockRef, find_breakpoints, lookback_ref, truncate
 from epistula.protocol.content import TextBlockParam
-from epistula.protocol.messages import PromptParams
+from epistula.protocol.messages import PromptParams, UserMessageParam
 from epistula.protocol.tools import InputSchema, Tool
 
 Render = Callable[[PromptParams], str]
@@ -29,6 +29,18 @@ Tokenize = Callable[[str], Sequence[int]]
 
 _PROBE = "\u2063"
 """Text of the extra block (an invisible separator, unlikely to be rendered specially)."""
+_TURN = "\u2064"
+"""Text of the user turn that follows a cut before the messages (another invisible
+character, so that it and the probe differ from the first character on)."""
+
+
+def _with_turn(cut: PromptParams, ref: BlockRef) -> PromptParams:
+    """``cut``, with one user turn when the cut ends before the messages: templates with no
+    system role (Gemma's) fold the system prompt into the first user turn, and render
+    nothing of it without one."""
+    if ref.section == "messages":
+        return cut
+    return cut.model_copy(update={"messages": [UserMessageParam(role="user", content=_TURN)]})
 
 
 def _with_probe(cut: PromptParams, ref: BlockRef) -> PromptParams:
@@ -66,8 +78,8 @@ class PrefixMeter:
     def _measure(self, ref: BlockRef) -> int:
         cut = truncate(self._params, ref)
         try:
-            plain = self._render(cut)
-            probed = self._render(_with_probe(cut, ref))
+            plain = self._render(_with_turn(cut, ref))
+            probed = self._render(_with_turn(_with_probe(cut, ref), ref))
         except InvalidRequestError:  # e.g. tool_choice names a tool past the cut
             return 0
         chars = min(common_prefix(plain, probed), common_prefix(plain, self._text))
