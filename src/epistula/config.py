@@ -230,6 +230,10 @@ class Settings(BaseSettings):
     """Largest file the Files API accepts."""
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
+    skills_max_upload_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest total size of the files of one skill upload (the real API's limit: 8 MB)."""
+    skills_max_files: int = Field(default=500, gt=0)
+    """Most files one skill upload may have."""
 
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices by served model id or alias; models not listed cost ``default_price`` (free)."""
