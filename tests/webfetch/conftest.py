@@ -56,10 +56,16 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a fetch past its time limit) is expected here."""
+
+
 @contextlib.contextmanager
 def serving(site: Site) -> Iterator[Site]:
-    server = ThreadingHTTPServer((site.host, 0), _handler(site))
-    server.daemon_threads = True
+    server = _QuietServer((site.host, 0), _handler(site))
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
