@@ -9,6 +9,8 @@ import zipfile
 
 import anthropic
 import pytest
+from anthropic.types.beta import BetaSkill
+from anthropic.types.beta.skills import BetaSkillVersion
 
 from batches.support import Live
 
@@ -24,10 +26,14 @@ def test_create_retrieve_delete(client: anthropic.Anthropic) -> None:
     assert skill.latest_version_id.startswith("skillver_01")
     assert abs(skill.created_at.timestamp() - time.time()) < 60 and skill.updated_at == skill.created_at
     assert client.beta.skills.retrieve(skill.id).model_dump() == skill.model_dump()
+    raw = client.beta.skills.with_raw_response.retrieve(skill.id).http_response.json()
+    assert set(raw) == set(BetaSkill.model_fields), "exactly the SDK type's fields"
 
     version = client.beta.skills.versions.retrieve(skill.latest_version_id, skill_id=skill.id)
     assert (version.type, version.skill_id, version.name) == ("skill_version", skill.id, "pdf-helper")
     assert version.description == "Fills PDF forms."
+    raw = client.beta.skills.versions.with_raw_response.retrieve(version.id, skill_id=skill.id).http_response.json()
+    assert set(raw) == set(BetaSkillVersion.model_fields) | {"version", "directory"}, "plus the older beta's handles"
 
     deleted = client.beta.skills.delete(skill.id)
     assert (deleted.id, deleted.type) == (skill.id, "skill_deleted")
@@ -48,9 +54,7 @@ def test_display_name_defaults_to_the_front_matter_name(client: anthropic.Anthro
 def test_versions(client: anthropic.Anthropic) -> None:
     skill = client.beta.skills.create(files=skill_files())
     first = skill.latest_version_id
-    second = client.beta.skills.versions.create(
-        skill.id, files=skill_files(description="Fills and signs PDF forms.")
-    )
+    second = client.beta.skills.versions.create(skill.id, files=skill_files(description="Fills and signs PDF forms."))
     assert second.id != first and second.description == "Fills and signs PDF forms."
     assert client.beta.skills.retrieve(skill.id).latest_version_id == second.id
     listed = client.beta.skills.versions.list(skill.id)
