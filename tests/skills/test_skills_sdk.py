@@ -128,7 +128,7 @@ def test_budgets(tight_server: Live) -> None:
     with pytest.raises(anthropic.APIStatusError) as caught:
         client.beta.skills.create(files=big)
     assert caught.value.status_code == 413
-    huge = [*skill_files(), ("pdf-helper/huge.bin", b"\0" * 3 * 1024 * 1024, "application/octet-stream")]
+    huge = [*skill_files(), ("pdf-helper/huge.bin", b"\0" * 1_200_000, "application/octet-stream")]
     with pytest.raises(anthropic.APIStatusError) as caught:
         client.beta.skills.create(files=huge)
     assert caught.value.status_code == 413, "refused by content-length, before the body is read"

@@ -33,7 +33,7 @@ def skill_object(record: SkillRecord) -> Skill:
     return Skill(
         id=record.id,
         display_name=record.display_name,
-        source=SkillSource(type="custom" if record.source == "custom" else "anthropic"),
+        source=SkillSource.model_validate({"type": record.source}),
         latest_version_id=record.latest_version_id,
         created_at=rfc3339(record.created_at),
         updated_at=rfc3339(record.updated_at),
