@@ -88,6 +88,15 @@ def test_domain_lists(site: Site) -> None:
     assert fetch(tool, site.url("/page"), allowed_domains=["127.0.0.1"]).title == "The Test Page"
 
 
+def test_only_urls_of_the_conversation(site: Site) -> None:
+    tool = fetcher(allowed_networks=LOOPBACK)
+    url = site.url("/page")
+    context = f"User: please read {url}/ and summarise it"
+    assert fetch(tool, url + "#top", context=context).title == "The Test Page"
+    assert refused(tool, site.url("/latin"), context=context) == "url_not_in_prior_context"
+    assert site.hits == {"/page": 1}
+
+
 def test_every_redirect_hop_is_checked(site: Site, other_site: Site) -> None:
     tool = fetcher(allowed_networks=["127.0.0.2/32"])
     into_loopback = other_site.url("/redirect?to=" + site.url("/page"))

@@ -73,6 +73,13 @@ class FetchedDocument:
         return WebFetchBlock(url=self.url, retrieved_at=self.retrieved_at, content=document)
 
 
+def in_prior_context(url: str, context: str) -> bool:
+    """Whether ``url`` (fragment and trailing slash aside) appears in ``context``: the
+    real tool fetches only URLs the user gave or earlier search and fetch results held."""
+    bare = urlsplit(url)._replace(fragment="").geturl().rstrip("/")
+    return bool(bare) and bare in context
+
+
 def domain_matches(host: str, domains: Sequence[str]) -> bool:
     """``host`` is one of ``domains`` or a subdomain of one (``*`` matches any host)."""
     host = host.lower().rstrip(".")
@@ -127,11 +134,19 @@ class WebFetcher:
         return parts._replace(netloc=netloc, fragment="").geturl()
 
     async def fetch(
-        self, url: str, *, allowed_domains: Sequence[str] | None = None, blocked_domains: Sequence[str] | None = None
+        self,
+        url: str,
+        *,
+        allowed_domains: Sequence[str] | None = None,
+        blocked_domains: Sequence[str] | None = None,
+        context: str | None = None,
     ) -> FetchedDocument:
-        """Fetch ``url`` within the limits (:class:`FetchRefused` with the error code)."""
+        """Fetch ``url`` within the limits (:class:`FetchRefused` with the error code).
+        ``context``: the conversation's text so far, which must hold the URL."""
         if not self.settings.enabled:
             raise FetchRefused("unavailable", "web fetch is not enabled on this server")
+        if context is not None and not in_prior_context(url, context):
+            raise FetchRefused("url_not_in_prior_context")
         try:
             with anyio.fail_after(self.settings.timeout):
                 return await self._follow(url, allowed_domains, blocked_domains)
@@ -151,10 +166,13 @@ class WebFetcher:
         citations: bool = False,
         allowed_domains: Sequence[str] | None = None,
         blocked_domains: Sequence[str] | None = None,
+        context: str | None = None,
     ) -> WebFetchBlock | WebFetchToolResultErrorBlock:
         """The content of a ``web_fetch_tool_result`` block: the page, or the error."""
         try:
-            document = await self.fetch(url, allowed_domains=allowed_domains, blocked_domains=blocked_domains)
+            document = await self.fetch(
+                url, allowed_domains=allowed_domains, blocked_domains=blocked_domains, context=context
+            )
         except FetchRefused as refused:
             return WebFetchToolResultErrorBlock(error_code=refused.code)
         return document.block(citations=citations)
