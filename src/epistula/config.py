@@ -266,14 +266,6 @@ class Settings(BaseSettings):
     """Largest file the Files API accepts."""
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
-    skills_max_upload_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
-    """Largest total size of the files of one skill upload (the real API's limit: 8 MB)."""
-    skills_max_files: int = Field(default=500, gt=0)
-    """Most files one skill upload may have."""
-    web_fetch: WebFetchSettings = Field(default_factory=WebFetchSettings)
-    """The ``web_fetch`` server tool (``EPISTULA_WEB_FETCH__ENABLED=true`` and an allow-list turn it on)."""
-    web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
-    """The ``web_search`` server tool's backend (``EPISTULA_WEB_SEARCH__SEARXNG_URL`` turns it on)."""
 
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices by served model id or alias; models not listed cost ``default_price`` (free)."""
@@ -285,6 +277,15 @@ class Settings(BaseSettings):
     """Monthly spend limit in USD by workspace id (calendar month, UTC)."""
     default_spend_limit: Decimal | None = None
     """Monthly spend limit in USD of workspaces not in ``spend_limits`` (None: unlimited)."""
+
+    skills_max_upload_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest total size of the files of one skill upload (the real API's limit: 8 MB)."""
+    skills_max_files: int = Field(default=500, gt=0)
+    """Most files one skill upload may have."""
+    web_fetch: WebFetchSettings = Field(default_factory=WebFetchSettings)
+    """The ``web_fetch`` server tool (``EPISTULA_WEB_FETCH__ENABLED=true`` and an allow-list turn it on)."""
+    web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
+    """The ``web_search`` server tool's backend (``EPISTULA_WEB_SEARCH__SEARXNG_URL`` turns it on)."""
 
     @model_validator(mode="after")
     def _fill_batch_concurrency(self) -> Settings:
