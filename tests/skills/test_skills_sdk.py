@@ -110,9 +110,8 @@ def test_list_pages_and_source_filter(client: anthropic.Anthropic) -> None:
         ([("a/SKILL.md", skill_md(description="x" * 1025), "text/markdown")], "at most 1024"),
     ],
 )
-def test_invalid_uploads_are_refused(
-    client: anthropic.Anthropic, files: list[tuple[str, bytes, str]], message: str
-) -> None:
+def test_invalid_uploads_are_refused(tight_server: Live, files: list[tuple[str, bytes, str]], message: str) -> None:
+    client = workspace_client(tight_server)  # storage is never reached: one backend is enough
     with pytest.raises(anthropic.BadRequestError, match=message) as caught:
         client.beta.skills.create(files=files)
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
