@@ -108,6 +108,42 @@ class RateLimitConfig(BaseModel):
     output_tokens_per_minute: int | None = Field(default=None, gt=0)
 
 
+class WebFetchSettings(BaseModel):
+    """The ``web_fetch`` server tool's egress policy (README: "Server tools")."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = False
+    """Off by default: requests naming the tool are refused."""
+    allowed_domains: list[str] = Field(default_factory=list)
+    """Hosts that may be fetched (a domain allows its subdomains; ``*``: any public host).
+    Empty: none, even when enabled."""
+    allowed_networks: list[str] = Field(default_factory=list)
+    """Networks exempt from the refusal of private, loopback, link-local, multicast and
+    reserved addresses (``127.0.0.0/8`` for a test server; never needed on the internet)."""
+    max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    """Largest response body read (more: ``content_too_large``)."""
+    timeout: float = Field(default=20.0, gt=0)
+    """Seconds for the whole fetch, redirects included."""
+    max_redirects: int = Field(default=5, ge=0)
+    max_url_length: int = Field(default=250, gt=0)
+    """Longer URLs: ``url_too_long`` (the real API's limit)."""
+    user_agent: str = "epistula-web-fetch/1"
+
+
+class WebSearchSettings(BaseModel):
+    """The ``web_search`` server tool's backend (README: "Server tools")."""
+
+    model_config = {"extra": "forbid"}
+
+    searxng_url: str | None = None
+    """A SearXNG instance with the JSON format on (``http://searx.internal:8888``). Unset: off."""
+    timeout: float = Field(default=10.0, gt=0)
+    max_results: int = Field(default=10, gt=0)
+    max_query_chars: int = Field(default=400, gt=0)
+    """Longer queries: ``query_too_long``."""
+
+
 def default_batch_concurrency(engine_slots: int) -> int:
     """Batch work may fill the engine's sequence slots but a quarter (at least one): batched
     decoding yields far more tokens per second with 12 sequences than with 4, and live
@@ -241,6 +277,15 @@ class Settings(BaseSettings):
     """Monthly spend limit in USD by workspace id (calendar month, UTC)."""
     default_spend_limit: Decimal | None = None
     """Monthly spend limit in USD of workspaces not in ``spend_limits`` (None: unlimited)."""
+
+    skills_max_upload_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest total size of the files of one skill upload (the real API's limit: 8 MB)."""
+    skills_max_files: int = Field(default=500, gt=0)
+    """Most files one skill upload may have."""
+    web_fetch: WebFetchSettings = Field(default_factory=WebFetchSettings)
+    """The ``web_fetch`` server tool (``EPISTULA_WEB_FETCH__ENABLED=true`` and an allow-list turn it on)."""
+    web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
+    """The ``web_search`` server tool's backend (``EPISTULA_WEB_SEARCH__SEARXNG_URL`` turns it on)."""
 
     @model_validator(mode="after")
     def _fill_batch_concurrency(self) -> Settings:

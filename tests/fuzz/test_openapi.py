@@ -77,12 +77,18 @@ class _Ids:
         self.admin = {**self.user, "x-api-key": ADMIN_KEY}
         batch = {"requests": [{"custom_id": "a", "params": body()}]}
         upload = {"file": ("a.txt", b"hello", "text/plain")}
+        skill_md = b"---\nname: openapi\ndescription: A skill.\n---\n"
+        skill = self.create(
+            "/v1/skills", self.user, files=[("files[]", ("openapi/SKILL.md", skill_md, "text/markdown"))]
+        )
         workspace = self.create("/v1/organizations/workspaces", self.admin, json={"name": "openapi"})["id"]
         member = {"user_id": "user_01openapi", "workspace_role": "workspace_user"}
         self.values = {
             "model_id": live.model_id,
             "batch_id": self.create("/v1/messages/batches", self.user, json=batch)["id"],
             "file_id": self.create("/v1/files", self.user, files=upload)["id"],
+            "skill_id": skill["id"],
+            "version": skill["latest_version_id"],
             "api_key_id": self.create("/v1/organizations/api_keys", self.admin, json={"name": "openapi"})["id"],
             "workspace_id": workspace,
             "user_id": self.create(f"/v1/organizations/workspaces/{workspace}/members", self.admin, json=member)[
@@ -105,7 +111,11 @@ class _Ids:
 def _calls(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """Every described operation; the ones that remove or archive what later calls need, last."""
     calls = [(m, p, op) for p, item in document["paths"].items() for m, op in item.items()]
-    return sorted(calls, key=lambda c: (c[0] == "delete", c[1].endswith(("/archive", "/cancel"))))
+    return sorted(
+        calls,
+        # deletes last, deeper paths first (a skill's version before the skill)
+        key=lambda c: (c[0] == "delete", c[1].endswith(("/archive", "/cancel")), -c[1].count("/") * (c[0] == "delete")),
+    )
 
 
 def test_every_described_operation_is_routed_and_answers_a_documented_status(

@@ -158,7 +158,8 @@ def legacy_postgres(data_dir: Path) -> Iterator[str]:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute((HERE / "legacy_postgres.sql").read_text())
                 conn.execute("DELETE FROM workspaces")  # the old migration's default one comes with the rows
-                tables = [t.name for t in metadata.sorted_tables]
+                legacy = {row[0] for row in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                tables = [t.name for t in metadata.sorted_tables if t.name in legacy]  # later tables start empty
                 for table in tables:
                     cur = source.execute(f"SELECT * FROM {table} ORDER BY rowid")
                     columns = [d[0] for d in cur.description if d[0] != "seq"]

@@ -101,6 +101,8 @@ PATH_PARAMS = {
     "api_key_id": "An API key id (``apikey_...``).",
     "workspace_id": "A workspace id (``wrkspc_...``).",
     "user_id": "A user id (``user_...``).",
+    "skill_id": "A skill id (``skill_...``).",
+    "version": "A skill version: its id (``skillver_...``), its timestamp, or ``latest``.",
 }
 """The description of each id a path may carry (a path with another id is refused)."""
 

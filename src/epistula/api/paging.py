@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypedDict, TypeVar
@@ -10,9 +12,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from epistula.api.request import query_limit
+from epistula.errors import InvalidRequestError
 
 P = TypeVar("P", bound=BaseModel)
 M = TypeVar("M")
+PAGE_PREFIX = "page_"
 
 
 class Cursor(TypedDict):
@@ -41,3 +45,19 @@ def listed(page: type[P], data: list[M], has_more: bool, key: Callable[[M], str]
         last_id=key(data[-1]) if data else None,
         **extra,
     )
+
+
+def page_cursor(last_id: str) -> str:
+    """The opaque ``next_page`` cursor after the object ``last_id`` (``page_`` + base64)."""
+    return PAGE_PREFIX + base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_page(page: str) -> str:
+    """The object id a ``page`` cursor continues after (400 for anything else)."""
+    if not page.startswith(PAGE_PREFIX):
+        raise InvalidRequestError("page: invalid page cursor")
+    token = page[len(PAGE_PREFIX) :]
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequestError("page: invalid page cursor") from None

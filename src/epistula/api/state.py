@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from epistula.accounting import Accounting
     from epistula.batches.service import BatchService
     from epistula.files.service import FileService
+    from epistula.skills.service import SkillService
 
 
 @dataclass
@@ -32,6 +33,7 @@ class AppState:
     """The registry ``GET /metrics`` exposes (the middleware and the gate hook count into it)."""
     batches: BatchService | None = None
     files: FileService | None = None
+    skills: SkillService | None = None
     accounting: Accounting | None = None
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle)
     """Failed authentications per client address (429 once a client's bucket is empty)."""

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from epistula.api import health, metrics
 from epistula.api.admin import keys, usage, workspaces
-from epistula.api.anthropic import batches, files, messages, models
+from epistula.api.anthropic import batches, files, messages, models, skills
 from epistula.api.legacy import routes as legacy
 from epistula.api.openai import routes as openai
 from epistula.api.openapi import build_openapi
@@ -42,6 +42,7 @@ APIS: tuple[Api, ...] = (
     models.API,
     batches.API,
     files.API,
+    skills.API,
     metrics.API,
     keys.API,
     workspaces.API,

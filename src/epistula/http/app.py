@@ -28,7 +28,10 @@ from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.models.loader import build_engine
 from epistula.observability.hook import ObservabilityHook
 from epistula.observability.metrics import Metrics
+from epistula.skills.service import SkillService
+from epistula.storage.blobs import open_blobs
 from epistula.storage.database import Database, open_database
+from epistula.storage.skills import SkillStore
 
 from .middleware import RequestContextMiddleware
 
@@ -80,6 +83,16 @@ def open_key_store(settings: Settings, database: Database) -> KeyStore:
     return store
 
 
+def open_skills(settings: Settings, database: Database) -> SkillService:
+    """The Skills API's service: the app's database, the Files API's blob store."""
+    return SkillService(
+        SkillStore(database),
+        open_blobs(settings.data_dir),
+        max_upload_bytes=settings.skills_max_upload_bytes,
+        max_files=settings.skills_max_files,
+    )
+
+
 def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engine) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,6 +120,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             metrics=metrics,
             batches=durable.batches,
             files=durable.files,
+            skills=open_skills(settings, database),
             accounting=accounting,
         )
         metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])

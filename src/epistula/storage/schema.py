@@ -64,6 +64,31 @@ files = Table(
     sqlite_autoincrement=True,
 )
 
+skills = Table(
+    "skills",
+    metadata,
+    seq(),
+    public_id(),
+    *required(Text, "workspace_id", "name", "display_name", "source", "latest_version_id"),
+    *required(Seconds, "created_at", "updated_at"),
+    Index("skills_by_workspace", "workspace_id", "seq"),
+    sqlite_autoincrement=True,
+)
+
+skill_versions = Table(
+    "skill_versions",
+    metadata,
+    seq(),
+    public_id(),
+    *required(Text, "skill_id", "workspace_id", "version", "name", "description", "directory"),
+    *required(BigInt, "size_bytes"),
+    *required(Integer, "file_count"),
+    *required(Seconds, "created_at"),
+    Index("skill_versions_by_skill", "skill_id", "seq"),
+    UniqueConstraint("skill_id", "version"),
+    sqlite_autoincrement=True,
+)
+
 workspaces = Table(
     "workspaces",
     metadata,

@@ -7,8 +7,6 @@ Beta clients send ``anthropic-beta: files-api-2025-04-14`` and older SDKs append
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import BinaryIO
 from urllib.parse import quote
@@ -20,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from epistula.api.callers import authorized
 from epistula.api.operations import BYTES, IDS_NOTE, PAGING, Api, Content, Param, array_param
-from epistula.api.paging import listed
+from epistula.api.paging import decode_page, listed, page_cursor
 from epistula.api.request import app_state, query_limit
 from epistula.errors import InternalServerError, InvalidRequestError, RequestTooLargeError
 from epistula.files.service import FileService, file_metadata
@@ -29,7 +27,6 @@ from epistula.protocol.files import DeletedFile, FileMetadata, FilePage
 FORM_OVERHEAD = 1024 * 1024
 """Room for the multipart framing and small fields on top of the file size limit."""
 MAX_IDS = 100
-PAGE_PREFIX = "page_"
 
 API = Api("files")
 FILE = "/v1/files/{file_id}"
@@ -58,7 +55,7 @@ def _service(request: Request) -> FileService:
     return service
 
 
-async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+async def bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     """The body, cut off with a 413 past ``limit`` (a chunked upload has no length to check)."""
     size = 0
     async for chunk in stream:
@@ -82,7 +79,7 @@ async def upload_file(request: Request) -> FileMetadata:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise RequestTooLargeError(f"file: the file exceeds the maximum size of {service.max_bytes} bytes")
-    parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=1, max_fields=16)
+    parser = MultiPartParser(request.headers, bounded(request.stream(), limit), max_files=1, max_fields=16)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
@@ -121,20 +118,6 @@ def _query_ids(request: Request) -> list[str] | None:
     return ids
 
 
-def _page_cursor(last_id: str) -> str:
-    return PAGE_PREFIX + base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _decode_page(page: str) -> str:
-    if not page.startswith(PAGE_PREFIX):
-        raise InvalidRequestError("page: invalid page cursor")
-    token = page[len(PAGE_PREFIX) :]
-    try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequestError("page: invalid page cursor") from None
-
-
 @API.get(
     "/v1/files",
     "files_list",
@@ -152,7 +135,7 @@ async def list_files(request: Request) -> FilePage:
     page_token = query.get("page") or None
     if ids is not None and (page_token or "limit" in query):
         raise InvalidRequestError("ids: cannot be combined with `page` or `limit`")
-    after_id = _decode_page(page_token) if page_token else query.get("after_id") or None
+    after_id = decode_page(page_token) if page_token else query.get("after_id") or None
     page = await _service(request).list(
         principal.workspace_id,
         limit=MAX_IDS if ids is not None else query_limit(request),
@@ -161,7 +144,7 @@ async def list_files(request: Request) -> FilePage:
         ids=ids,
     )
     data = [file_metadata(r) for r in page.items]
-    next_page = _page_cursor(data[-1].id) if page.has_more and data else None
+    next_page = page_cursor(data[-1].id) if page.has_more and data else None
     return listed(FilePage, data, page.has_more, next_page=next_page)
 
 
@@ -173,7 +156,8 @@ async def get_file(request: Request) -> FileMetadata:
     return file_metadata(record)
 
 
-async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+async def stream_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    """A blob's bytes, read off the event loop, the handle closed however the response ends."""
     try:
         while chunk := await asyncio.to_thread(handle.read, 1 << 20):
             yield chunk
@@ -187,7 +171,7 @@ async def file_content(request: Request) -> Response:
     principal, _ = await authorized(request)
     record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
     return StreamingResponse(
-        _chunks(handle),
+        stream_chunks(handle),
         media_type=record.mime_type,
         headers={
             "content-length": str(record.size_bytes),

@@ -1,0 +1,1 @@
+"""Server tools: the tools the API runs itself (web fetch, web search, code execution)."""

@@ -1,0 +1,1 @@
+"""The Skills API: custom skills (a directory with ``SKILL.md``) and their versions."""
