@@ -12,6 +12,7 @@ from typing import Any
 
 from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
 from epistula.protocol.messages import Message
+from epistula.protocol.servertools import ServerToolUseBlock
 from epistula.protocol.streaming import (
     CitationsDelta,
     InputJSONDelta,
@@ -46,14 +47,16 @@ class Accumulator:
             self._apply_delta(message, event)
         elif isinstance(event, RawContentBlockStopEvent):
             block = message.content[event.index]
-            if isinstance(block, ToolUseBlock) and event.index in self._json:
+            if isinstance(block, ToolUseBlock | ServerToolUseBlock) and event.index in self._json:
                 raw = self._json.pop(event.index)
                 block.input = json.loads(raw) if raw else {}
         elif isinstance(event, RawMessageDeltaEvent):
             message.stop_reason = event.delta.stop_reason
             message.stop_sequence = event.delta.stop_sequence
+            if event.delta.container is not None:
+                message.container = event.delta.container
             message.usage.output_tokens = event.usage.output_tokens
-            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use"):
                 value: Any = getattr(event.usage, name)
                 if value is not None:
                     setattr(message.usage, name, value)
@@ -65,7 +68,7 @@ class Accumulator:
         delta = event.delta
         if isinstance(delta, TextDelta) and isinstance(block, TextBlock):
             block.text += delta.text
-        elif isinstance(delta, InputJSONDelta) and isinstance(block, ToolUseBlock):
+        elif isinstance(delta, InputJSONDelta) and isinstance(block, ToolUseBlock | ServerToolUseBlock):
             self._json[event.index] = self._json.get(event.index, "") + delta.partial_json
         elif isinstance(delta, ThinkingDelta) and isinstance(block, ThinkingBlock):
             block.thinking += delta.thinking
