@@ -86,7 +86,7 @@ def _split(message: MessageParam) -> list[MessageParam]:
     """An assistant turn with server-tool blocks as alternating call and result messages."""
     if not isinstance(message, AssistantMessageParam) or isinstance(message.content, str):
         return [message]
-    if not any(isinstance(b, ServerToolUseBlockParam | _RESULTS) for b in message.content):
+    if not any(isinstance(b, (ServerToolUseBlockParam, *_RESULTS)) for b in message.content):
         return [message]
     out: list[MessageParam] = []
     calls: list[Any] = []
