@@ -228,5 +228,8 @@ def test_unknown_container_and_disabled_server(live: LiveServer, fake_server: Li
     assert_error(
         response, 400, "invalid_request_error", "container: container `container_01nope` was not found or has expired"
     )
+    count = {k: v for k, v in body.items() if k != "max_tokens"}
+    counted = httpx.post(f"{live.base_url}/v1/messages/count_tokens", json=count, headers=live.headers())
+    assert counted.status_code == 400  # documented: token counting does not cover server tools yet
     off = httpx.post(f"{fake_server.base_url}/v1/messages", json=body, headers=fake_server.headers())
     assert off.status_code == 400 and "server tool" in off.json()["error"]["message"]

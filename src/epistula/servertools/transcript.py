@@ -47,6 +47,8 @@ _RESULTS = (
     ToolSearchToolResultBlockParam,
 )
 _PARAM = TypeAdapter[Any](ContentBlockParam)
+MODEL_RESULT_CHARS = 6000
+"""The most of one result the model reads (its start and end); the client gets all of it."""
 
 
 def as_params(blocks: list[ContentBlock]) -> list[Any]:
@@ -55,7 +57,15 @@ def as_params(blocks: list[ContentBlock]) -> list[Any]:
 
 
 def result_text(content: Any) -> str:
-    """What a server-tool result says to the model."""
+    """What a server-tool result says to the model (a long one cut in the middle)."""
+    text = _result_text(content)
+    if len(text) <= MODEL_RESULT_CHARS:
+        return text
+    half = MODEL_RESULT_CHARS // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+
+
+def _result_text(content: Any) -> str:
     if not isinstance(content, dict):
         return json.dumps(content, ensure_ascii=False)
     kind = str(content.get("type", ""))
