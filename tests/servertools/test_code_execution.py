@@ -158,6 +158,10 @@ def test_stream_event_sequence(live: LiveServer, client: anthropic.Anthropic) ->
     assert delta["delta"]["container"]["id"].startswith("container_")
     assert delta["usage"]["server_tool_use"] == {"web_search_requests": 0, "web_fetch_requests": 0}
     assert delta["usage"]["input_tokens"] > start["usage"]["input_tokens"]  # both steps read their prompt
+    counted = client.beta.messages.count_tokens(
+        model="claude-sonnet-4-5", betas=BETAS, tools=[TOOL], messages=body["messages"]
+    )
+    assert counted.input_tokens == start["usage"]["input_tokens"]  # the first step's prompt, exactly
 
     # The SDK's stream accumulates the same message.
     with client.beta.messages.stream(
@@ -228,8 +232,5 @@ def test_unknown_container_and_disabled_server(live: LiveServer, fake_server: Li
     assert_error(
         response, 400, "invalid_request_error", "container: container `container_01nope` was not found or has expired"
     )
-    count = {k: v for k, v in body.items() if k != "max_tokens"}
-    counted = httpx.post(f"{live.base_url}/v1/messages/count_tokens", json=count, headers=live.headers())
-    assert counted.status_code == 400  # documented: token counting does not cover server tools yet
     off = httpx.post(f"{fake_server.base_url}/v1/messages", json=body, headers=fake_server.headers())
     assert off.status_code == 400 and "server tool" in off.json()["error"]["message"]

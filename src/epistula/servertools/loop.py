@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from epistula.auth.keys import Principal
 from epistula.citations import with_citations
 from epistula.files.service import FileService
 from epistula.generation.accumulate import Accumulator
@@ -24,7 +25,7 @@ from epistula.generation.service import Generation, MessageRequest, MessageServi
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog, ServedModel
 from epistula.protocol.content import ContentBlock, ToolUseBlock
-from epistula.protocol.messages import MessageCreateParams, StopReason
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, MessageTokensCount, StopReason
 from epistula.protocol.servertools import ServerToolUseBlock
 from epistula.protocol.streaming import (
     MessageDelta,
@@ -38,6 +39,7 @@ from epistula.protocol.streaming import (
 )
 from epistula.protocol.usage import MessageDeltaUsage
 
+from .base import ToolContext
 from .session import ServerTools, Session
 
 
@@ -56,6 +58,13 @@ class ServerToolMessageService(MessageService):
         super().__init__(catalog, gate, files=files, signer=signer, first_event_wait=first_event_wait)
         self.tools = tools
         self.max_steps = max_steps
+
+    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> MessageTokensCount:
+        offered = self.tools.offered(params)
+        if not offered:
+            return await super().count_tokens(params, principal)
+        session = Session(offered, ToolContext(workspace_id=principal.workspace_id))
+        return await super().count_tokens(session.counted_params(params), principal)
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         if not self.tools.requested(request.params):

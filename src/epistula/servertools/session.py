@@ -11,7 +11,7 @@ from epistula.errors import InvalidRequestError
 from epistula.files.service import FileService
 from epistula.generation.pipeline import PreparedMessage
 from epistula.protocol.content import ContainerUploadBlockParam, ContentBlock
-from epistula.protocol.messages import MessageCreateParams
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, PromptParams
 from epistula.protocol.servertools import Container, ServerToolResultBlock, ServerToolUsage, ServerToolUseBlock
 from epistula.protocol.tools import Tool, VersionedTool
 
@@ -34,10 +34,17 @@ class ServerTools:
         kinds = {t.type for t in params.tools or [] if isinstance(t, VersionedTool)}
         return bool(kinds & self._by_kind.keys()) or params.container is not None
 
+    def offered(self, params: PromptParams) -> list[tuple[VersionedTool, ServerTool]]:
+        """The request's server-tool definitions that epistula runs, with their tools."""
+        return [
+            (t, self._by_kind[t.type])
+            for t in params.tools or []
+            if isinstance(t, VersionedTool) and t.type in self._by_kind
+        ]
+
     async def open(self, params: MessageCreateParams, workspace_id: str) -> Session:
         """The request's session; 400/404 (before any response) for an unknown container or file."""
-        offered = [(t, self._by_kind[t.type]) for t in params.tools or [] if isinstance(t, VersionedTool)]
-        offered = [(d, tool) for d, tool in offered if d.type in self._by_kind]
+        offered = self.offered(params)
         context = ToolContext(workspace_id=workspace_id)
         upload_ids = [
             b.file_id
@@ -87,16 +94,22 @@ class Session:
 
     def model_params(self, params: MessageCreateParams, turn: list[ContentBlock], *, max_tokens: int) -> Any:
         """The request as the model sees it, ``turn`` (this response's blocks so far) included."""
+        update = self._model_update(params, turn)
+        return params.model_copy(update={**update, "container": None, "max_tokens": max_tokens})
+
+    def counted_params(self, params: MessageCountTokensParams) -> MessageCountTokensParams:
+        """What ``count_tokens`` tokenizes: the first step's prompt (uploads named by file id)."""
+        return params.model_copy(update=self._model_update(params, []))
+
+    def _model_update(self, params: PromptParams, turn: list[ContentBlock]) -> dict[str, Any]:
         last = params.messages[-1].role if params.messages else None
         update: dict[str, Any] = {
             "messages": transcript.conversation(params, turn, self.context.uploads),
-            "container": None,
-            "max_tokens": max_tokens,
             "tool_choice": transcript.tool_choice(params.tool_choice, self._forced, first=not turn, last_role=last),
         }
         if params.tools is not None:
             update["tools"] = transcript.model_tools(list(params.tools), self._served)
-        return params.model_copy(update=update)
+        return update
 
     def mark(self, prepared: PreparedMessage) -> PreparedMessage:
         """``prepared`` with the calls to run here marked as server calls."""

@@ -35,7 +35,7 @@ from epistula.protocol.content import (
     WebFetchToolResultBlockParam,
     WebSearchToolResultBlockParam,
 )
-from epistula.protocol.messages import AssistantMessageParam, MessageCreateParams, MessageParam, UserMessageParam
+from epistula.protocol.messages import AssistantMessageParam, MessageParam, PromptParams, UserMessageParam
 from epistula.protocol.tools import Tool, ToolChoice, ToolChoiceAny, ToolChoiceAuto, ToolChoiceTool, VersionedTool
 
 _RESULTS = (
@@ -135,7 +135,9 @@ def _uploads_noted(message: MessageParam, uploads: dict[str, str]) -> MessagePar
     if not any(isinstance(b, ContainerUploadBlockParam) for b in message.content):
         return message
     blocks = [
-        TextBlockParam(type="text", text=f"[The file {uploads[b.file_id]} is in the code-execution container.]")
+        TextBlockParam(
+            type="text", text=f"[The file {uploads.get(b.file_id, b.file_id)} is in the code-execution container.]"
+        )
         if isinstance(b, ContainerUploadBlockParam)
         else b
         for b in message.content
@@ -143,7 +145,7 @@ def _uploads_noted(message: MessageParam, uploads: dict[str, str]) -> MessagePar
     return message.model_copy(update={"content": blocks})
 
 
-def conversation(params: MessageCreateParams, turn: list[ContentBlock], uploads: dict[str, str]) -> list[MessageParam]:
+def conversation(params: PromptParams, turn: list[ContentBlock], uploads: dict[str, str]) -> list[MessageParam]:
     """The messages with this response's blocks so far appended (to the client's
     prefill, when it sent one), server blocks split out and uploads noted."""
     messages = list(params.messages)
