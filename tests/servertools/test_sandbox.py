@@ -137,6 +137,7 @@ def test_memory_limit(tool: CodeExecution, context: ToolContext) -> None:
 
 def test_python_and_the_editor(tool: CodeExecution, context: ToolContext) -> None:
     assert run(tool, context, "code_execution", code="print(6 * 7)")["stdout"] == "42\n"
+    bash(tool, context, "echo 'print(\"{}\")' > json.py")  # never imported by the editor
     created = run(
         tool, context, "text_editor_code_execution", command="create", path="a.py", file_text="x = 1\ny = 2\n"
     )

@@ -189,7 +189,7 @@ class CodeExecution:
             content: Any = TextEditorCodeExecutionToolResultError(error_code="unavailable")
         else:
             run = await self.sandbox.run(
-                ["python3", "-c", EDITOR_PROGRAM],
+                ["python3", "-I", "-c", EDITOR_PROGRAM],
                 workdir=workdir,
                 uploads=uploads,
                 stdin=json.dumps(call.input).encode(),

@@ -2,7 +2,9 @@
 
 The edit runs as a small Python program in the same sandbox as the code (never on the
 host), so a symlink the code planted cannot make the editor touch a host file. The
-program reads the tool input as JSON on stdin and prints one JSON object.
+program reads the tool input as JSON on stdin and prints one JSON object; it runs in
+isolated mode (``python3 -I``), so modules the code left in the working directory are
+never imported, and an answer that still does not parse is an ``unavailable`` result.
 """
 
 from __future__ import annotations
@@ -81,10 +83,13 @@ def editor_result(run: RunResult) -> TextEditorCodeExecutionContent:
             error_code="invalid_tool_input", error_message="the container's disk quota is exhausted"
         )
     try:
-        answer: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+        return _parsed(json.loads(run.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
         message = (run.stderr.strip() or "the editor failed")[-500:]
         return TextEditorCodeExecutionToolResultError(error_code="unavailable", error_message=message)
+
+
+def _parsed(answer: dict[str, Any]) -> TextEditorCodeExecutionContent:
     if "error" in answer:
         return TextEditorCodeExecutionToolResultError(error_code=answer["error"], error_message=answer.get("message"))
     kind = answer["kind"]
