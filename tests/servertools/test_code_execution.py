@@ -232,5 +232,9 @@ def test_unknown_container_and_disabled_server(live: LiveServer, fake_server: Li
     assert_error(
         response, 400, "invalid_request_error", "container: container `container_01nope` was not found or has expired"
     )
+    plain = {**body, "tools": None, "messages": [{"role": "user", "content": "#say:plain"}]}
+    answer = httpx.post(f"{live.base_url}/v1/messages", json=plain, headers=live.headers()).json()
+    assert answer["content"] == [{"type": "text", "text": "plain", "citations": None}]  # the plain path
+    assert answer["container"] is None and answer["usage"]["server_tool_use"] is None
     off = httpx.post(f"{fake_server.base_url}/v1/messages", json=body, headers=fake_server.headers())
     assert off.status_code == 400 and "server tool" in off.json()["error"]["message"]
