@@ -267,6 +267,24 @@ class Settings(BaseSettings):
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
 
+    code_execution: bool = False
+    """Run the code-execution server tool (``code_execution_20250825``/``_20250522``) in a
+    bubblewrap sandbox (docs/server-tools.md). Off: such requests get a 400."""
+    code_execution_timeout: float = Field(default=30.0, gt=0)
+    """Wall-clock seconds one command may run (then ``execution_time_exceeded``)."""
+    code_execution_memory_mb: int = Field(default=1024, gt=0)
+    """Address-space limit of each sandboxed process."""
+    code_execution_processes: int = Field(default=64, gt=0)
+    """Processes a sandbox may run at once (fork bombs stop here)."""
+    code_execution_disk_mb: int = Field(default=256, gt=0)
+    """Disk quota of a container's working directory (and size of its ``/tmp``)."""
+    code_execution_uid: int = Field(default=64000, gt=0)
+    """The uid sandboxed code runs as when epistula runs as root (otherwise epistula's own)."""
+    container_ttl: float = Field(default=3600.0, gt=0)
+    """Seconds a code-execution container (and its files) lives after it is created."""
+    server_tool_max_steps: int = Field(default=10, gt=0)
+    """Server-tool calls in one response before it stops with ``pause_turn``."""
+
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices by served model id or alias; models not listed cost ``default_price`` (free)."""
     default_price: ModelPrice = Field(default_factory=ModelPrice)

@@ -34,3 +34,11 @@ def batch_id() -> str:
 
 def file_id() -> str:
     return new_id("file_")
+
+
+def server_tool_use_id() -> str:
+    return new_id("srvtoolu_")
+
+
+def container_id() -> str:
+    return new_id("container_")

@@ -13,6 +13,7 @@ from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog
+from epistula.servertools import message_service
 from epistula.storage.batches import BatchStore
 from epistula.storage.blobs import open_blobs
 from epistula.storage.database import Database
@@ -64,9 +65,7 @@ async def start_durable_services(
             uploads_downloadable=settings.files_downloadable,
         )
         batches = BatchService(store)
-        messages = MessageService(
-            catalog, gate or Gate(), files=files, signer=signer, first_event_wait=settings.first_event_wait
-        )
+        messages = message_service(settings, catalog, gate or Gate(), files=files, signer=signer)
         runner = BatchRunner(
             store,
             messages,

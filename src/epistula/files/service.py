@@ -107,7 +107,10 @@ class FileService:
         filename: str | None,
         mime_type: str | None,
         expires_in_seconds: int | None = None,
+        downloadable: bool | None = None,
     ) -> FileRecord:
+        """``downloadable``: a file the API created (code execution's outputs); by default
+        uploads are downloadable only where the operator allows it."""
         if expires_in_seconds is not None and not MIN_EXPIRES_IN <= expires_in_seconds <= MAX_EXPIRES_IN:
             raise InvalidRequestError(
                 f"expires_in_seconds: Input should be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN}"
@@ -126,7 +129,7 @@ class FileService:
             mime_type=mime,
             size_bytes=size,
             created_at=now,
-            downloadable=self._uploads_downloadable,
+            downloadable=self._uploads_downloadable if downloadable is None else downloadable,
             expires_at=now + expires_in_seconds if expires_in_seconds is not None else None,
         )
         try:

@@ -13,6 +13,7 @@ from typing import Any
 from epistula.protocol import streaming as ev
 from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
 from epistula.protocol.messages import Message
+from epistula.protocol.servertools import ServerToolUseBlock
 
 
 class Accumulator:
@@ -33,14 +34,16 @@ class Accumulator:
             self._apply_delta(message, event)
         elif isinstance(event, ev.RawContentBlockStopEvent):
             block = message.content[event.index]
-            if isinstance(block, ToolUseBlock) and event.index in self._json:
+            if isinstance(block, ToolUseBlock | ServerToolUseBlock) and event.index in self._json:
                 raw = self._json.pop(event.index)
                 block.input = json.loads(raw) if raw else {}
         elif isinstance(event, ev.RawMessageDeltaEvent):
             message.stop_reason = event.delta.stop_reason
             message.stop_sequence = event.delta.stop_sequence
+            if event.delta.container is not None:
+                message.container = event.delta.container
             message.usage.output_tokens = event.usage.output_tokens
-            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+            for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use"):
                 value: Any = getattr(event.usage, name)
                 if value is not None:
                     setattr(message.usage, name, value)
@@ -52,7 +55,7 @@ class Accumulator:
         delta = event.delta
         if isinstance(delta, ev.TextDelta) and isinstance(block, TextBlock):
             block.text += delta.text
-        elif isinstance(delta, ev.InputJSONDelta) and isinstance(block, ToolUseBlock):
+        elif isinstance(delta, ev.InputJSONDelta) and isinstance(block, ToolUseBlock | ServerToolUseBlock):
             self._json[event.index] = self._json.get(event.index, "") + delta.partial_json
         elif isinstance(delta, ev.ThinkingDelta) and isinstance(block, ThinkingBlock):
             block.thinking += delta.thinking

@@ -8,6 +8,7 @@ from typing import Any
 
 from epistula.protocol.content import TextBlock, ThinkingBlock, ToolUseBlock
 from epistula.protocol.messages import ContextManagementResponse, Message, StopReason
+from epistula.protocol.servertools import ServerToolUseBlock
 from epistula.protocol.streaming import (
     InputJSONDelta,
     MessageDelta,
@@ -95,10 +96,18 @@ class Assembler:
     def tool_use(self, tool_id: str, name: str, arguments: dict[str, Any]) -> list[RawMessageStreamEvent]:
         """A complete tool call: its own block, input streamed as JSON fragments that
         concatenate to exactly the final JSON."""
+        self.tool_uses += 1
+        return self._call(ToolUseBlock(id=tool_id, name=name, input={}), arguments)
+
+    def server_tool_use(self, tool_id: str, name: str, arguments: dict[str, Any]) -> list[RawMessageStreamEvent]:
+        """A call of a tool epistula runs itself (``server_tool_use``), streamed like a
+        client tool call; it does not make the turn end in ``tool_use``."""
+        block = ServerToolUseBlock.model_validate({"id": tool_id, "name": name, "input": {}})
+        return self._call(block, arguments)
+
+    def _call(self, start: ToolUseBlock | ServerToolUseBlock, arguments: dict[str, Any]) -> list[RawMessageStreamEvent]:
         events = self._close()
         self._index += 1
-        self.tool_uses += 1
-        start = ToolUseBlock(id=tool_id, name=name, input={})
         events.append(RawContentBlockStartEvent(index=self._index, content_block=start))
         raw = json.dumps(arguments, ensure_ascii=False)
         events.append(RawContentBlockDeltaEvent(index=self._index, delta=InputJSONDelta(partial_json="")))

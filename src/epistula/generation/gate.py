@@ -104,7 +104,9 @@ async def metered(events: AsyncIterator[E], gate: Gate, admission: Admission) ->
                 admission.first_token_at = time.monotonic()
             elif kind == "message_delta" and usage is not None:
                 delta = event.usage  # type: ignore[attr-defined]
-                usage = usage.model_copy(update={"output_tokens": delta.output_tokens})
+                # Cumulative totals: a server-tool loop's later steps read their prompts too.
+                totals = {k: v for k, v in delta if v is not None and k in Usage.model_fields}
+                usage = usage.model_copy(update=totals)
                 admission.output_tokens = delta.output_tokens
             elif kind == "message_stop":
                 outcome = "succeeded"

@@ -23,6 +23,7 @@ class OutputRouter:
         asm: Assembler,
         *,
         tool_names: tuple[str, ...] = (),
+        server_tools: tuple[str, ...] = (),
         single_tool_call: bool = False,
         reasoning: bool = False,
         thinking_opened: bool = False,
@@ -32,6 +33,7 @@ class OutputRouter:
         self._asm = asm
         self._tools = ToolCallParser(tool_names) if tool_names else None
         self._single = single_tool_call
+        self._server = frozenset(server_tools)
         self._splitter = ReasoningSplitter(started_inside=thinking_opened) if reasoning else None
         self._display = display
         self._sign = sign or (lambda text: "")
@@ -69,7 +71,13 @@ class OutputRouter:
         items = self._tools.feed(text) + (self._tools.finish() if final else [])
         for item in items:
             if isinstance(item, ToolCall):
-                if not self.done_calling:
+                if self.done_calling:
+                    continue
+                if item.name in self._server:
+                    # epistula runs it and the model continues in a new step: this step ends here
+                    out += self._asm.server_tool_use(ids.server_tool_use_id(), item.name, item.input)
+                    self.done_calling = True
+                else:
                     out += self._asm.tool_use(ids.tool_use_id(), item.name, item.input)
                     self.done_calling = self._single
             elif not self.done_calling:

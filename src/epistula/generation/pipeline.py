@@ -63,6 +63,9 @@ class PreparedMessage:
     """``cache_control`` breakpoints as token offsets of ``prompt``."""
     tool_names: tuple[str, ...] = ()
     """Offered tools whose calls are parsed out of the text (empty: no parsing)."""
+    server_tools: tuple[str, ...] = ()
+    """Offered tools that epistula runs itself: their calls become ``server_tool_use``
+    blocks and end the step (see :mod:`epistula.servertools`)."""
     single_tool_call: bool = False
     """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
     reasoning: bool = False
@@ -242,6 +245,7 @@ class MessageRun:
             router = OutputRouter(
                 asm,
                 tool_names=prepared.tool_names,
+                server_tools=prepared.server_tools,
                 single_tool_call=prepared.single_tool_call,
                 reasoning=prepared.reasoning,
                 thinking_opened=prepared.thinking_opened,

@@ -30,7 +30,7 @@ from epistula.protocol.streaming import RawMessageStreamEvent
 
 from . import compat
 from .gate import Admission, Gate, metered
-from .pipeline import MessageRun
+from .pipeline import MessageRun, PreparedMessage
 from .prepare import prepare_message, tokenize_prompt
 from .thinking import ThinkingSigner
 
@@ -122,11 +122,30 @@ class MessageService:
         """Prepare, admit and start ``request``. Errors before the engine produced anything
         (validation, limits, overload) raise here, so they can still be plain HTTP errors.
         ``model`` is the already-resolved model, when the caller needed it first."""
+        model, params = await self.resolve(request, model)
+        prepared = await self.prepare(params, model, request)
+        admission = await self.admit(request, model, prepared)
+        run = await self.open_run(model, prepared, request, admission)
+        # Citations re-cut the text first; metering then sees exactly what the client gets.
+        events = metered(with_citations(run.events(), params), self.gate, admission)
+        return Generation(events=events, run=run, headers=admission.headers, gate=self.gate, admission=admission)
+
+    # The steps of ``start``, also used by the server-tool loop (``epistula.servertools``).
+
+    async def resolve(
+        self, request: MessageRequest, model: ServedModel | None = None
+    ) -> tuple[ServedModel, MessageCreateParams]:
+        """The model, and the params with ``file`` documents resolved."""
         params = request.params
         model = model or self.model(params.model)
         compat.note_request(params)
         params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
-        prepared = await asyncio.to_thread(  # rendering and tokenizing a big prompt takes a while
+        return model, params
+
+    async def prepare(
+        self, params: MessageCreateParams, model: ServedModel, request: MessageRequest
+    ) -> PreparedMessage:
+        return await asyncio.to_thread(  # rendering and tokenizing a big prompt takes a while
             prepare_message,
             params,
             model,
@@ -135,16 +154,23 @@ class MessageService:
             signer=self._signer,
             priority=request.priority,
         )
-        admission = await self.gate.admit(
+
+    async def admit(self, request: MessageRequest, model: ServedModel, prepared: PreparedMessage) -> Admission:
+        return await self.gate.admit(
             Admission(
                 request_id=request.request_id,
                 principal=request.principal,
                 model=model.id,
                 input_tokens=len(prepared.prompt),
-                max_tokens=params.max_tokens,
+                max_tokens=request.params.max_tokens,
                 batch=request.batch,
             )
         )
+
+    async def open_run(
+        self, model: ServedModel, prepared: PreparedMessage, request: MessageRequest, admission: Admission | None
+    ) -> MessageRun:
+        """A started engine run (with ``admission``: a failure to start finishes it)."""
         sign = self._signer.sign if self._signer is not None else None
         run = MessageRun(
             model.engine, prepared, first_event_wait=self._first_event_wait, sign=sign, request_id=request.request_id
@@ -152,8 +178,7 @@ class MessageService:
         try:
             await run.open()
         except BaseException:
-            await self.gate.finish(admission, None, "errored")
+            if admission is not None:
+                await self.gate.finish(admission, None, "errored")
             raise
-        # Citations re-cut the text first; metering then sees exactly what the client gets.
-        events = metered(with_citations(run.events(), params), self.gate, admission)
-        return Generation(events=events, run=run, headers=admission.headers, gate=self.gate, admission=admission)
+        return run

@@ -8,6 +8,12 @@ from pydantic import Field
 
 from ._base import LenientModel, RequestModel, ResponseModel
 from .common import CacheControlEphemeral, CitationsConfig
+from .servertools import (
+    BashCodeExecutionToolResultBlock,
+    CodeExecutionToolResultBlock,
+    ServerToolUseBlock,
+    TextEditorCodeExecutionToolResultBlock,
+)
 
 # ---------------------------------------------------------------- sources
 
@@ -303,6 +309,13 @@ class ToolUseBlock(ResponseModel):
 
 
 ContentBlock = Annotated[
-    TextBlock | ThinkingBlock | RedactedThinkingBlock | ToolUseBlock,
+    TextBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | ToolUseBlock
+    | ServerToolUseBlock
+    | CodeExecutionToolResultBlock
+    | BashCodeExecutionToolResultBlock
+    | TextEditorCodeExecutionToolResultBlock,
     Field(discriminator="type"),
 ]

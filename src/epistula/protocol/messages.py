@@ -9,6 +9,7 @@ from pydantic import Discriminator, Field, Tag
 from ._base import LenientModel, RequestModel, ResponseModel, TolerantModel
 from .common import CacheControlEphemeral, Metadata
 from .content import ContentBlock, ContentBlockParam, TextBlockParam
+from .servertools import Container
 from .tools import Tool, ToolChoice, VersionedTool
 from .usage import Usage
 
@@ -235,7 +236,8 @@ class Message(ResponseModel):
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
     stop_details: dict[str, Any] | None = None
-    container: dict[str, Any] | None = None
+    container: Container | None = None
+    """The code-execution container the message's code ran in."""
     context_management: ContextManagementResponse | None = Field(default=None, exclude_if=lambda v: v is None)
     """Only when the request's ``context_management`` edits were honoured (a beta field)."""
     usage: Usage

@@ -10,6 +10,7 @@ from ._base import ResponseModel
 from .content import ContentBlock, TextCitation
 from .errors import ErrorObject
 from .messages import ContextManagementResponse, Message, StopReason
+from .servertools import Container
 from .usage import MessageDeltaUsage
 
 
@@ -70,6 +71,8 @@ class MessageDelta(ResponseModel):
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None
     stop_details: dict[str, Any] | None = None
+    container: Container | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The code-execution container, when the message ran code."""
 
 
 class RawMessageDeltaEvent(ResponseModel):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ._base import ResponseModel
+from .servertools import ServerToolUsage
 
 
 class CacheCreation(ResponseModel):
@@ -18,7 +21,7 @@ class Usage(ResponseModel):
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation: CacheCreation = CacheCreation()
-    server_tool_use: None = None
+    server_tool_use: ServerToolUsage | None = None
     service_tier: Literal["standard", "priority", "batch"] | None = "standard"
     inference_geo: str | None = None
     output_tokens_details: None = None
@@ -30,3 +33,4 @@ class MessageDeltaUsage(ResponseModel):
     output_tokens: int
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
+    server_tool_use: ServerToolUsage | None = Field(default=None, exclude_if=lambda v: v is None)

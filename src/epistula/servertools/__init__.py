@@ -1,1 +1,55 @@
-"""Server tools: the tools the API runs itself (web fetch, web search, code execution)."""
+"""Server tools: tools that epistula runs itself inside a Messages request (code execution
+in a bubblewrap sandbox), and the loop that feeds their results back to the model."""
+
+from __future__ import annotations
+
+from epistula.config import Settings
+from epistula.files.service import FileService
+from epistula.generation.gate import Gate
+from epistula.generation.service import MessageService
+from epistula.generation.thinking import ThinkingSigner
+from epistula.models.catalog import Catalog
+
+from .base import ServerTool
+from .code_execution import CodeExecution
+from .containers import ContainerRegistry
+from .loop import ServerToolMessageService
+from .sandbox.bubblewrap import Bubblewrap, Limits
+from .session import ServerTools
+
+
+def sandbox_from(settings: Settings) -> Bubblewrap:
+    limits = Limits(
+        timeout=settings.code_execution_timeout,
+        memory_bytes=settings.code_execution_memory_mb << 20,
+        processes=settings.code_execution_processes,
+        disk_bytes=settings.code_execution_disk_mb << 20,
+    )
+    return Bubblewrap(limits, uid=settings.code_execution_uid)
+
+
+def message_service(
+    settings: Settings,
+    catalog: Catalog,
+    gate: Gate,
+    *,
+    files: FileService | None = None,
+    signer: ThinkingSigner | None = None,
+) -> MessageService:
+    """The message service: with the server-tool loop when the operator enabled a server tool."""
+    tools: list[ServerTool] = []
+    if settings.code_execution:
+        tools.append(CodeExecution(sandbox_from(settings), files=files))
+    if not tools:
+        return MessageService(catalog, gate, files=files, signer=signer, first_event_wait=settings.first_event_wait)
+    sandbox_uid = settings.code_execution_uid
+    containers = ContainerRegistry(settings.data_dir / "containers", ttl=settings.container_ttl, owner_uid=sandbox_uid)
+    return ServerToolMessageService(
+        catalog,
+        gate,
+        tools=ServerTools(tools, containers, files),
+        max_steps=settings.server_tool_max_steps,
+        files=files,
+        signer=signer,
+        first_event_wait=settings.first_event_wait,
+    )

@@ -1,0 +1,177 @@
+"""Server-tool response blocks (code execution) and the response's ``container``.
+
+The names follow the SDK's beta types (``BetaServerToolUseBlock``,
+``BetaBashCodeExecutionToolResultBlock`` ...); result blocks are sent complete in their
+``content_block_start`` event and have no deltas.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from ._base import ResponseModel
+
+ServerToolName = Literal[
+    "web_search",
+    "web_fetch",
+    "code_execution",
+    "bash_code_execution",
+    "text_editor_code_execution",
+    "tool_search_tool_regex",
+    "tool_search_tool_bm25",
+]
+
+
+class ServerToolCaller(ResponseModel):
+    type: Literal["direct"] = "direct"
+
+
+class ServerToolUseBlock(ResponseModel):
+    type: Literal["server_tool_use"] = "server_tool_use"
+    id: str
+    name: ServerToolName
+    input: dict[str, Any]
+    caller: ServerToolCaller = Field(default_factory=ServerToolCaller)
+
+
+# ---------------------------------------------------------------- code_execution_20250522 (Python)
+
+CodeExecutionErrorCode = Literal["invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded"]
+
+
+class CodeExecutionOutputBlock(ResponseModel):
+    type: Literal["code_execution_output"] = "code_execution_output"
+    file_id: str
+
+
+class CodeExecutionResultBlock(ResponseModel):
+    type: Literal["code_execution_result"] = "code_execution_result"
+    stdout: str
+    stderr: str
+    return_code: int
+    content: list[CodeExecutionOutputBlock] = Field(default_factory=list)
+
+
+class CodeExecutionToolResultError(ResponseModel):
+    type: Literal["code_execution_tool_result_error"] = "code_execution_tool_result_error"
+    error_code: CodeExecutionErrorCode
+
+
+class CodeExecutionToolResultBlock(ResponseModel):
+    type: Literal["code_execution_tool_result"] = "code_execution_tool_result"
+    tool_use_id: str
+    content: Annotated[CodeExecutionResultBlock | CodeExecutionToolResultError, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- code_execution_20250825: bash
+
+BashCodeExecutionErrorCode = Literal[
+    "invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded", "output_file_too_large"
+]
+
+
+class BashCodeExecutionOutputBlock(ResponseModel):
+    type: Literal["bash_code_execution_output"] = "bash_code_execution_output"
+    file_id: str
+
+
+class BashCodeExecutionResultBlock(ResponseModel):
+    type: Literal["bash_code_execution_result"] = "bash_code_execution_result"
+    stdout: str
+    stderr: str
+    return_code: int
+    content: list[BashCodeExecutionOutputBlock] = Field(default_factory=list)
+
+
+class BashCodeExecutionToolResultError(ResponseModel):
+    type: Literal["bash_code_execution_tool_result_error"] = "bash_code_execution_tool_result_error"
+    error_code: BashCodeExecutionErrorCode
+
+
+class BashCodeExecutionToolResultBlock(ResponseModel):
+    type: Literal["bash_code_execution_tool_result"] = "bash_code_execution_tool_result"
+    tool_use_id: str
+    content: Annotated[BashCodeExecutionResultBlock | BashCodeExecutionToolResultError, Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- code_execution_20250825: text editor
+
+TextEditorErrorCode = Literal[
+    "invalid_tool_input", "unavailable", "too_many_requests", "execution_time_exceeded", "file_not_found"
+]
+
+
+class TextEditorCodeExecutionViewResultBlock(ResponseModel):
+    type: Literal["text_editor_code_execution_view_result"] = "text_editor_code_execution_view_result"
+    content: str
+    file_type: Literal["text", "image", "pdf"] = "text"
+    num_lines: int | None = None
+    start_line: int | None = None
+    total_lines: int | None = None
+
+
+class TextEditorCodeExecutionCreateResultBlock(ResponseModel):
+    type: Literal["text_editor_code_execution_create_result"] = "text_editor_code_execution_create_result"
+    is_file_update: bool
+
+
+class TextEditorCodeExecutionStrReplaceResultBlock(ResponseModel):
+    type: Literal["text_editor_code_execution_str_replace_result"] = "text_editor_code_execution_str_replace_result"
+    lines: list[str] | None = None
+    new_lines: int | None = None
+    new_start: int | None = None
+    old_lines: int | None = None
+    old_start: int | None = None
+
+
+class TextEditorCodeExecutionToolResultError(ResponseModel):
+    type: Literal["text_editor_code_execution_tool_result_error"] = "text_editor_code_execution_tool_result_error"
+    error_code: TextEditorErrorCode
+    error_message: str | None = None
+
+
+TextEditorCodeExecutionContent = Annotated[
+    TextEditorCodeExecutionViewResultBlock
+    | TextEditorCodeExecutionCreateResultBlock
+    | TextEditorCodeExecutionStrReplaceResultBlock
+    | TextEditorCodeExecutionToolResultError,
+    Field(discriminator="type"),
+]
+
+
+class TextEditorCodeExecutionToolResultBlock(ResponseModel):
+    type: Literal["text_editor_code_execution_tool_result"] = "text_editor_code_execution_tool_result"
+    tool_use_id: str
+    content: TextEditorCodeExecutionContent
+
+
+ServerToolResultBlock = (
+    CodeExecutionToolResultBlock | BashCodeExecutionToolResultBlock | TextEditorCodeExecutionToolResultBlock
+)
+"""The result blocks epistula produces (one per ``server_tool_use``)."""
+
+# ---------------------------------------------------------------- container and usage
+
+
+class ContainerSkill(ResponseModel):
+    skill_id: str
+    type: Literal["anthropic", "custom"]
+    version: str
+
+
+class Container(ResponseModel):
+    """The container a request's code ran in (``Message.container``)."""
+
+    id: str
+    expires_at: str
+    """RFC 3339."""
+    skills: list[ContainerSkill] | None = None
+
+
+class ServerToolUsage(ResponseModel):
+    """``usage.server_tool_use``: billable server-tool requests of the message."""
+
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0

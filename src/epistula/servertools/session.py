@@ -1,0 +1,130 @@
+"""One request's server tools: which are offered, its container and uploads, the calls run so far."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import replace
+from typing import Any
+
+from epistula.errors import InvalidRequestError
+from epistula.files.service import FileService
+from epistula.generation.pipeline import PreparedMessage
+from epistula.protocol.content import ContainerUploadBlockParam, ContentBlock
+from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, PromptParams
+from epistula.protocol.servertools import Container, ServerToolResultBlock, ServerToolUsage, ServerToolUseBlock
+from epistula.protocol.tools import Tool, VersionedTool
+
+from . import transcript
+from .base import ServerTool, ToolContext
+from .containers import ContainerRegistry
+from .sandbox.bubblewrap import UPLOADS
+
+
+class ServerTools:
+    """The server tools the operator enabled, and the containers they run in."""
+
+    def __init__(self, tools: list[ServerTool], containers: ContainerRegistry, files: FileService | None) -> None:
+        self._by_kind = {kind: tool for tool in tools for kind in tool.kinds}
+        self._containers = containers
+        self._files = files
+
+    def requested(self, params: MessageCreateParams) -> bool:
+        """The request offers a tool epistula runs (or names a container)."""
+        kinds = {t.type for t in params.tools or [] if isinstance(t, VersionedTool)}
+        return bool(kinds & self._by_kind.keys()) or params.container is not None
+
+    def offered(self, params: PromptParams) -> list[tuple[VersionedTool, ServerTool]]:
+        """The request's server-tool definitions that epistula runs, with their tools."""
+        return [
+            (t, self._by_kind[t.type])
+            for t in params.tools or []
+            if isinstance(t, VersionedTool) and t.type in self._by_kind
+        ]
+
+    async def open(self, params: MessageCreateParams, workspace_id: str) -> Session:
+        """The request's session; 400/404 (before any response) for an unknown container or file."""
+        offered = self.offered(params)
+        context = ToolContext(workspace_id=workspace_id)
+        upload_ids = [
+            b.file_id
+            for m in params.messages
+            if not isinstance(m.content, str)
+            for b in m.content
+            if isinstance(b, ContainerUploadBlockParam)
+        ]
+        if params.container is not None or upload_ids or any(tool.needs_container for _, tool in offered):
+            raw = params.container
+            wanted = raw.get("id") if isinstance(raw, dict) else raw
+            if wanted is not None and not isinstance(wanted, str):
+                raise InvalidRequestError("container.id: Input should be a valid string")
+            context.container = await asyncio.to_thread(self._containers.open, workspace_id, wanted)
+            for file_id in dict.fromkeys(upload_ids):
+                context.uploads[file_id] = await self._mount(context, file_id)
+        return Session(offered, context)
+
+    async def _mount(self, context: ToolContext, file_id: str) -> str:
+        if self._files is None:
+            raise InvalidRequestError("container_upload: uploads need the Files API, which is not enabled")
+        record, data = await self._files.read(context.workspace_id, file_id)
+        assert context.container is not None
+        name = record.filename if record.filename not in (".", "..") else file_id
+        target = context.container.uploads / name
+        if target.exists() and target.read_bytes() != data:
+            name = f"{file_id}-{name}"
+            target = context.container.uploads / name
+
+        def write() -> None:
+            target.write_bytes(data)
+            os.chmod(target, 0o444)
+
+        if not target.exists():
+            await asyncio.to_thread(write)
+        return f"{UPLOADS}/{name}"
+
+
+class Session:
+    def __init__(self, offered: list[tuple[VersionedTool, ServerTool]], context: ToolContext) -> None:
+        self._served: dict[str, list[Tool]] = {d.type: tool.model_tools(d.type) for d, tool in offered}
+        self._forced = {(d.name or d.type.rsplit("_", 1)[0]): tool.forced(d.type) for d, tool in offered}
+        self._by_name = {t.name: tool for d, tool in offered for t in self._served[d.type]}
+        self.context = context
+        self.calls = 0
+        self._usage = ServerToolUsage()
+
+    def model_params(self, params: MessageCreateParams, turn: list[ContentBlock], *, max_tokens: int) -> Any:
+        """The request as the model sees it, ``turn`` (this response's blocks so far) included."""
+        update = self._model_update(params, turn)
+        return params.model_copy(update={**update, "container": None, "max_tokens": max_tokens})
+
+    def counted_params(self, params: MessageCountTokensParams) -> MessageCountTokensParams:
+        """What ``count_tokens`` tokenizes: the first step's prompt (uploads named by file id)."""
+        return params.model_copy(update=self._model_update(params, []))
+
+    def _model_update(self, params: PromptParams, turn: list[ContentBlock]) -> dict[str, Any]:
+        last = params.messages[-1].role if params.messages else None
+        update: dict[str, Any] = {
+            "messages": transcript.conversation(params, turn, self.context.uploads),
+            "tool_choice": transcript.tool_choice(params.tool_choice, self._forced, first=not turn, last_role=last),
+        }
+        if params.tools is not None:
+            update["tools"] = transcript.model_tools(list(params.tools), self._served)
+        return update
+
+    def mark(self, prepared: PreparedMessage) -> PreparedMessage:
+        """``prepared`` with the calls to run here marked as server calls."""
+        return replace(prepared, server_tools=tuple(name for name in self._by_name if name in prepared.tool_names))
+
+    async def execute(self, call: ServerToolUseBlock) -> ServerToolResultBlock:
+        tool = self._by_name[call.name]
+        self.calls += 1
+        if tool.counter is not None:
+            setattr(self._usage, tool.counter, getattr(self._usage, tool.counter) + 1)
+        return await tool.execute(call, self.context)
+
+    def container(self) -> Container | None:
+        return self.context.container.info() if self.context.container is not None else None
+
+    def usage(self) -> ServerToolUsage | None:
+        """``usage.server_tool_use`` once a server tool ran."""
+        return self._usage.model_copy() if self.calls else None
