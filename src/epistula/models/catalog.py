@@ -10,7 +10,9 @@ from pathlib import Path
 from epistula.config import SamplingDefaults
 from epistula.engines.base import Engine
 from epistula.errors import NotFoundError
+from epistula.models.errors import ModelNotFound
 from epistula.models.files import join_parts
+from epistula.models.refs import is_ref
 from epistula.prompting.builtin_templates import builtin_template
 from epistula.prompting.template import CHATML_TEMPLATE, ChatTemplate
 from epistula.protocol.models import ModelInfo
@@ -21,9 +23,17 @@ _YES = {"supported": True}
 
 def resolve_model_path(path: str | Sequence[str]) -> Path:
     """``package:pkg/file.gguf`` names a file inside an installed package (no import needed);
-    a list names the byte chunks of one GGUF, joined once (:mod:`epistula.models.files`)."""
+    a list names the byte chunks of one GGUF, joined once (:mod:`epistula.models.files`);
+    ``hf.co/...`` and ``ollama:...`` name a downloaded model (:mod:`epistula.models.store`)."""
     if not isinstance(path, str):
         return join_parts([resolve_model_path(part) for part in path])
+    if is_ref(path):
+        from epistula.models import store  # imports huggingface_hub: only when needed
+
+        try:
+            return store.locate(path).path
+        except ModelNotFound as exc:
+            raise FileNotFoundError(str(exc)) from exc
     if path.startswith("package:"):
         package, _, rel = path[len("package:") :].partition("/")
         spec = importlib.util.find_spec(package)
