@@ -4,6 +4,7 @@ SmolLM2 GGUF: progress, a download killed halfway and resumed, the sha256 check,
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from epistula.cli import main
 from processes import ServeProcess
 
 from .hub_double import COMMIT, HubDouble, serve_hub
@@ -131,16 +133,37 @@ def test_pull_resumes_after_a_kill_verifies_and_serves(hub: HubDouble, tmp_path:
     assert not (tmp_path / "hub" / f"models--{REPO.replace('/', '--')}").exists()
 
 
-def test_a_corrupted_download_is_refused(hub: HubDouble, tmp_path: Path) -> None:
+@pytest.fixture()
+def in_process(hub: HubDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The commands run in this process against the double (huggingface_hub reads its
+    endpoint and cache from these constants on each call), with stdin not a terminal."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    return tmp_path
+
+
+def test_a_corrupted_download_is_refused(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hub.corrupt = True
-    result = epistula(hub_env(hub, tmp_path), "models", "pull", REF)
-    assert result.returncode == 1
-    assert "sha256" in result.stderr and "is not the published" in result.stderr
-    assert not any(blobs(tmp_path).iterdir())  # neither the blob nor the partial file
+    with pytest.raises(SystemExit) as exited:
+        main(["models", "pull", REF])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert "sha256" in error and "is not the published" in error
+    assert not any(blobs(in_process).iterdir())  # neither the blob nor the partial file
 
 
-def test_serve_without_a_terminal_does_not_download(hub: HubDouble, tmp_path: Path) -> None:
-    result = epistula(hub_env(hub, tmp_path), "serve", "--model", REF, "--engine", "fake")
-    assert result.returncode == 1
-    assert "not downloaded" in result.stderr and "--pull" in result.stderr
+def test_serve_without_a_terminal_does_not_download(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--model", REF, "--engine", "fake", "--data-dir", str(in_process / "data")])
+    assert exited.value.code == 1
+    error = capsys.readouterr().err
+    assert "not downloaded" in error and "--pull" in error
     assert not [r for r in hub.requests if r[0] == "GET" and r[1].endswith(FILE)]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx2  # huggingface_hub's HTTP client: its transport errors
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
@@ -87,12 +88,17 @@ def locate(ref: HubRef, root: Path | None = None) -> HubModel | None:
     return model if all(f.is_file() for f in files) else None
 
 
+def endpoint() -> str:
+    """``HF_ENDPOINT`` (a mirror), else huggingface.co; read on each use."""
+    return constants.ENDPOINT
+
+
 def _tree(ref: HubRef) -> dict[str, RepoFile]:
     try:
-        entries = HfApi().list_repo_tree(ref.repo_id, revision=ref.revision, recursive=True)
+        entries = HfApi(endpoint=endpoint()).list_repo_tree(ref.repo_id, revision=ref.revision, recursive=True)
         return {entry.path: entry for entry in entries if isinstance(entry, RepoFile)}
-    except HfHubHTTPError as exc:
-        raise HubError(f"{ref}: the hub at {constants.ENDPOINT} refused the listing: {exc}") from exc
+    except (HfHubHTTPError, httpx2.HTTPError) as exc:
+        raise HubError(f"{ref}: could not list the repository at {endpoint()}: {exc}") from exc
 
 
 def plan(ref: HubRef) -> tuple[Selection, dict[str, RepoFile]]:
@@ -107,10 +113,10 @@ def pull(ref: HubRef, progress: Progress, root: Path | None = None) -> HubModel:
     repo = repo_dir(ref.repo_id, root)
     commit = ""
     for path in [*selection.parts, *([selection.mmproj] if selection.mmproj else [])]:
-        url = hf_hub_url(ref.repo_id, path, revision=ref.revision)
+        url = hf_hub_url(ref.repo_id, path, revision=ref.revision, endpoint=endpoint())
         try:
-            meta = get_hf_file_metadata(url)
-        except HfHubHTTPError as exc:
+            meta = get_hf_file_metadata(url, endpoint=endpoint())
+        except (HfHubHTTPError, httpx2.HTTPError) as exc:
             raise HubError(f"{ref}: {path}: {exc}") from exc
         if not meta.commit_hash or not meta.etag:
             raise HubError(f"{url}: no commit or etag in the answer (is HF_ENDPOINT a Hugging Face hub?)")
