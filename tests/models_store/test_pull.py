@@ -146,9 +146,7 @@ def in_process(hub: HubDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return tmp_path
 
 
-def test_a_corrupted_download_is_refused(
-    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_corrupted_download_is_refused(hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hub.corrupt = True
     with pytest.raises(SystemExit) as exited:
         main(["models", "pull", REF])
