@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -14,8 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+import epistula.http.app
 from epistula.cli import main
+from epistula.config import Settings
 from processes import ServeProcess
 
 from .hub_double import COMMIT, HubDouble, serve_hub
@@ -26,10 +30,48 @@ FILE = SMOLLM2_GGUF.name
 REF = f"hf.co/{REPO}:Q4_1"
 
 
+PROJECTOR = "mmproj-SmolLM2-135M-Instruct-f16.gguf"
+
+
+def projector_file(path: Path) -> Path:
+    """A header-only GGUF of architecture ``clip``: what a vision projector declares itself."""
+    key, value = b"general.architecture", b"clip"
+    pair = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + pair)
+    return path
+
+
 @pytest.fixture()
-def hub() -> Iterator[HubDouble]:
-    with serve_hub(REPO, {FILE: SMOLLM2_GGUF, "README.md": Path(__file__)}) as double:
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubDouble]:
+    projector = projector_file(tmp_path_factory.mktemp("repo") / PROJECTOR)
+    files = {FILE: SMOLLM2_GGUF, PROJECTOR: projector, "README.md": Path(__file__)}
+    with serve_hub(REPO, files) as double:
         yield double
+
+
+@pytest.fixture()
+def in_process(hub: HubDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The commands run in this process against the double (huggingface_hub reads its
+    endpoint and cache from these constants on each call), with stdin not a terminal."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "no-ollama"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``epistula ARGS`` in this process: its exit status, stdout and stderr."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def hub_env(hub: HubDouble, tmp: Path) -> dict[str, str]:
@@ -42,17 +84,6 @@ def hub_env(hub: HubDouble, tmp: Path) -> dict[str, str]:
         OLLAMA_MODELS=str(tmp / "no-ollama"),
     )
     return env
-
-
-def epistula(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "epistula", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def blobs(tmp: Path) -> Path:
@@ -85,7 +116,10 @@ def kill_mid_transfer(env: dict[str, str], tmp: Path) -> int:
 
 
 @pytest.mark.model
-def test_pull_resumes_after_a_kill_verifies_and_serves(hub: HubDouble, tmp_path: Path) -> None:
+def test_pull_resumes_after_a_kill_verifies_and_serves(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path = in_process
     env = hub_env(hub, tmp_path)
     hub.delay = 0.05  # ~5 s for the whole file: time to kill it halfway
     kept = kill_mid_transfer(env, tmp_path)
@@ -94,11 +128,11 @@ def test_pull_resumes_after_a_kill_verifies_and_serves(hub: HubDouble, tmp_path:
 
     hub.delay = 0.0
     hub.requests.clear()
-    done = epistula(env, "models", "pull", REF)
-    assert done.returncode == 0, done.stderr
-    assert f"{FILE}: resuming at" in done.stderr
-    assert f"{FILE}: 100% (98.4 MB of 98.4 MB)" in done.stderr
-    assert "sha256 verified" in done.stdout
+    code, out, err = run(capsys, "models", "pull", REF)
+    assert code == 0, err
+    assert f"{FILE}: resuming at" in err
+    assert f"{FILE}: 100% (98.4 MB of 98.4 MB)" in err
+    assert "sha256 verified" in out
     ranges = [r for method, path, r in hub.requests if method == "GET" and path.endswith(FILE)]
     assert len(ranges) == 1 and ranges[0] is not None
     assert int(ranges[0].removeprefix("bytes=").rstrip("-")) >= kept  # only the rest was sent
@@ -106,11 +140,14 @@ def test_pull_resumes_after_a_kill_verifies_and_serves(hub: HubDouble, tmp_path:
     assert pointer.is_symlink() and pointer.stat().st_size == SMOLLM2_GGUF.stat().st_size
     assert not list(blobs(tmp_path).glob("*.incomplete"))
 
-    listed = epistula(env, "models", "list")
-    assert f"hf.co/{REPO}/{FILE}" in listed.stdout
-    shown = epistula(env, "models", "show", REF)
-    assert "context window:    8192" in shown.stdout
-    assert "bos / eos:         <|im_start|> / <|im_end|>" in shown.stdout
+    assert (pointer.parent / PROJECTOR).is_file()  # the projector came along
+
+    code, listed, _ = run(capsys, "models", "list")
+    assert code == 0 and f"hf.co/{REPO}/{FILE}" in listed and "yes" in listed  # vision projector
+    code, shown, _ = run(capsys, "models", "show", REF)
+    assert code == 0 and "context window:    8192" in shown and "architecture:      llama" in shown
+    assert "bos / eos:         <|im_start|> / <|im_end|>" in shown
+    assert f"vision projector:  {pointer.parent / PROJECTOR}" in shown
 
     server = ServeProcess(tmp_path / "serve", "--engine", "llamacpp", "--model", REF, env=env)
     try:
@@ -128,30 +165,15 @@ def test_pull_resumes_after_a_kill_verifies_and_serves(hub: HubDouble, tmp_path:
     finally:
         server.stop()
 
-    removed = epistula(env, "models", "rm", REF)
-    assert removed.returncode == 0 and "removed" in removed.stdout
+    code, removed, _ = run(capsys, "models", "rm", REF)
+    assert code == 0 and removed.count("removed") == 2  # the model and its projector
     assert not (tmp_path / "hub" / f"models--{REPO.replace('/', '--')}").exists()
-
-
-@pytest.fixture()
-def in_process(hub: HubDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The commands run in this process against the double (huggingface_hub reads its
-    endpoint and cache from these constants on each call), with stdin not a terminal."""
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    monkeypatch.setattr(sys, "stdin", io.StringIO())
-    return tmp_path
 
 
 def test_a_corrupted_download_is_refused(hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hub.corrupt = True
-    with pytest.raises(SystemExit) as exited:
-        main(["models", "pull", REF])
-    assert exited.value.code == 1
-    error = capsys.readouterr().err
+    code, _, error = run(capsys, "models", "pull", REF)
+    assert code == 1
     assert "sha256" in error and "is not the published" in error
     assert not any(blobs(in_process).iterdir())  # neither the blob nor the partial file
 
@@ -159,9 +181,25 @@ def test_a_corrupted_download_is_refused(hub: HubDouble, in_process: Path, capsy
 def test_serve_without_a_terminal_does_not_download(
     hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["serve", "--model", REF, "--engine", "fake", "--data-dir", str(in_process / "data")])
-    assert exited.value.code == 1
-    error = capsys.readouterr().err
+    code, _, error = run(capsys, "serve", "--model", REF, "--engine", "fake", "--data-dir", str(in_process / "data"))
+    assert code == 1
     assert "not downloaded" in error and "--pull" in error
     assert not [r for r in hub.requests if r[0] == "GET" and r[1].endswith(FILE)]
+
+
+def test_serve_pull_downloads_first(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--pull``: the download happens (with its progress), then the server is built on it."""
+    seen: dict[str, Settings] = {}
+    monkeypatch.setattr(epistula.http.app, "create_app", lambda settings: seen.setdefault("settings", settings))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets=None: None)
+    args = ("serve", "--pull", "--model", REF, "--engine", "fake", "--data-dir", str(in_process / "data"))
+    code, _, error = run(capsys, *args)
+    assert code == 0, error
+    assert "is not downloaded yet: pulling it now" in error and f"{FILE}: 100%" in error
+    settings = seen["settings"]
+    model_id = FILE.removesuffix(".gguf").lower()
+    assert settings.model == model_id and [m.id for m in settings.models] == [model_id]
+    served = Path(str(settings.models[0].path))
+    assert served.is_symlink() and served.stat().st_size == SMOLLM2_GGUF.stat().st_size
