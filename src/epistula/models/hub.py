@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx2  # huggingface_hub's HTTP client: its transport errors
+from filelock import FileLock
 from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import RepoFile
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 
 from .download import Progress, fetch
 from .errors import HubError, RefError
-from .refs import HubRef, Selection, is_projector, select
+from .refs import HubRef, Selection, is_first_part, is_projector, select
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -126,7 +127,10 @@ def pull(ref: HubRef, progress: Progress, root: Path | None = None) -> HubModel:
         blob = repo / "blobs" / (sha256 or meta.etag)
         headers = build_hf_headers() if _same_host(url, meta.location) else {}
         size = entry.lfs.size if entry.lfs else meta.size
-        fetch(meta.location, blob, size=size, sha256=sha256, headers=headers, progress=progress, name=path)
+        lock = repo.parent / ".locks" / repo.name / f"{blob.name}.lock"  # where huggingface_hub locks
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock):  # a second pull of the same file waits, then finds it done
+            fetch(meta.location, blob, size=size, sha256=sha256, headers=headers, progress=progress, name=path)
         _link(repo / "snapshots" / commit / path, blob)
     if ref.revision != commit:
         (repo / "refs").mkdir(parents=True, exist_ok=True)
@@ -154,9 +158,8 @@ def list_models(root: Path | None = None) -> Iterator[HubModel]:
         named = {p.read_text().strip(): p.name for p in (repo / "refs").glob("*") if p.is_file()}
         for snapshot in sorted((repo / "snapshots").glob("*")):
             files = _snapshot_files(snapshot)
-            firsts = {select(HubRef(repo_id=repo_id, filename=n), files).parts[0] for n in _models(files)}
             revision = named.get(snapshot.name, snapshot.name)
-            for first in sorted(firsts):
+            for first in filter(is_first_part, _models(files)):
                 model = locate(HubRef(repo_id=repo_id, revision=revision, filename=first), root)
                 if model is not None:
                     yield model

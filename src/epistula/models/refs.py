@@ -162,7 +162,7 @@ def _projector(model: str, projectors: list[str]) -> str | None:
     return near[0]
 
 
-def split_part_count(name: str) -> int:
-    """How many parts the split GGUF ``name`` belongs to (1: not split)."""
-    match = _SPLIT.match(name.rsplit("/", 1)[-1])
-    return int(match["count"]) if match else 1
+def is_first_part(name: str) -> bool:
+    """``name`` is a whole GGUF or the first part of a split one."""
+    match = _SPLIT.match(name)
+    return match is None or int(match["index"]) == 1
