@@ -9,7 +9,7 @@ What huggingface_hub and ``epistula models pull`` ask of a hub (``HF_ENDPOINT``)
   LFS files, and ``Range`` requests answered ``206`` (resumed downloads).
 
 ``delay`` slows each megabyte (a download the test can kill halfway); ``corrupt`` flips a
-byte of what is sent while the listing keeps the true sha256.
+byte of what is sent while the listing keeps the true sha256; ``ranges`` off ignores ``Range``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class HubDouble:
         self.hashes = {name: sha256_of(path) for name, path in files.items()}
         self.delay = 0.0
         self.corrupt = False
+        self.ranges = True
+        """False: ``Range`` is ignored (a ``200`` with the whole file), as some mirrors do."""
         self.requests: list[tuple[str, str, str | None]] = []
         """(method, path, Range header) of every request."""
         self.url = ""
@@ -103,7 +105,7 @@ def _handler(hub: HubDouble) -> type[BaseHTTPRequestHandler]:
             path, size = hub.files[name], hub.files[name].stat().st_size
             start = 0
             ranged = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-            if ranged and body:
+            if ranged and body and hub.ranges:
                 start = int(ranged[1])
                 if start >= size:
                     self.send_response(416)

@@ -178,6 +178,38 @@ def test_a_corrupted_download_is_refused(hub: HubDouble, in_process: Path, capsy
     assert not any(blobs(in_process).iterdir())  # neither the blob nor the partial file
 
 
+def partial_download(tmp: Path, hub: HubDouble, data: bytes) -> Path:
+    """A ``.incomplete`` file as a killed pull leaves it."""
+    partial = blobs(tmp) / f"{hub.hashes[FILE]}.incomplete"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data)
+    return partial
+
+
+def test_a_mirror_that_ignores_ranges_gets_the_whole_file(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.ranges = False
+    partial_download(in_process, hub, b"bytes that are not the model's")
+    code, out, err = run(capsys, "models", "pull", REF)
+    assert code == 0, err
+    assert "sha256 verified" in out and f"{FILE}: 100%" in err
+    assert (blobs(in_process) / hub.hashes[FILE]).stat().st_size == SMOLLM2_GGUF.stat().st_size
+
+
+def test_a_complete_partial_file_is_only_checked(
+    hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after the last byte, before the rename: the server answers 416, nothing is sent."""
+    partial_download(in_process, hub, SMOLLM2_GGUF.read_bytes())
+    code, out, err = run(capsys, "models", "pull", REF)
+    assert code == 0, err
+    assert "sha256 verified" in out
+    sent = [(path, r) for method, path, r in hub.requests if method == "GET" and path.endswith(FILE)]
+    assert sent == [(f"/{REPO}/resolve/main/{FILE}", f"bytes={SMOLLM2_GGUF.stat().st_size}-")]
+    assert (blobs(in_process) / hub.hashes[FILE]).is_file()
+
+
 def test_serve_without_a_terminal_does_not_download(
     hub: HubDouble, in_process: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
