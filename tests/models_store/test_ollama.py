@@ -15,15 +15,8 @@ from epistula.models.errors import OllamaError
 from epistula.models.refs import parse_ref
 from processes import ServeProcess
 
+from .hub_double import sha256_of
 from .paths import SMOLLM2_GGUF
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_blob(root: Path, data: bytes) -> dict[str, object]:
@@ -36,7 +29,7 @@ def ollama_store(root: Path) -> Path:
     """``ollama pull smollm2:135m`` as it lands on disk; the model blob is a hard link to
     (or, across file systems, a symbolic link to) the real GGUF. Returns the blob's path."""
     (root / "blobs").mkdir(parents=True)
-    digest = "sha256:" + sha256_file(SMOLLM2_GGUF)
+    digest = "sha256:" + sha256_of(SMOLLM2_GGUF)
     blob = root / "blobs" / digest.replace(":", "-")
     try:
         os.link(SMOLLM2_GGUF, blob)
