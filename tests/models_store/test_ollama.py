@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from epistula.models import ollama
+from epistula.models.catalog import resolve_model_path
 from epistula.models.errors import OllamaError
 from epistula.models.refs import parse_ref
 from processes import ServeProcess
@@ -101,3 +102,13 @@ def test_an_ollama_model_serves_without_a_copy(tmp_path: Path) -> None:
         assert all(os.stat(p).st_ino == inode for p in big), big
     finally:
         server.stop()
+
+
+def test_a_config_path_may_be_a_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[[models]] path = "ollama:..."`` resolves to the blob; a hub model must be pulled first."""
+    blob = ollama_store(tmp_path / "ollama")
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_model_path("ollama:smollm2:135m") == blob
+    with pytest.raises(FileNotFoundError, match="epistula models pull"):
+        resolve_model_path(f"hf.co/org/absent-{tmp_path.name}:Q4_K_M")
