@@ -76,6 +76,9 @@ class ModelConfig(BaseModel):
     epistula (``gemma3``, ``chatml``; see :mod:`epistula.prompting.builtin_templates`)."""
     reasoning: bool | None = None
     """The model writes ``<think>`` sections (None: detect from the chat template)."""
+    tools: bool | None = None
+    """The chat template renders tool definitions (None: detect: the template mentions
+    ``tools``); false puts them into the system prompt instead."""
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     created_at: str = "2026-01-01T00:00:00Z"
 

@@ -53,6 +53,7 @@ class ServedModel:
     created_at: str
     aliases: list[str] = field(default_factory=list)
     reasoning_override: bool | None = None
+    tools_override: bool | None = None
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     """Defaults for sampling parameters a request leaves out (the model's own config)."""
 
@@ -61,6 +62,13 @@ class ServedModel:
         if self.reasoning_override is not None:
             return self.reasoning_override
         return "<think>" in self.template.source
+
+    @property
+    def native_tools(self) -> bool:
+        """The chat template renders tool definitions itself (else they go into the system prompt)."""
+        if self.tools_override is not None:
+            return self.tools_override
+        return self.template.supports_tools
 
     @property
     def context_window(self) -> int:
