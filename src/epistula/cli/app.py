@@ -1,4 +1,4 @@
-"""The ``epistula`` command: ``serve``, ``claude``, ``keys``, ``workspaces``, ``batch``, ``--version``."""
+"""The ``epistula`` command: ``serve``, ``claude``, ``keys``, ``workspaces``, ``batch``, ``models``, ``--version``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from epistula import __version__
 
-from . import batch, keys, workspaces
+from . import batch, keys, models, workspaces
 from .claude import claude
 from .serve import serve
 
@@ -26,6 +26,7 @@ app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options"
 app.add_typer(keys.app)
 app.add_typer(workspaces.app)
 app.add_typer(batch.app)
+app.add_typer(models.app)
 
 
 def _print_version(value: bool) -> None:

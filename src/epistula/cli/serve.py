@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import typer
+
 from epistula import __version__
 from epistula.auth.bootstrap import mint_first_key, open_key_store
 from epistula.config import Settings, load_settings
 from epistula.observability.logs import configure_logging
 from epistula.storage.database import open_database
 
+from .models import resolve_serve_model
 from .options import ConfigFile, DatabaseUrl, DataDir, setting_option
 
 
@@ -44,6 +47,10 @@ def serve(
     timeout_request_body: Annotated[float | None, setting_option("timeout_request_body")] = None,
     forwarded_allow_ips: Annotated[str | None, setting_option("forwarded_allow_ips")] = None,
     public_base_url: Annotated[str | None, setting_option("public_base_url")] = None,
+    pull: Annotated[
+        bool,
+        typer.Option("--pull", help="Download a Hugging Face --model that is not cached yet, even without a terminal."),
+    ] = False,
 ) -> None:
     """Run the API server.
 
@@ -70,6 +77,7 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         public_base_url=public_base_url,
     )
+    settings = resolve_serve_model(settings, pull=pull)
     configure_logging(settings.log_format, settings.log_level)
     key_line = ensure_key(settings)
     app = create_app(settings)

@@ -136,7 +136,7 @@ def effort(params: PromptParams) -> KnownEffort:
 
 def _render(params: PromptParams, model: ServedModel) -> tuple[RenderedPrompt, ToolPlan]:
     plan = plan_tools(params)
-    native = model.template.supports_tools
+    native = model.native_tools
     rendered = render_prompt(
         params,
         model.template,

@@ -65,6 +65,7 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
                 max_output_tokens=config.max_output_tokens,
                 created_at=config.created_at,
                 reasoning_override=config.reasoning,
+                tools_override=config.tools,
                 sampling=config.sampling,
             )
         )

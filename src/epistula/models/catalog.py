@@ -10,7 +10,9 @@ from pathlib import Path
 from epistula.config import SamplingDefaults
 from epistula.engines.base import Engine
 from epistula.errors import NotFoundError
+from epistula.models.errors import ModelNotFound
 from epistula.models.files import join_parts
+from epistula.models.refs import is_ref
 from epistula.prompting.builtin_templates import builtin_template
 from epistula.prompting.template import CHATML_TEMPLATE, ChatTemplate
 from epistula.protocol.models import ModelInfo
@@ -21,9 +23,17 @@ _YES = {"supported": True}
 
 def resolve_model_path(path: str | Sequence[str]) -> Path:
     """``package:pkg/file.gguf`` names a file inside an installed package (no import needed);
-    a list names the byte chunks of one GGUF, joined once (:mod:`epistula.models.files`)."""
+    a list names the byte chunks of one GGUF, joined once (:mod:`epistula.models.files`);
+    ``hf.co/...`` and ``ollama:...`` name a downloaded model (:mod:`epistula.models.store`)."""
     if not isinstance(path, str):
         return join_parts([resolve_model_path(part) for part in path])
+    if is_ref(path):
+        from epistula.models import store  # imports huggingface_hub: only when needed
+
+        try:
+            return store.locate(path).path
+        except ModelNotFound as exc:
+            raise FileNotFoundError(str(exc)) from exc
     if path.startswith("package:"):
         package, _, rel = path[len("package:") :].partition("/")
         spec = importlib.util.find_spec(package)
@@ -43,6 +53,7 @@ class ServedModel:
     created_at: str
     aliases: list[str] = field(default_factory=list)
     reasoning_override: bool | None = None
+    tools_override: bool | None = None
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     """Defaults for sampling parameters a request leaves out (the model's own config)."""
 
@@ -51,6 +62,13 @@ class ServedModel:
         if self.reasoning_override is not None:
             return self.reasoning_override
         return "<think>" in self.template.source
+
+    @property
+    def native_tools(self) -> bool:
+        """The chat template renders tool definitions itself (else they go into the system prompt)."""
+        if self.tools_override is not None:
+            return self.tools_override
+        return self.template.supports_tools
 
     @property
     def context_window(self) -> int:
