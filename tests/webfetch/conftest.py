@@ -4,6 +4,7 @@ loopback addresses, counting the requests they answer (a refused fetch must send
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections import Counter
@@ -93,6 +94,7 @@ ROUTES: dict[str, Route] = {
     "/pdf": lambda q: (200, {"Content-Type": "application/pdf"}, b"%PDF-1.4 tiny"),
     "/slow": _slow,
     "/redirect": _redirect,
+    "/say": lambda q: (200, {"Content-Type": "text/plain"}, b"#say:The page says hello."),
 }
 
 
@@ -114,3 +116,39 @@ def other_site() -> Iterator[Site]:
 def _fresh_counts(site: Site, other_site: Site) -> None:
     site.hits.clear()
     other_site.hits.clear()
+
+
+# ---------------------------------------------------------------- a SearXNG double
+
+RESULTS = [
+    {
+        "url": "https://docs.example.com/guide",
+        "title": "The Guide",
+        "content": "How to do the thing.",
+        "engine": "duckduckgo",
+        "publishedDate": "2025-04-30T00:00:00",
+        "score": 2.0,
+    },
+    {"url": "https://blog.other.org/post", "title": "A Post", "content": "Opinions.", "publishedDate": None},
+    {"url": "https://example.com/", "title": "", "content": "Home.", "engine": "bing"},
+]
+
+
+def _search(query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+    q = query["q"][0]
+    if q.startswith("say:"):  # one result whose snippet scripts the fake model's next step
+        said = [{"url": "https://docs.example.com/guide", "title": "The Guide", "content": "#" + q}]
+        return 200, {"Content-Type": "application/json"}, json.dumps({"query": q, "results": said}).encode()
+    if q == "ratelimited":
+        return 429, {}, b"slow down"
+    if q == "broken" or query.get("format") != ["json"]:
+        return 200, {"Content-Type": "text/html"}, b"<html>not json</html>"
+    body = {"query": q, "number_of_results": len(RESULTS), "results": RESULTS, "answers": [], "suggestions": []}
+    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+@pytest.fixture(scope="module")
+def searxng() -> Iterator[Site]:
+    """A double of SearXNG's JSON API."""
+    with serving(Site("127.0.0.1", {"/search": _search})) as running:
+        yield running

@@ -4,8 +4,6 @@ shape (checked with the SDK's types), sealed snippets, domain filters and error 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,35 +14,6 @@ from epistula.config import Settings, WebSearchSettings
 from epistula.servertools.web_search import ContentSeal, SearchFailed, SearxngBackend, WebSearcher
 
 from .conftest import Site, serving
-
-RESULTS = [
-    {
-        "url": "https://docs.example.com/guide",
-        "title": "The Guide",
-        "content": "How to do the thing.",
-        "engine": "duckduckgo",
-        "publishedDate": "2025-04-30T00:00:00",
-        "score": 2.0,
-    },
-    {"url": "https://blog.other.org/post", "title": "A Post", "content": "Opinions.", "publishedDate": None},
-    {"url": "https://example.com/", "title": "", "content": "Home.", "engine": "bing"},
-]
-
-
-def _search(query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
-    q = query["q"][0]
-    if q == "ratelimited":
-        return 429, {}, b"slow down"
-    if q == "broken" or query.get("format") != ["json"]:
-        return 200, {"Content-Type": "text/html"}, b"<html>not json</html>"
-    body = {"query": q, "number_of_results": len(RESULTS), "results": RESULTS, "answers": [], "suggestions": []}
-    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
-
-
-@pytest.fixture(scope="module")
-def searxng() -> Iterator[Site]:
-    with serving(Site("127.0.0.1", {"/search": _search})) as running:
-        yield running
 
 
 def searcher(site: Site, tmp_path: Path, **overrides: Any) -> WebSearcher:

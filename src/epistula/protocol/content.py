@@ -14,6 +14,12 @@ from .servertools import (
     ServerToolUseBlock,
     TextEditorCodeExecutionToolResultBlock,
 )
+from .web import (
+    WebFetchToolResultBlock,
+    WebFetchToolResultErrorCode,
+    WebSearchToolResultBlock,
+    WebSearchToolResultErrorCode,
+)
 
 # ---------------------------------------------------------------- sources
 
@@ -150,14 +156,41 @@ class ServerToolUseBlockParam(_EchoedBlock):
     input: dict[str, Any]
 
 
+class WebSearchResultBlockParam(RequestModel):
+    type: Literal["web_search_result"]
+    url: str
+    title: str
+    encrypted_content: str
+    page_age: str | None = None
+
+
+class WebSearchToolRequestErrorParam(RequestModel):
+    type: Literal["web_search_tool_result_error"]
+    error_code: WebSearchToolResultErrorCode
+
+
 class WebSearchToolResultBlockParam(_EchoedBlock):
     type: Literal["web_search_tool_result"]
     tool_use_id: str
+    content: list[WebSearchResultBlockParam] | WebSearchToolRequestErrorParam
+
+
+class WebFetchBlockParam(RequestModel):
+    type: Literal["web_fetch_result"]
+    url: str
+    retrieved_at: str | None = None
+    content: DocumentBlockParam
+
+
+class WebFetchToolResultErrorBlockParam(RequestModel):
+    type: Literal["web_fetch_tool_result_error"]
+    error_code: WebFetchToolResultErrorCode
 
 
 class WebFetchToolResultBlockParam(_EchoedBlock):
     type: Literal["web_fetch_tool_result"]
     tool_use_id: str
+    content: Annotated[WebFetchBlockParam | WebFetchToolResultErrorBlockParam, Field(discriminator="type")]
 
 
 class CodeExecutionToolResultBlockParam(_EchoedBlock):
@@ -316,6 +349,8 @@ ContentBlock = Annotated[
     | ServerToolUseBlock
     | CodeExecutionToolResultBlock
     | BashCodeExecutionToolResultBlock
-    | TextEditorCodeExecutionToolResultBlock,
+    | TextEditorCodeExecutionToolResultBlock
+    | WebSearchToolResultBlock
+    | WebFetchToolResultBlock,
     Field(discriminator="type"),
 ]

@@ -1,4 +1,4 @@
-"""Server-tool response blocks (code execution) and the response's ``container``.
+"""Server-tool response blocks (code execution; web fetch and search in :mod:`.web`) and the response's ``container``.
 
 The names follow the SDK's beta types (``BetaServerToolUseBlock``,
 ``BetaBashCodeExecutionToolResultBlock`` ...); result blocks are sent complete in their
@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from ._base import ResponseModel
+from ._base import ResponseModel, TolerantModel
+from .web import WebFetchToolResultBlock, WebSearchToolResultBlock
 
 ServerToolName = Literal[
     "web_search",
@@ -22,6 +23,13 @@ ServerToolName = Literal[
     "tool_search_tool_regex",
     "tool_search_tool_bm25",
 ]
+
+
+class CodeExecutionToolDefinition(TolerantModel):
+    """A ``code_execution_*`` tool definition (newer keys are kept and ignored)."""
+
+    type: str
+    name: Literal["code_execution"]
 
 
 class ServerToolCaller(ResponseModel):
@@ -148,7 +156,11 @@ class TextEditorCodeExecutionToolResultBlock(ResponseModel):
 
 
 ServerToolResultBlock = (
-    CodeExecutionToolResultBlock | BashCodeExecutionToolResultBlock | TextEditorCodeExecutionToolResultBlock
+    CodeExecutionToolResultBlock
+    | BashCodeExecutionToolResultBlock
+    | TextEditorCodeExecutionToolResultBlock
+    | WebSearchToolResultBlock
+    | WebFetchToolResultBlock
 )
 """The result blocks epistula produces (one per ``server_tool_use``)."""
 

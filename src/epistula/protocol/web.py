@@ -1,11 +1,50 @@
-"""Web fetch and web search result blocks (names as in the SDK's ``anthropic.types``):
-the content of ``web_fetch_tool_result`` and ``web_search_tool_result`` blocks."""
+"""Web fetch and web search: the tool definitions a request gives, and the result blocks
+(names as in the SDK's ``anthropic.types``), the content of ``web_fetch_tool_result`` and
+``web_search_tool_result`` blocks."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from ._base import ResponseModel
+from pydantic import Field
+
+from ._base import RequestModel, ResponseModel, TolerantModel
+from .common import CacheControlEphemeral
+from .common import CitationsConfig as CitationsConfigParam
+
+WEB_FETCH_TYPES = ("web_fetch_20250910", "web_fetch_20260209")
+WEB_SEARCH_TYPES = ("web_search_20250305", "web_search_20260209")
+"""The versions epistula runs (the later ones change what the response includes)."""
+
+
+class _WebToolDefinition(TolerantModel):
+    """What web fetch and web search definitions share (newer keys are kept and ignored)."""
+
+    type: str
+    allowed_domains: list[str] | None = None
+    blocked_domains: list[str] | None = None
+    max_uses: int | None = Field(default=None, gt=0)
+    cache_control: CacheControlEphemeral | None = None
+
+
+class WebFetchToolDefinition(_WebToolDefinition):
+    name: Literal["web_fetch"]
+    citations: CitationsConfigParam | None = None
+    max_content_tokens: int | None = Field(default=None, gt=0)
+
+
+class UserLocation(RequestModel):
+    type: Literal["approximate"]
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+
+
+class WebSearchToolDefinition(_WebToolDefinition):
+    name: Literal["web_search"]
+    user_location: UserLocation | None = None
+
 
 WebFetchToolResultErrorCode = Literal[
     "invalid_tool_input",

@@ -1,5 +1,6 @@
 """Server tools: tools that epistula runs itself inside a Messages request (code execution
-in a bubblewrap sandbox), and the loop that feeds their results back to the model."""
+in a bubblewrap sandbox, web fetch, web search), and the loop that feeds their results
+back to the model."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from .containers import ContainerRegistry
 from .loop import ServerToolMessageService
 from .sandbox.bubblewrap import Bubblewrap, Limits
 from .session import ServerTools
+from .transcript import Reveal
+from .web_fetch import WebFetcher
+from .web_search import WebSearcher
+from .web_tools import WebFetchTool, WebSearchTool
 
 
 def sandbox_from(settings: Settings) -> Bubblewrap:
@@ -38,8 +43,15 @@ def message_service(
 ) -> MessageService:
     """The message service: with the server-tool loop when the operator enabled a server tool."""
     tools: list[ServerTool] = []
+    reveal: Reveal | None = None
     if settings.code_execution:
         tools.append(CodeExecution(sandbox_from(settings), files=files))
+    if settings.web_fetch.enabled:
+        tools.append(WebFetchTool(WebFetcher(settings.web_fetch)))
+    searcher = WebSearcher.from_settings(settings)
+    if searcher is not None:
+        tools.append(WebSearchTool(searcher))
+        reveal = searcher.seal.snippet
     if not tools:
         return MessageService(catalog, gate, files=files, signer=signer, first_event_wait=settings.first_event_wait)
     sandbox_uid = settings.code_execution_uid
@@ -47,7 +59,7 @@ def message_service(
     return ServerToolMessageService(
         catalog,
         gate,
-        tools=ServerTools(tools, containers, files),
+        tools=ServerTools(tools, containers, files, reveal=reveal),
         max_steps=settings.server_tool_max_steps,
         files=files,
         signer=signer,

@@ -1,13 +1,17 @@
 """What a server tool is to the loop: the tools the model sees in its place, and a way
-to run one call. Code execution is one; web fetch and search plug in the same way."""
+to run one call: code execution, web fetch and web search."""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from epistula.errors import InvalidRequestError
 from epistula.protocol.servertools import ServerToolResultBlock, ServerToolUseBlock
-from epistula.protocol.tools import Tool
+from epistula.protocol.tools import Tool, VersionedTool
 
 from .containers import Container
 
@@ -22,6 +26,10 @@ class ToolContext:
     container: Container | None = None
     uploads: dict[str, str] = field(default_factory=dict)
     """``container_upload`` file ids -> their path in the sandbox."""
+    uses: Tally[str] = field(default_factory=Tally)
+    """Calls of each model-facing tool in this request so far, the current one included."""
+    sources: list[str] = field(default_factory=list)
+    """Text that URLs may be fetched from: the user's messages, earlier search and fetch results."""
 
 
 class ServerTool(Protocol):
@@ -36,10 +44,30 @@ class ServerTool(Protocol):
         calls of them are this tool's ``server_tool_use`` blocks."""
         ...
 
+    def check(self, index: int, definition: VersionedTool) -> None:
+        """The real API's rules for the request's definition (``tools.<index>``): a 400 before the response."""
+        ...
+
     def forced(self, kind: str) -> str:
         """The model-facing tool that ``tool_choice: {"type": "tool", "name": <the definition's name>}`` forces."""
         ...
 
-    async def execute(self, call: ServerToolUseBlock, context: ToolContext) -> ServerToolResultBlock:
-        """Run one call. Failures are results (a block carrying an ``error_code``), never exceptions."""
+    async def execute(
+        self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
+    ) -> ServerToolResultBlock:
+        """Run one call of the tool that ``definition`` offered. Failures are results (a
+        block carrying an ``error_code``), never exceptions."""
         ...
+
+
+Definition = TypeVar("Definition", bound=BaseModel)
+
+
+def parse_definition(index: int, definition: VersionedTool, model: type[Definition]) -> Definition:
+    """The request's definition as ``model``; a 400 naming the field (``tools.0.web_fetch_20250910.max_uses``)."""
+    try:
+        return model.model_validate(definition.model_dump(exclude_unset=True))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in (definition.type, *error["loc"]))
+        raise InvalidRequestError(f"tools.{index}.{where}: {error['msg']}") from None

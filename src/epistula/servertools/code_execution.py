@@ -26,6 +26,7 @@ from epistula.protocol.servertools import (
     BashCodeExecutionToolResultError,
     CodeExecutionOutputBlock,
     CodeExecutionResultBlock,
+    CodeExecutionToolDefinition,
     CodeExecutionToolResultBlock,
     CodeExecutionToolResultError,
     ServerToolResultBlock,
@@ -33,9 +34,9 @@ from epistula.protocol.servertools import (
     TextEditorCodeExecutionToolResultBlock,
     TextEditorCodeExecutionToolResultError,
 )
-from epistula.protocol.tools import Tool
+from epistula.protocol.tools import Tool, VersionedTool
 
-from .base import Counter, ToolContext
+from .base import Counter, ToolContext, parse_definition
 from .editor import EDITOR_PROGRAM, editor_result
 from .sandbox.bubblewrap import UPLOADS, WORKDIR, Bubblewrap, RunResult
 
@@ -121,10 +122,15 @@ class CodeExecution:
     def model_tools(self, kind: str) -> list[Tool]:
         return [PYTHON] if kind == "code_execution_20250522" else [BASH, EDITOR]
 
+    def check(self, index: int, definition: VersionedTool) -> None:
+        parse_definition(index, definition, CodeExecutionToolDefinition)
+
     def forced(self, kind: str) -> str:
         return PYTHON.name if kind == "code_execution_20250522" else BASH.name
 
-    async def execute(self, call: ServerToolUseBlock, context: ToolContext) -> ServerToolResultBlock:
+    async def execute(
+        self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
+    ) -> ServerToolResultBlock:
         container = context.container
         assert container is not None
         lock = self._locks.setdefault(container.id, asyncio.Lock())

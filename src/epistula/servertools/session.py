@@ -19,15 +19,24 @@ from . import transcript
 from .base import ServerTool, ToolContext
 from .containers import ContainerRegistry
 from .sandbox.bubblewrap import UPLOADS
+from .web_tools import WebFetchTool, prior_sources
 
 
 class ServerTools:
     """The server tools the operator enabled, and the containers they run in."""
 
-    def __init__(self, tools: list[ServerTool], containers: ContainerRegistry, files: FileService | None) -> None:
+    def __init__(
+        self,
+        tools: list[ServerTool],
+        containers: ContainerRegistry,
+        files: FileService | None,
+        *,
+        reveal: transcript.Reveal | None = None,
+    ) -> None:
         self._by_kind = {kind: tool for tool in tools for kind in tool.kinds}
         self._containers = containers
         self._files = files
+        self._reveal = reveal
 
     def requested(self, params: MessageCreateParams) -> bool:
         """The request offers a tool epistula runs (or names a container)."""
@@ -43,9 +52,15 @@ class ServerTools:
         ]
 
     async def open(self, params: MessageCreateParams, workspace_id: str) -> Session:
-        """The request's session; 400/404 (before any response) for an unknown container or file."""
+        """The request's session; 400/404 (before any response) for a bad definition, an
+        unknown container or file."""
+        for index, definition in enumerate(params.tools or []):
+            if isinstance(definition, VersionedTool) and definition.type in self._by_kind:
+                self._by_kind[definition.type].check(index, definition)
         offered = self.offered(params)
         context = ToolContext(workspace_id=workspace_id)
+        if any(isinstance(tool, WebFetchTool) for _, tool in offered):
+            context.sources = prior_sources(params)
         upload_ids = [
             b.file_id
             for m in params.messages
@@ -61,7 +76,7 @@ class ServerTools:
             context.container = await asyncio.to_thread(self._containers.open, workspace_id, wanted)
             for file_id in dict.fromkeys(upload_ids):
                 context.uploads[file_id] = await self._mount(context, file_id)
-        return Session(offered, context)
+        return Session(offered, context, self._reveal)
 
     async def _mount(self, context: ToolContext, file_id: str) -> str:
         if self._files is None:
@@ -84,10 +99,16 @@ class ServerTools:
 
 
 class Session:
-    def __init__(self, offered: list[tuple[VersionedTool, ServerTool]], context: ToolContext) -> None:
+    def __init__(
+        self,
+        offered: list[tuple[VersionedTool, ServerTool]],
+        context: ToolContext,
+        reveal: transcript.Reveal | None = None,
+    ) -> None:
         self._served: dict[str, list[Tool]] = {d.type: tool.model_tools(d.type) for d, tool in offered}
         self._forced = {(d.name or d.type.rsplit("_", 1)[0]): tool.forced(d.type) for d, tool in offered}
-        self._by_name = {t.name: tool for d, tool in offered for t in self._served[d.type]}
+        self._by_name = {t.name: (tool, d) for d, tool in offered for t in self._served[d.type]}
+        self._reveal = reveal
         self.context = context
         self.calls = 0
         self._usage = ServerToolUsage()
@@ -104,7 +125,7 @@ class Session:
     def _model_update(self, params: PromptParams, turn: list[ContentBlock]) -> dict[str, Any]:
         last = params.messages[-1].role if params.messages else None
         update: dict[str, Any] = {
-            "messages": transcript.conversation(params, turn, self.context.uploads),
+            "messages": transcript.conversation(params, turn, self.context.uploads, self._reveal),
             "tool_choice": transcript.tool_choice(params.tool_choice, self._forced, first=not turn, last_role=last),
         }
         if params.tools is not None:
@@ -116,11 +137,14 @@ class Session:
         return replace(prepared, server_tools=tuple(name for name in self._by_name if name in prepared.tool_names))
 
     async def execute(self, call: ServerToolUseBlock) -> ServerToolResultBlock:
-        tool = self._by_name[call.name]
+        """Run ``call``; a call that ran (its result is no error) counts in ``usage.server_tool_use``."""
+        tool, definition = self._by_name[call.name]
         self.calls += 1
-        if tool.counter is not None:
+        self.context.uses[call.name] += 1
+        result = await tool.execute(call, definition, self.context)
+        if tool.counter is not None and getattr(result.content, "error_code", None) is None:
             setattr(self._usage, tool.counter, getattr(self._usage, tool.counter) + 1)
-        return await tool.execute(call, self.context)
+        return result
 
     def container(self) -> Container | None:
         return self.context.container.info() if self.context.container is not None else None

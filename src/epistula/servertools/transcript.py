@@ -8,7 +8,9 @@ The model knows only custom tools, so the request is rewritten before it is prep
 * every ``server_tool_use`` block in an assistant turn becomes a ``tool_use`` call, and
   its result block a ``tool_result`` in a user turn right after it, the assistant turn
   then going on in a new message (the shape every chat template knows);
-* ``container_upload`` blocks become a note of where the file is in the sandbox.
+* ``container_upload`` blocks become a note of where the file is in the sandbox;
+* web search results show their title, URL and snippet (the snippet unsealed by ``reveal``
+  from ``encrypted_content``), a fetched page its text.
 
 The client's request itself is never changed: responses carry the real server-tool blocks.
 """
@@ -16,6 +18,7 @@ The client's request itself is never changed: responses carry the real server-to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -49,6 +52,8 @@ _RESULTS = (
 _PARAM = TypeAdapter[Any](ContentBlockParam)
 MODEL_RESULT_CHARS = 6000
 """The most of one result the model reads (its start and end); the client gets all of it."""
+Reveal = Callable[[str], str | None]
+"""A web search result's snippet from its ``encrypted_content`` (None: not sealed here)."""
 
 
 def as_params(blocks: list[ContentBlock]) -> list[Any]:
@@ -56,19 +61,45 @@ def as_params(blocks: list[ContentBlock]) -> list[Any]:
     return [_PARAM.validate_python(block.model_dump()) for block in blocks]
 
 
-def result_text(content: Any) -> str:
+def result_text(content: Any, reveal: Reveal | None = None) -> str:
     """What a server-tool result says to the model (a long one cut in the middle)."""
-    text = _result_text(content)
+    text = _search_text(content, reveal) if isinstance(content, list) else _result_text(content)
     if len(text) <= MODEL_RESULT_CHARS:
         return text
     half = MODEL_RESULT_CHARS // 2
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
 
 
+def _search_text(results: list[Any], reveal: Reveal | None) -> str:
+    if not results:
+        return "No results."
+    parts = []
+    for n, item in enumerate(results, 1):
+        lines = [f"{n}. {item.get('title', '')}", f"URL: {item.get('url', '')}"]
+        if item.get("page_age"):
+            lines.append(f"Page age: {item['page_age']}")
+        snippet = reveal(str(item.get("encrypted_content", ""))) if reveal is not None else None
+        if snippet:
+            lines.append(snippet)
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _fetch_text(content: dict[str, Any]) -> str:
+    document = content.get("content") or {}
+    source = document.get("source") or {}
+    head = f"Fetched {content.get('url')}" + (f" ({document['title']})" if document.get("title") else "")
+    if source.get("type") == "text":
+        return f"{head}:\n{source.get('data', '')}"
+    return f"{head}: a PDF document of {len(str(source.get('data', ''))) * 3 // 4} bytes (its text is not shown)."
+
+
 def _result_text(content: Any) -> str:
     if not isinstance(content, dict):
         return json.dumps(content, ensure_ascii=False)
     kind = str(content.get("type", ""))
+    if kind == "web_fetch_result":
+        return _fetch_text(content)
     if "error_code" in content:
         message = content.get("error_message")
         return f"Error: {content['error_code']}" + (f": {message}" if message else "")
@@ -92,7 +123,7 @@ def _result_text(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False)
 
 
-def _split(message: MessageParam) -> list[MessageParam]:
+def _split(message: MessageParam, reveal: Reveal | None) -> list[MessageParam]:
     """An assistant turn with server-tool blocks as alternating call and result messages."""
     if not isinstance(message, AssistantMessageParam) or isinstance(message.content, str):
         return [message]
@@ -107,7 +138,7 @@ def _split(message: MessageParam) -> list[MessageParam]:
                 ToolResultBlockParam(
                     type="tool_result",
                     tool_use_id=block.tool_use_id,
-                    content=result_text(block.model_dump()["content"]),
+                    content=result_text(block.model_dump()["content"], reveal),
                 )
                 if "content" in block.model_dump()
                 else ToolResultBlockParam(type="tool_result", tool_use_id=block.tool_use_id, content="")
@@ -145,7 +176,9 @@ def _uploads_noted(message: MessageParam, uploads: dict[str, str]) -> MessagePar
     return message.model_copy(update={"content": blocks})
 
 
-def conversation(params: PromptParams, turn: list[ContentBlock], uploads: dict[str, str]) -> list[MessageParam]:
+def conversation(
+    params: PromptParams, turn: list[ContentBlock], uploads: dict[str, str], reveal: Reveal | None = None
+) -> list[MessageParam]:
     """The messages with this response's blocks so far appended (to the client's
     prefill, when it sent one), server blocks split out and uploads noted."""
     messages = list(params.messages)
@@ -158,7 +191,7 @@ def conversation(params: PromptParams, turn: list[ContentBlock], uploads: dict[s
             messages.append(AssistantMessageParam(role="assistant", content=as_params(turn)))
     out: list[MessageParam] = []
     for message in messages:
-        for part in _split(_uploads_noted(message, uploads)):
+        for part in _split(_uploads_noted(message, uploads), reveal):
             if out and isinstance(part, UserMessageParam) and isinstance(out[-1], UserMessageParam):
                 merged = _blocks(out[-1].content) + _blocks(part.content)
                 out[-1] = UserMessageParam(role="user", content=merged)

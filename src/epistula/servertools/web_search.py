@@ -141,6 +141,11 @@ class ContentSeal:
         data = json.loads(payload)
         return SearchHit(url=data["url"], title=data["title"], snippet=data["content"])
 
+    def snippet(self, sealed: str) -> str | None:
+        """The snippet sealed in ``sealed`` (None: not sealed here)."""
+        hit = self.open(sealed)
+        return hit.snippet if hit is not None else None
+
 
 def page_age(published: datetime | None) -> str | None:
     """As the real API writes it: ``April 30, 2025``."""

@@ -1,0 +1,178 @@
+"""Web fetch (``web_fetch_20250910``) and web search (``web_search_20250305``) as server
+tools of the loop: the model calls ``web_fetch`` with a URL or ``web_search`` with a
+query, and the call's result is a ``web_fetch_tool_result`` or ``web_search_tool_result``
+block (:mod:`.web_fetch`, :mod:`.web_search` do the work).
+
+As in the real API, a fetch reaches only URLs that the user's messages or earlier search
+and fetch results hold (``url_not_in_prior_context``), a definition's ``max_uses`` caps the
+calls of one request (``max_uses_exceeded``), and each failure is a result block.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from epistula.errors import InvalidRequestError
+from epistula.protocol.messages import MessageCreateParams, UserMessageParam
+from epistula.protocol.servertools import ServerToolUseBlock
+from epistula.protocol.tools import Tool, VersionedTool
+from epistula.protocol.web import (
+    WEB_FETCH_TYPES,
+    WEB_SEARCH_TYPES,
+    PlainTextSource,
+    WebFetchBlock,
+    WebFetchToolDefinition,
+    WebFetchToolResultBlock,
+    WebFetchToolResultErrorBlock,
+    WebSearchToolDefinition,
+    WebSearchToolResultBlock,
+    WebSearchToolResultError,
+)
+
+from .base import Counter, ToolContext, parse_definition
+from .web_fetch import WebFetcher
+from .web_search import WebSearcher
+
+CHARS_PER_TOKEN = 4
+"""How ``max_content_tokens`` (an approximate limit in the real API) becomes characters."""
+
+FETCH = Tool.model_validate(
+    {
+        "name": "web_fetch",
+        "description": "Fetch a web page or PDF and read its text. Only URLs that the user gave or that "
+        "earlier web search or web fetch results contain can be fetched.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"url": {"type": "string", "description": "The URL to fetch."}},
+            "required": ["url"],
+            "additionalProperties": False,
+        },
+    }
+)
+SEARCH = Tool.model_validate(
+    {
+        "name": "web_search",
+        "description": "Search the web: the results are pages with their title, URL and a snippet.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "The search query."}},
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+    }
+)
+
+
+def _check_domains(index: int, definition: WebFetchToolDefinition | WebSearchToolDefinition) -> None:
+    if definition.allowed_domains and definition.blocked_domains:
+        raise InvalidRequestError(
+            f"tools.{index}.{definition.type}: use either allowed_domains or blocked_domains, not both"
+        )
+
+
+def prior_sources(params: MessageCreateParams) -> list[str]:
+    """Where a fetched URL may come from: the system prompt, the user's messages, and the
+    web search and fetch results of earlier turns (never what the model wrote itself)."""
+    sources = [json.dumps(_dump(params.system), ensure_ascii=False)] if params.system else []
+    for message in params.messages:
+        if isinstance(message, UserMessageParam):
+            sources.append(json.dumps(_dump(message.content), ensure_ascii=False))
+        elif not isinstance(message.content, str):
+            results = [b for b in message.content if getattr(b, "type", "") in _URL_RESULTS]
+            sources += [json.dumps(_dump(block), ensure_ascii=False) for block in results]
+    return sources
+
+
+_URL_RESULTS = frozenset({"web_search_tool_result", "web_fetch_tool_result"})
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dump(item) for item in value]
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+class WebFetchTool:
+    kinds: tuple[str, ...] = WEB_FETCH_TYPES
+    needs_container = False
+    counter: Counter | None = "web_fetch_requests"
+
+    def __init__(self, fetcher: WebFetcher) -> None:
+        self.fetcher = fetcher
+
+    def model_tools(self, kind: str) -> list[Tool]:
+        return [FETCH]
+
+    def check(self, index: int, definition: VersionedTool) -> None:
+        _check_domains(index, parse_definition(index, definition, WebFetchToolDefinition))
+
+    def forced(self, kind: str) -> str:
+        return FETCH.name
+
+    async def execute(
+        self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
+    ) -> WebFetchToolResultBlock:
+        options = WebFetchToolDefinition.model_validate(definition.model_dump(exclude_unset=True))
+        url = call.input.get("url")
+        content: WebFetchBlock | WebFetchToolResultErrorBlock
+        if options.max_uses is not None and context.uses[call.name] > options.max_uses:
+            content = WebFetchToolResultErrorBlock(error_code="max_uses_exceeded")
+        elif not isinstance(url, str):
+            content = WebFetchToolResultErrorBlock(error_code="invalid_tool_input")
+        else:
+            content = await self.fetcher.result(
+                url,
+                citations=bool(options.citations and options.citations.enabled),
+                allowed_domains=options.allowed_domains,
+                blocked_domains=options.blocked_domains,
+                context="\n".join(context.sources),
+            )
+            if isinstance(content, WebFetchBlock) and options.max_content_tokens is not None:
+                content = _shortened(content, options.max_content_tokens * CHARS_PER_TOKEN)
+        block = WebFetchToolResultBlock(tool_use_id=call.id, content=content)
+        context.sources.append(block.model_dump_json())
+        return block
+
+
+def _shortened(fetched: WebFetchBlock, chars: int) -> WebFetchBlock:
+    source = fetched.content.source
+    if not isinstance(source, PlainTextSource) or len(source.data) <= chars:
+        return fetched
+    document = fetched.content.model_copy(update={"source": PlainTextSource(data=source.data[:chars])})
+    return fetched.model_copy(update={"content": document})
+
+
+class WebSearchTool:
+    kinds: tuple[str, ...] = WEB_SEARCH_TYPES
+    needs_container = False
+    counter: Counter | None = "web_search_requests"
+
+    def __init__(self, searcher: WebSearcher) -> None:
+        self.searcher = searcher
+
+    def model_tools(self, kind: str) -> list[Tool]:
+        return [SEARCH]
+
+    def check(self, index: int, definition: VersionedTool) -> None:
+        _check_domains(index, parse_definition(index, definition, WebSearchToolDefinition))
+
+    def forced(self, kind: str) -> str:
+        return SEARCH.name
+
+    async def execute(
+        self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
+    ) -> WebSearchToolResultBlock:
+        options = WebSearchToolDefinition.model_validate(definition.model_dump(exclude_unset=True))
+        query = call.input.get("query")
+        if options.max_uses is not None and context.uses[call.name] > options.max_uses:
+            content: Any = WebSearchToolResultError(error_code="max_uses_exceeded")
+        elif not isinstance(query, str):
+            content = WebSearchToolResultError(error_code="invalid_tool_input")
+        else:
+            content = await self.searcher.result(
+                query, allowed_domains=options.allowed_domains, blocked_domains=options.blocked_domains
+            )
+        block = WebSearchToolResultBlock(tool_use_id=call.id, content=content)
+        context.sources.append(block.model_dump_json())
+        return block
