@@ -14,6 +14,7 @@ from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog
 from epistula.servertools import message_service
+from epistula.skills.service import SkillService
 from epistula.storage.batches import BatchStore
 from epistula.storage.blobs import open_blobs
 from epistula.storage.database import Database
@@ -54,6 +55,7 @@ async def start_durable_services(
     *,
     signer: ThinkingSigner | None = None,
     gate: Gate | None = None,
+    skills: SkillService | None = None,
 ) -> DurableServices:
     store = BatchStore(database)
     tenancy = TenancyStore(database)
@@ -65,7 +67,7 @@ async def start_durable_services(
             uploads_downloadable=settings.files_downloadable,
         )
         batches = BatchService(store)
-        messages = message_service(settings, catalog, gate or Gate(), files=files, signer=signer)
+        messages = message_service(settings, catalog, gate or Gate(), files=files, signer=signer, skills=skills)
         runner = BatchRunner(
             store,
             messages,

@@ -111,7 +111,8 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         accounting = Accounting(settings, resolve_model=lambda name: catalog.resolve(name).id)
         accounting.install(gate)
         accounting.open(database)
-        durable = await start_durable_services(settings, catalog, database, signer=signer, gate=gate)
+        skills = open_skills(settings, database)
+        durable = await start_durable_services(settings, catalog, database, signer=signer, gate=gate, skills=skills)
         app.state.epistula = AppState(
             settings=settings,
             catalog=catalog,
@@ -121,7 +122,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
             metrics=metrics,
             batches=durable.batches,
             files=durable.files,
-            skills=open_skills(settings, database),
+            skills=skills,
             accounting=accounting,
         )
         metrics.watch_engines(lambda: [(m.id, m.engine) for m in catalog.models])

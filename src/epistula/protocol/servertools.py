@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from ._base import ResponseModel, TolerantModel
+from ._base import RequestModel, ResponseModel, TolerantModel
 from .web import WebFetchToolResultBlock, WebSearchToolResultBlock
 
 ServerToolName = Literal[
@@ -165,6 +165,21 @@ ServerToolResultBlock = (
 """The result blocks epistula produces (one per ``server_tool_use``)."""
 
 # ---------------------------------------------------------------- container and usage
+
+
+class ContainerSkillParam(RequestModel):
+    """A skill named in the request's ``container.skills``."""
+
+    type: Literal["anthropic", "custom"]
+    skill_id: str
+    version: str = "latest"
+
+
+class ContainerParams(RequestModel):
+    """The request's ``container`` in its object form (the string form is the id)."""
+
+    id: str | None = None
+    skills: list[ContainerSkillParam] | None = Field(default=None, max_length=8)
 
 
 class ContainerSkill(ResponseModel):

@@ -10,6 +10,7 @@ from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import Catalog
+from epistula.skills.service import SkillService
 
 from .base import ServerTool
 from .code_execution import CodeExecution
@@ -40,6 +41,7 @@ def message_service(
     *,
     files: FileService | None = None,
     signer: ThinkingSigner | None = None,
+    skills: SkillService | None = None,
 ) -> MessageService:
     """The message service: with the server-tool loop when the operator enabled a server tool."""
     tools: list[ServerTool] = []
@@ -59,7 +61,7 @@ def message_service(
     return ServerToolMessageService(
         catalog,
         gate,
-        tools=ServerTools(tools, containers, files, reveal=reveal),
+        tools=ServerTools(tools, containers, files, reveal=reveal, skills=skills),
         max_steps=settings.server_tool_max_steps,
         files=files,
         signer=signer,

@@ -68,6 +68,11 @@ def parse_definition(index: int, definition: VersionedTool, model: type[Definiti
     try:
         return model.model_validate(definition.model_dump(exclude_unset=True))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in (definition.type, *error["loc"]))
-        raise InvalidRequestError(f"tools.{index}.{where}: {error['msg']}") from None
+        raise field_error(f"tools.{index}.{definition.type}", exc) from None
+
+
+def field_error(prefix: str, exc: ValidationError) -> InvalidRequestError:
+    """The 400 for a request part that failed validation, naming the field under ``prefix``."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in (prefix, *error["loc"]))
+    return InvalidRequestError(f"{where}: {error['msg']}")

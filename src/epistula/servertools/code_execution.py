@@ -16,7 +16,7 @@ import json
 import os
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from epistula.files.service import FileService
 from epistula.protocol.servertools import (
@@ -37,6 +37,7 @@ from epistula.protocol.servertools import (
 from epistula.protocol.tools import Tool, VersionedTool
 
 from .base import Counter, ToolContext, parse_definition
+from .containers import Container
 from .editor import EDITOR_PROGRAM, editor_result
 from .sandbox.bubblewrap import UPLOADS, WORKDIR, Bubblewrap, RunResult
 
@@ -136,7 +137,7 @@ class CodeExecution:
         lock = self._locks.setdefault(container.id, asyncio.Lock())
         async with lock:  # one call at a time per container
             if call.name == "text_editor_code_execution":
-                return await self._edit(call, container.workdir, container.uploads)
+                return await self._edit(call, container)
             key = "code" if call.name == "code_execution" else "command"
             source = call.input.get(key)
             if not isinstance(source, str) or not self.sandbox.available():
@@ -150,13 +151,9 @@ class CodeExecution:
                 )
             before = await asyncio.to_thread(snapshot, container.workdir)
             if call.name == "code_execution":
-                run = await self.sandbox.run(
-                    ["python3", "-"], workdir=container.workdir, uploads=container.uploads, stdin=source.encode()
-                )
+                run = await self.sandbox.run(["python3", "-"], **_mounts(container), stdin=source.encode())
             else:
-                run = await self.sandbox.run(
-                    ["bash", "-c", source], workdir=container.workdir, uploads=container.uploads
-                )
+                run = await self.sandbox.run(["bash", "-c", source], **_mounts(container))
             after = await asyncio.to_thread(snapshot, container.workdir)
             written = [path for path, stamp in sorted(after.items()) if before.get(path) != stamp]
             if run.disk_exceeded:
@@ -190,15 +187,12 @@ class CodeExecution:
         )
         return BashCodeExecutionToolResultBlock(tool_use_id=call.id, content=bash)
 
-    async def _edit(self, call: ServerToolUseBlock, workdir: Path, uploads: Path) -> ServerToolResultBlock:
+    async def _edit(self, call: ServerToolUseBlock, container: Container) -> ServerToolResultBlock:
         if not self.sandbox.available():
             content: Any = TextEditorCodeExecutionToolResultError(error_code="unavailable")
         else:
             run = await self.sandbox.run(
-                ["python3", "-I", "-c", EDITOR_PROGRAM],
-                workdir=workdir,
-                uploads=uploads,
-                stdin=json.dumps(call.input).encode(),
+                ["python3", "-I", "-c", EDITOR_PROGRAM], **_mounts(container), stdin=json.dumps(call.input).encode()
             )
             content = editor_result(run)
         return TextEditorCodeExecutionToolResultBlock(tool_use_id=call.id, content=content)
@@ -220,6 +214,18 @@ class CodeExecution:
                 )
             file_ids.append(record.id)
         return file_ids
+
+
+class _Mounts(TypedDict):
+    workdir: Path
+    uploads: Path | None
+    skills: Path | None
+
+
+def _mounts(container: Container) -> _Mounts:
+    """What a sandbox over ``container`` mounts (its skills, when the request has some)."""
+    skills = container.skills if container.skills.is_dir() else None
+    return {"workdir": container.workdir, "uploads": container.uploads, "skills": skills}
 
 
 def _remove_new(workdir: Path, paths: list[str]) -> None:

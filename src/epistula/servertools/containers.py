@@ -43,6 +43,10 @@ class Container:
     def uploads(self) -> Path:
         return self.root / "uploads"
 
+    @property
+    def skills(self) -> Path:
+        return self.root / "skills"
+
     def info(self) -> ContainerInfo:
         return ContainerInfo(id=self.id, expires_at=rfc3339(self.expires_at))
 

@@ -7,19 +7,39 @@ import os
 from dataclasses import replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from epistula.errors import InvalidRequestError
 from epistula.files.service import FileService
 from epistula.generation.pipeline import PreparedMessage
-from epistula.protocol.content import ContainerUploadBlockParam, ContentBlock
+from epistula.protocol.content import ContainerUploadBlockParam, ContentBlock, TextBlockParam
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams, PromptParams
-from epistula.protocol.servertools import Container, ServerToolResultBlock, ServerToolUsage, ServerToolUseBlock
+from epistula.protocol.servertools import (
+    Container,
+    ContainerParams,
+    ServerToolResultBlock,
+    ServerToolUsage,
+    ServerToolUseBlock,
+)
 from epistula.protocol.tools import Tool, VersionedTool
+from epistula.skills.service import SkillService
 
 from . import transcript
-from .base import ServerTool, ToolContext
+from .base import ServerTool, ToolContext, field_error
 from .containers import ContainerRegistry
 from .sandbox.bubblewrap import UPLOADS
+from .skills_mount import MountedSkill, mount_skills, skills_prompt
 from .web_tools import WebFetchTool, prior_sources
+
+
+def _container_params(raw: str | dict[str, Any] | None) -> ContainerParams:
+    """The request's ``container`` (an id, or ``{"id", "skills"}``); a 400 naming the field."""
+    if raw is None or isinstance(raw, str):
+        return ContainerParams(id=raw)
+    try:
+        return ContainerParams.model_validate(raw)
+    except ValidationError as exc:
+        raise field_error("container", exc) from None
 
 
 class ServerTools:
@@ -32,11 +52,13 @@ class ServerTools:
         files: FileService | None,
         *,
         reveal: transcript.Reveal | None = None,
+        skills: SkillService | None = None,
     ) -> None:
         self._by_kind = {kind: tool for tool in tools for kind in tool.kinds}
         self._containers = containers
         self._files = files
         self._reveal = reveal
+        self._skills = skills
 
     def requested(self, params: MessageCreateParams) -> bool:
         """The request offers a tool epistula runs (or names a container)."""
@@ -68,15 +90,16 @@ class ServerTools:
             for b in m.content
             if isinstance(b, ContainerUploadBlockParam)
         ]
+        skills: list[MountedSkill] = []
         if params.container is not None or upload_ids or any(tool.needs_container for _, tool in offered):
-            raw = params.container
-            wanted = raw.get("id") if isinstance(raw, dict) else raw
-            if wanted is not None and not isinstance(wanted, str):
-                raise InvalidRequestError("container.id: Input should be a valid string")
-            context.container = await asyncio.to_thread(self._containers.open, workspace_id, wanted)
+            wanted = _container_params(params.container)
+            if wanted.skills and not any(tool.needs_container for _, tool in offered):
+                raise InvalidRequestError("container.skills: skills need the code execution tool")
+            context.container = await asyncio.to_thread(self._containers.open, workspace_id, wanted.id)
             for file_id in dict.fromkeys(upload_ids):
                 context.uploads[file_id] = await self._mount(context, file_id)
-        return Session(offered, context, self._reveal)
+            skills = await mount_skills(self._skills, workspace_id, context.container, wanted.skills or [])
+        return Session(offered, context, self._reveal, skills)
 
     async def _mount(self, context: ToolContext, file_id: str) -> str:
         if self._files is None:
@@ -104,7 +127,9 @@ class Session:
         offered: list[tuple[VersionedTool, ServerTool]],
         context: ToolContext,
         reveal: transcript.Reveal | None = None,
+        skills: list[MountedSkill] | None = None,
     ) -> None:
+        self._skills = skills or []
         self._served: dict[str, list[Tool]] = {d.type: tool.model_tools(d.type) for d, tool in offered}
         self._forced = {(d.name or d.type.rsplit("_", 1)[0]): tool.forced(d.type) for d, tool in offered}
         self._by_name = {t.name: (tool, d) for d, tool in offered for t in self._served[d.type]}
@@ -130,6 +155,10 @@ class Session:
         }
         if params.tools is not None:
             update["tools"] = transcript.model_tools(list(params.tools), self._served)
+        if self._skills:
+            system = params.system or []
+            head = [TextBlockParam(type="text", text=system)] if isinstance(system, str) else list(system)
+            update["system"] = [*head, skills_prompt(self._skills)]
         return update
 
     def mark(self, prepared: PreparedMessage) -> PreparedMessage:
@@ -147,7 +176,10 @@ class Session:
         return result
 
     def container(self) -> Container | None:
-        return self.context.container.info() if self.context.container is not None else None
+        if self.context.container is None:
+            return None
+        info = self.context.container.info()
+        return info.model_copy(update={"skills": [s.info for s in self._skills]}) if self._skills else info
 
     def usage(self) -> ServerToolUsage | None:
         """``usage.server_tool_use`` once a server tool ran."""

@@ -2,7 +2,8 @@
 
 The sandbox sees a read-only ``/usr`` (the host's programs and Python), a private
 ``/proc``, ``/dev`` and a size-limited ``/tmp``, the container's working directory
-(read-write at :data:`WORKDIR`) and its uploads (read-only at :data:`UPLOADS`), and
+(read-write at :data:`WORKDIR`), its uploads (read-only at :data:`UPLOADS`) and skills
+(read-only at :data:`SKILLS`), and
 nothing else of the host: no ``/home``, ``/root``, ``/etc`` secrets or the server's
 data. Its network, PID, IPC and UTS namespaces are its own, so there is no network (only
 the new namespace's loopback), no view of host processes and no IPC with them.
@@ -38,6 +39,8 @@ WORKDIR = "/workspace"
 """Where the container's persistent, writable files are (the working directory)."""
 UPLOADS = "/mnt/uploads"
 """Where files from the Files API (``container_upload``) are, read-only."""
+SKILLS = "/skills"
+"""Where the request's skills are (``/skills/<name>/SKILL.md``), read-only."""
 PATH = "/usr/local/bin:/usr/bin:/bin"
 _WATCH_INTERVAL = 0.1
 
@@ -92,7 +95,9 @@ class Bubblewrap:
     def available(self) -> bool:
         return shutil.which(self._bwrap) is not None and shutil.which("prlimit") is not None
 
-    def command(self, argv: Sequence[str], *, workdir: Path, uploads: Path | None) -> list[str]:
+    def command(
+        self, argv: Sequence[str], *, workdir: Path, uploads: Path | None, skills: Path | None = None
+    ) -> list[str]:
         """As root, bwrap mounts with root's rights (the data directory may be private)
         and ``setpriv`` inside drops to :attr:`uid` before the command runs, with no
         capabilities left and ``no_new_privs`` (setuid programs under ``/usr`` gain
@@ -132,6 +137,8 @@ class Bubblewrap:
         box += ["--bind", str(workdir), WORKDIR]
         if uploads is not None:
             box += ["--perms", "0755", "--dir", "/mnt", "--ro-bind", str(uploads), UPLOADS]
+        if skills is not None:
+            box += ["--ro-bind", str(skills), SKILLS]
         box += ["--chdir", WORKDIR, "--clearenv"]
         env = {"PATH": PATH, "HOME": WORKDIR, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
         for key, value in env.items():
@@ -143,10 +150,16 @@ class Bubblewrap:
         return [*prefix, *box, "--", *argv]
 
     async def run(
-        self, argv: Sequence[str], *, workdir: Path, uploads: Path | None = None, stdin: bytes = b""
+        self,
+        argv: Sequence[str],
+        *,
+        workdir: Path,
+        uploads: Path | None = None,
+        skills: Path | None = None,
+        stdin: bytes = b"",
     ) -> RunResult:
         proc = await asyncio.create_subprocess_exec(
-            *self.command(argv, workdir=workdir, uploads=uploads),
+            *self.command(argv, workdir=workdir, uploads=uploads, skills=skills),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
