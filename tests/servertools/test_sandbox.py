@@ -12,11 +12,13 @@ import pytest
 from epistula import ids
 from epistula.errors import InvalidRequestError
 from epistula.protocol.servertools import ServerToolUseBlock
+from epistula.protocol.tools import VersionedTool
 from epistula.servertools.base import ToolContext
 from epistula.servertools.code_execution import CodeExecution
 from epistula.servertools.containers import ContainerRegistry
 from epistula.servertools.sandbox.bubblewrap import Bubblewrap, Limits
 
+DEFINITION = VersionedTool(type="code_execution_20250825", name="code_execution")
 LIMITS = Limits(timeout=2.0, memory_bytes=512 << 20, processes=24, disk_bytes=8 << 20)
 
 
@@ -36,7 +38,7 @@ def context(tmp_path: Path, tool: CodeExecution) -> ToolContext:
 
 def run(tool: CodeExecution, context: ToolContext, name: str, **arguments: Any) -> dict[str, Any]:
     call = ServerToolUseBlock.model_validate({"id": ids.server_tool_use_id(), "name": name, "input": arguments})
-    block = asyncio.run(tool.execute(call, context))
+    block = asyncio.run(tool.execute(call, DEFINITION, context))
     assert block.tool_use_id == call.id
     return block.content.model_dump()
 
