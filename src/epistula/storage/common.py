@@ -33,3 +33,18 @@ class PageQuery(TypedDict, total=False):
 def rfc3339(ts: float) -> str:
     """A stored POSIX time as the API writes it: RFC 3339, UTC, ``Z`` suffix."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaExceeded(Exception):
+    """A write would take a workspace past one of its quotas; nothing was written."""
+
+    quota: str
+    """Which one (``file_bytes``, ``file_count``, ``batch_requests``, ``batch_bytes``)."""
+    limit: int
+    used: int
+    """What the workspace holds already."""
+    adding: int
+
+    def __str__(self) -> str:
+        return f"{self.quota}: {self.used} + {self.adding} exceeds {self.limit}"
