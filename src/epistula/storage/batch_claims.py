@@ -32,6 +32,8 @@ class _Workspace:
     """Rank of the workspace's oldest open batch (ties in the share go to the oldest)."""
     batches: list[AnyRow] = field(default_factory=list)
     """Its in-progress batches, oldest first; those found empty are dropped."""
+    after: int = -1
+    """The last index taken from the first batch in this claim (its rows are still pending)."""
 
 
 def share(n: int, load: Mapping[str, int], order: Mapping[str, int]) -> dict[str, int]:
@@ -76,15 +78,18 @@ def _take(conn: Connection, workspace: _Workspace, n: int) -> list[tuple[AnyRow,
         batch = workspace.batches[0]
         query = (
             select(r.batch_id, r.idx, r.custom_id, r.params)
-            .where(r.status == "pending", r.batch_seq == batch.seq)
+            .where(r.status == "pending", r.batch_seq == batch.seq, r.idx > workspace.after)
             .order_by(r.idx)
             .limit(n - len(taken))
             .with_for_update(skip_locked=True)
         )
         rows = conn.execute(query).all()
         taken += [(row, batch) for row in rows]
+        if rows:
+            workspace.after = rows[-1].idx
         if len(taken) < n:
             workspace.batches.pop(0)
+            workspace.after = -1
     return taken
 
 

@@ -35,16 +35,14 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
 class QuotaExceeded(Exception):
     """A write would take a workspace past one of its quotas; nothing was written."""
 
-    quota: str
-    """Which one (``file_bytes``, ``file_count``, ``batch_requests``, ``batch_bytes``)."""
-    limit: int
-    used: int
-    """What the workspace holds already."""
-    adding: int
-
-    def __str__(self) -> str:
-        return f"{self.quota}: {self.used} + {self.adding} exceeds {self.limit}"
+    def __init__(self, quota: str, limit: int, used: int, adding: int) -> None:
+        super().__init__(f"{quota}: {used} + {adding} exceeds {limit}")
+        self.quota = quota
+        """Which one (``file_bytes``, ``file_count``, ``batch_requests``, ``batch_bytes``)."""
+        self.limit = limit
+        self.used = used
+        """What the workspace holds already."""
+        self.adding = adding
