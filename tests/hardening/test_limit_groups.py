@@ -70,7 +70,8 @@ def test_token_counts_have_their_own_limit_and_refuse_before_reading_files(serve
 
 def _batch(live: LiveServer, key: str, n: int) -> str:
     requests = [{"custom_id": f"r{i}", "params": body("#say:ok", max_tokens=8)} for i in range(n)]
-    resp = httpx.post(f"{live.base_url}/v1/messages/batches", json={"requests": requests}, headers={"x-api-key": key, **V})
+    url = f"{live.base_url}/v1/messages/batches"
+    resp = httpx.post(url, json={"requests": requests}, headers={"x-api-key": key, **V})
     assert resp.status_code == 200, resp.text
     batch_id: str = resp.json()["id"]
     return batch_id
