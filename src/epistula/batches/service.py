@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from epistula import ids
 from epistula.errors import ApiError, InvalidRequestError, NotFoundError, RateLimitError
+from epistula.generation.budgets import check_batch_budget
 from epistula.generation.validation import check_version_rules, format_validation_error
 from epistula.protocol.batches import (
     MessageBatch,
@@ -64,6 +65,7 @@ class BatchEvents(Protocol):
 
 
 def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
+    check_batch_budget(raw)
     try:
         parsed = MessageBatchCreateParams.model_validate(raw, strict=True)  # as http.request.parse
     except ValidationError as exc:
