@@ -259,7 +259,9 @@ class BatchRunner:
             # As at creation (json + strict python validation): pydantic's own JSON parser stops at
             # 200 levels of nesting, which the create endpoint accepts.
             params = MessageCreateParams.model_validate(json.loads(request.params), strict=True)
-            principal = Principal(key_id=request.key_id or "", workspace_id=request.workspace_id, name="batch")
+            # Usage rows of batch items carry no key (the accounting contract); the creating key
+            # only decides whether the batch may still run (``_owner_gone``).
+            principal = Principal(key_id="", workspace_id=request.workspace_id, name="batch")
             item = MessageRequest(
                 params, principal, request.api_version, ids.request_id(), priority=BATCH_PRIORITY, batch=True
             )
