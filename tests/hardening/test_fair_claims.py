@@ -90,3 +90,14 @@ def test_the_batch_queue_quota_counts_open_requests_and_bytes(store: BatchStore)
             store.complete("w", claimed.batch_id, claimed.index, "succeeded", "{}", T0)
     _batch(store, "msgbatch_5", "wrkspc_q", 5, quota)
     assert store.queued("wrkspc_q").requests == 5
+
+
+def test_a_live_worker_gets_back_claims_whose_results_it_could_not_write(store: BatchStore) -> None:
+    _batch(store, "msgbatch_lost", "wrkspc_l", 3)
+    claimed = store.claim("w", 3, T0)
+    still_running = {(claimed[0].batch_id, claimed[0].index)}
+    assert store.recover_own("w", still_running, claimed_before=T0) == 0  # too recent: maybe being made
+    assert store.recover_own("other", set(), claimed_before=T0 + 60) == 0  # only its own
+    assert store.recover_own("w", still_running, claimed_before=T0 + 60) == 2
+    assert sorted(c.index for c in store.claim("w2", 5, T0 + 60)) == [1, 2]
+    assert not store.complete("w", "msgbatch_lost", 1, "succeeded", "{}", T0 + 61)  # re-owned: dropped

@@ -47,6 +47,9 @@ from .service import RESULTS_RETENTION, errored_result, succeeded_result
 
 log = logging.getLogger("epistula.batches")
 
+LOST_CLAIM_AGE = 30.0
+"""Seconds after its claim that a request this worker holds but no longer runs (its result
+could not be written while the database was away) goes back to the queue."""
 MAX_OVERLOAD_RETRIES = 50
 """An engine that stays overloaded for this many tries in a row errors the request."""
 
@@ -189,11 +192,14 @@ class BatchRunner:
             await self._maintain(purge=now - self._last_purge >= self._purge_interval)
 
     async def _maintain(self, *, purge: bool) -> None:
-        """Recover orphans of dead workers, expire overdue batches, purge old results
-        and expired files. Each step is independent: one failing does not stop the rest."""
+        """Recover orphans of dead workers and this worker's own lost completions, expire
+        overdue batches, purge old results and expired files. Each step is independent: one
+        failing does not stop the rest."""
         now = self._clock()
+        running = frozenset(self._inflight)
         steps: list[tuple[str, Callable[[], object]]] = [
             ("recover", lambda: self._store.recover_orphans(self.worker_id)),
+            ("recover lost", lambda: self._store.recover_own(self.worker_id, running, now - LOST_CLAIM_AGE)),
             ("expire", lambda: self._store.expire_batches(now)),
         ]
         if purge:

@@ -385,6 +385,31 @@ class BatchStore:
             ).rowcount
         return released == 1
 
+    def recover_own(self, worker_id: str, running: Collection[tuple[str, int]], claimed_before: float) -> int:
+        """Reset to pending the requests this live worker holds but no longer runs (``running``
+        lists what it runs): a completion it could not record while the database was away.
+        Only claims older than ``claimed_before`` count, so a claim being made is safe."""
+        with self._db.write() as conn:
+            held = conn.execute(
+                select(r.batch_id, r.idx).where(
+                    r.status == "running", r.worker_id == worker_id, r.claimed_at < claimed_before
+                )
+            ).all()
+            lost = [{"b_id": row.batch_id, "b_idx": row.idx} for row in held if (row.batch_id, row.idx) not in running]
+            if lost:
+                conn.execute(
+                    update(batch_requests)
+                    .where(
+                        r.batch_id == bindparam("b_id"),
+                        r.idx == bindparam("b_idx"),
+                        r.status == "running",
+                        r.worker_id == worker_id,
+                    )
+                    .values(_BACK_TO_PENDING),
+                    lost,
+                )
+        return len(lost)
+
     def recover_orphans(self, worker_id: str) -> int:
         """Reset to pending the running requests of workers that are no longer alive."""
         with self._db.read() as conn:
