@@ -39,4 +39,4 @@ async def count_tokens(request: Request) -> MessageTokensCount:
     principal, version = await authorized(request)
     note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)
-    return await state.messages.count_tokens(params, principal)
+    return await state.messages.count_tokens(params, principal, request.state.request_id)
