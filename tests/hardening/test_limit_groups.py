@@ -54,8 +54,11 @@ def _count(live: LiveServer, key: str, content: Any = "hello") -> httpx.Response
 
 def test_token_counts_have_their_own_limit_and_refuse_before_reading_files(server: LiveServer) -> None:
     key = _new_key(server, "counting")
-    for _ in range(3):
-        assert _count(server, key).status_code == 200
+    for left in (2, 1, 0):
+        counted = _count(server, key)
+        assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+        assert counted.headers["anthropic-ratelimit-requests-limit"] == "3"  # the token_count group's
+        assert counted.headers["anthropic-ratelimit-requests-remaining"] == str(left)
     # The bucket is empty: a count naming a file that does not exist is refused with 429,
     # not 404, so nothing was read for it.
     missing = [{"type": "document", "source": {"type": "file", "file_id": "file_01missing"}}]

@@ -108,10 +108,11 @@ class MessageService:
 
     async def count_tokens(
         self, params: MessageCountTokensParams, principal: Principal, request_id: str = ""
-    ) -> MessageTokensCount:
+    ) -> tuple[MessageTokensCount, dict[str, str]]:
         """Exactly the ``input_tokens`` that the same Messages request would be billed (and,
-        with ``context_management``, the count before its edits). Admitted at the gate as a
-        ``count_tokens`` before any file is read or any token counted."""
+        with ``context_management``, the count before its edits), and the gate's response
+        headers. Admitted at the gate as a ``count_tokens`` before any file is read or any
+        token counted."""
         model = self.model(params.model)
         compat.note_request(params)
         admission = await self.gate.admit(
@@ -135,7 +136,7 @@ class MessageService:
         if prompt.edits is not None and prompt.edits.requested:
             original = count.input_tokens + sum(e.cleared_input_tokens for e in prompt.edits.applied)
             count.context_management = CountTokensContextManagement(original_input_tokens=original)
-        return count
+        return count, admission.headers
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         """Prepare, admit and start ``request``. Errors before the engine produced anything
