@@ -61,7 +61,7 @@ class ServerToolMessageService(MessageService):
 
     async def count_tokens(
         self, params: MessageCountTokensParams, principal: Principal, request_id: str = ""
-    ) -> MessageTokensCount:
+    ) -> tuple[MessageTokensCount, dict[str, str]]:
         offered = self.tools.offered(params)
         if not offered:
             return await super().count_tokens(params, principal, request_id)
