@@ -94,12 +94,19 @@ class ModelPrice(BaseModel):
     cache_read: Decimal | None = None
 
 
+RateLimitGroup = Literal["model", "token_count", "batch"]
+
+
 class RateLimitConfig(BaseModel):
     """One rate-limit rule (see :mod:`epistula.limits.rules` for matching). Limits left
     out (None) are not enforced at this rule's level."""
 
     model_config = {"extra": "forbid"}
 
+    group: RateLimitGroup = "model"
+    """What the rule limits (the real API's limit groups): ``model``, Messages requests;
+    ``token_count``, ``POST /v1/messages/count_tokens``; ``batch``, the processing of
+    Message Batches items (a refused item waits in the queue, it does not fail)."""
     workspace: str = "*"
     """A workspace id, or ``*`` for every workspace (each with its own buckets)."""
     key: str | None = None
@@ -270,6 +277,19 @@ class Settings(BaseSettings):
     """Largest file the Files API accepts."""
     files_downloadable: bool = False
     """Let clients download files they uploaded (the real API refuses: 400 file_not_downloadable)."""
+    file_default_expiry: int | None = Field(default=None, gt=0)
+    """Seconds after which an upload sent without ``expires_in_seconds`` expires (and is
+    deleted). None: such uploads never expire, as on the real API."""
+    workspace_file_bytes: int | None = Field(default=100 * 1024**3, gt=0)
+    """Total bytes of unexpired files one workspace may store (the real API: 100 GB per
+    organization); an upload past it gets 400 ``storage_quota_exceeded``. None: no limit."""
+    workspace_file_count: int | None = Field(default=100_000, gt=0)
+    """Unexpired files one workspace may store. None: no limit."""
+    workspace_batch_requests: int | None = Field(default=500_000, gt=0)
+    """Requests one workspace's unfinished batches may hold (the real API's processing-queue
+    limit); a batch past it gets 429 ``rate_limit_error``. None: no limit."""
+    workspace_batch_bytes: int | None = Field(default=2 * 1024**3, gt=0)
+    """Bytes of request params one workspace's unfinished batches may hold. None: no limit."""
 
     code_execution: bool = False
     """Run the code-execution server tool (``code_execution_20250825``/``_20250522``) in a

@@ -80,3 +80,36 @@ def test_batches_of_a_workspace_archived_elsewhere_stop_at_claim_time(server: Li
     counts = _ended(server, workspace, batch_id).counts
     assert counts.canceled >= ITEMS - 3
     assert counts.succeeded + counts.canceled + counts.errored == ITEMS
+
+
+def _key_with_batch(live: LiveServer, name: str, message: dict[str, str] | None = None) -> tuple[str, str, str]:
+    workspace = _admin(live, "/workspaces", {"name": name})["id"]
+    created = _admin(live, "/api_keys", {"name": name, "workspace_id": workspace})
+    requests = [
+        {"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [message or SLOW]}}
+        for i in range(ITEMS)
+    ]
+    resp = httpx.post(
+        f"{live.base_url}/v1/messages/batches",
+        json={"requests": requests},
+        headers={"x-api-key": created["key"], "anthropic-version": "2023-06-01"},
+    )
+    assert resp.status_code == 200, resp.text
+    return workspace, created["id"], resp.json()["id"]
+
+
+SLOW = {"role": "user", "content": "#slow:40"}
+
+
+@pytest.mark.parametrize("status", ["inactive", "archived"])
+def test_batches_of_a_disabled_key_stop(server: LiveServer, status: str) -> None:
+    workspace, key_id, batch_id = _key_with_batch(server, f"key-{status}")
+    _admin(server, f"/api_keys/{key_id}", {"status": status})
+    counts = _ended(server, workspace, batch_id).counts
+    assert counts.canceled >= ITEMS - 3
+    assert counts.succeeded + counts.canceled + counts.errored == ITEMS
+
+
+def test_a_batch_of_an_active_key_runs_to_the_end(server: LiveServer) -> None:
+    workspace, _, batch_id = _key_with_batch(server, "key-active", {"role": "user", "content": "#say:ok"})
+    assert _ended(server, workspace, batch_id).counts.succeeded == ITEMS

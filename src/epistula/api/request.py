@@ -14,6 +14,7 @@ from starlette.requests import Request
 from epistula.api.state import AppState
 from epistula.auth.keys import AdminPrincipal, Principal
 from epistula.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError, RequestTooLargeError
+from epistula.generation.budgets import check_block_budget
 from epistula.generation.validation import check_version, check_version_rules, format_validation_error
 from epistula.observability.context import current_request
 
@@ -191,14 +192,15 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
     """The request body as ``model``: size limit, JSON, the breaking rules of API
-    ``version`` (where the endpoint has versioned fields), then strict validation (in a
-    worker thread for big bodies)."""
+    ``version`` (where the endpoint has versioned fields), the block budget, then strict
+    validation (in a worker thread for big bodies)."""
     body = await _json_body(request, app_state(request).settings.max_body_bytes)
 
     def work() -> M:
         raw = decode_json(body)
         if version is not None:
             check_version_rules(raw, version)
+        check_block_budget(raw)
         return parse(model, raw)
 
     return await _off_loop(len(body), work)

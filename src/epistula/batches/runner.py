@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from epistula import ids
 from epistula.auth.keys import Principal
-from epistula.errors import ApiError, InternalServerError, OverloadedError
+from epistula.errors import ApiError, InternalServerError, OverloadedError, RateLimitError
 from epistula.files.service import FileService
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.service import BATCH_PRIORITY, MessageRequest, MessageService
@@ -47,6 +47,9 @@ from .service import RESULTS_RETENTION, errored_result, succeeded_result
 
 log = logging.getLogger("epistula.batches")
 
+LOST_CLAIM_AGE = 30.0
+"""Seconds after its claim that a request this worker holds but no longer runs (its result
+could not be written while the database was away) goes back to the queue."""
 MAX_OVERLOAD_RETRIES = 50
 """An engine that stays overloaded for this many tries in a row errors the request."""
 
@@ -57,7 +60,12 @@ def new_worker_id() -> str:
 
 
 class _Requeue(Exception):
-    """The engine is overloaded: give the request back and try again later."""
+    """Give the request back and try again later: the engine is overloaded (``pause`` None),
+    or the workspace's batch rate limit is spent (its claims pause ``pause`` seconds)."""
+
+    def __init__(self, pause: float | None = None) -> None:
+        super().__init__()
+        self.pause = pause
 
 
 class BatchRunner:
@@ -74,11 +82,12 @@ class BatchRunner:
         overload_backoff: float = 1.0,
         max_overload_retries: int = MAX_OVERLOAD_RETRIES,
         clock: Callable[[], float] = time.time,
-        workspace_archived: Callable[[str], bool] | None = None,
+        owner_gone: Callable[[str, str | None], bool] | None = None,
     ) -> None:
         self._store = store
-        self._workspace_archived = workspace_archived
-        """Asked (off the loop) before each request runs: an archived workspace's batches stop."""
+        self._owner_gone_check = owner_gone
+        """Asked (off the loop) before each request runs, with the batch's workspace and
+        creating key: the batches of an archived workspace or of a disabled key stop."""
         self._messages = messages
         """Batch items pass the same service and gate as live requests (usage rows, spend limits)."""
         self._files = files
@@ -94,6 +103,8 @@ class BatchRunner:
         self._inflight: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._overloads: dict[tuple[str, int], int] = {}
         self._backoff_until = 0.0
+        self._paused: dict[str, float] = {}
+        """Workspace -> when its batch rate limit lets it be claimed again."""
         self._tasks: list[asyncio.Task[None]] = []
         self._last_purge = 0.0
 
@@ -146,7 +157,9 @@ class BatchRunner:
             free = self._concurrency - len(self._inflight)
             if free > 0 and self._clock() >= self._backoff_until:
                 try:
-                    claimed = await asyncio.to_thread(self._store.claim, self.worker_id, free, self._clock())
+                    claimed = await asyncio.to_thread(
+                        self._store.claim, self.worker_id, free, self._clock(), skip_workspaces=self._paused_now()
+                    )
                 except Exception:
                     log.exception("batch worker: claiming failed")
                     claimed = []
@@ -161,6 +174,13 @@ class BatchRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
 
+    def _paused_now(self) -> frozenset[str]:
+        now = self._clock()
+        for workspace, until in list(self._paused.items()):
+            if until <= now:
+                del self._paused[workspace]
+        return frozenset(self._paused)
+
     def _done(self, key: tuple[str, int], _task: asyncio.Task[None]) -> None:
         self._inflight.pop(key, None)
         self._wakeup.set()
@@ -172,11 +192,14 @@ class BatchRunner:
             await self._maintain(purge=now - self._last_purge >= self._purge_interval)
 
     async def _maintain(self, *, purge: bool) -> None:
-        """Recover orphans of dead workers, expire overdue batches, purge old results
-        and expired files. Each step is independent: one failing does not stop the rest."""
+        """Recover orphans of dead workers and this worker's own lost completions, expire
+        overdue batches, purge old results and expired files. Each step is independent: one
+        failing does not stop the rest."""
         now = self._clock()
+        running = frozenset(self._inflight)
         steps: list[tuple[str, Callable[[], object]]] = [
             ("recover", lambda: self._store.recover_orphans(self.worker_id)),
+            ("recover lost", lambda: self._store.recover_own(self.worker_id, running, now - LOST_CLAIM_AGE)),
             ("expire", lambda: self._store.expire_batches(now)),
         ]
         if purge:
@@ -200,12 +223,12 @@ class BatchRunner:
     # ------------------------------------------------------------ one request
 
     async def _owner_gone(self, request: ClaimedRequest) -> bool:
-        """The batch's workspace was archived (perhaps by the CLI, with no server to tell):
-        cancel the whole batch instead of running the request."""
-        check = self._workspace_archived
-        if check is None or not await asyncio.to_thread(check, request.workspace_id):
+        """The batch's workspace was archived, or its key disabled (perhaps by the CLI, with
+        no server to tell): cancel the whole batch instead of running the request."""
+        check = self._owner_gone_check
+        if check is None or not await asyncio.to_thread(check, request.workspace_id, request.key_id):
             return False
-        log.info("batch %s: workspace %s is archived; canceling", request.batch_id, request.workspace_id)
+        log.info("batch %s: its workspace or key is no longer active; canceling", request.batch_id)
         await asyncio.to_thread(self._store.cancel_batch, request.workspace_id, request.batch_id, self._clock())
         await self.batch_canceled(request.batch_id)
         return True
@@ -217,24 +240,33 @@ class BatchRunner:
             return
         try:
             status, result = await self._generate(request)
-        except _Requeue:
+        except _Requeue as requeue:
+            if requeue.pause is not None:  # rate-limited: the workspace waits, the others go on
+                self._paused[request.workspace_id] = self._clock() + requeue.pause
+                await self._release(request)
+                return
             self._overloads[key] = self._overloads.get(key, 0) + 1
             if self._overloads[key] < self._max_overload_retries:
                 self._backoff_until = self._clock() + self._overload_backoff
-                try:
-                    await asyncio.to_thread(self._store.release, self.worker_id, request.batch_id, request.index)
-                except Exception:  # still ours and running: retried after this worker's next restart
-                    log.exception("batch worker: releasing %s/%d failed", request.batch_id, request.index)
+                await self._release(request)
                 return
             status, result = "errored", errored_result(OverloadedError("Overloaded"))
         self._overloads.pop(key, None)
         await self._complete(request.batch_id, request.index, status, result)
+
+    async def _release(self, request: ClaimedRequest) -> None:
+        try:
+            await asyncio.to_thread(self._store.release, self.worker_id, request.batch_id, request.index)
+        except Exception:  # still ours and running: retried after this worker's next restart
+            log.exception("batch worker: releasing %s/%d failed", request.batch_id, request.index)
 
     async def _generate(self, request: ClaimedRequest) -> tuple[FinalStatus, str]:
         try:
             # As at creation (json + strict python validation): pydantic's own JSON parser stops at
             # 200 levels of nesting, which the create endpoint accepts.
             params = MessageCreateParams.model_validate(json.loads(request.params), strict=True)
+            # Usage rows of batch items carry no key (the accounting contract); the creating key
+            # only decides whether the batch may still run (``_owner_gone``).
             principal = Principal(key_id="", workspace_id=request.workspace_id, name="batch")
             item = MessageRequest(
                 params, principal, request.api_version, ids.request_id(), priority=BATCH_PRIORITY, batch=True
@@ -246,6 +278,8 @@ class BatchRunner:
                 await generation.close()
         except OverloadedError:
             raise _Requeue() from None
+        except RateLimitError as exc:
+            raise _Requeue(pause=exc.retry_after or self._overload_backoff) from None
         except ApiError as exc:
             return "errored", errored_result(exc)
         except asyncio.CancelledError:

@@ -7,6 +7,11 @@ What is checked when: the batch's shape, every ``custom_id`` and every ``params`
 ``requests.N...``, so a typo never costs a day of waiting); everything that needs the
 model or the engine (unknown model, ``max_tokens`` over the limit, prompt too long) at
 run time, where it becomes that request's ``errored`` result.
+
+Quotas (:class:`~epistula.storage.batches.BatchQuota`): a workspace's in-progress batches
+hold at most so many open requests and so many bytes of params; a create that would pass
+either gets ``429 rate_limit_error`` (the queue drains, so it is worth retrying). The
+request count is checked before the requests are validated, the bytes right after.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from epistula import ids
-from epistula.errors import ApiError, InvalidRequestError, NotFoundError
+from epistula.errors import ApiError, InvalidRequestError, NotFoundError, RateLimitError
+from epistula.generation.budgets import check_batch_budget
 from epistula.generation.validation import check_version_rules, format_validation_error
 from epistula.protocol.batches import (
     MessageBatch,
@@ -31,8 +37,16 @@ from epistula.protocol.batches import (
 )
 from epistula.protocol.errors import ErrorObject, ErrorResponse
 from epistula.protocol.messages import Message
-from epistula.storage.batches import EXPIRED_RESULT, BatchRecord, BatchStore, NewRequest, Progress, RequestResult
-from epistula.storage.common import ListPage, rfc3339
+from epistula.storage.batches import (
+    EXPIRED_RESULT,
+    BatchQuota,
+    BatchRecord,
+    BatchStore,
+    NewRequest,
+    Progress,
+    RequestResult,
+)
+from epistula.storage.common import ListPage, QuotaExceeded, rfc3339
 
 BATCH_TTL = 24 * 3600
 """Requests not finished this long after creation expire."""
@@ -51,6 +65,7 @@ class BatchEvents(Protocol):
 
 
 def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
+    check_batch_budget(raw)
     try:
         parsed = MessageBatchCreateParams.model_validate(raw, strict=True)  # as http.request.parse
     except ValidationError as exc:
@@ -73,6 +88,12 @@ def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
             raise InvalidRequestError(f"requests.{i}.params.{exc.message}") from None
         requests.append(NewRequest(item.custom_id, json.dumps(raw_params, ensure_ascii=False, separators=(",", ":"))))
     return requests
+
+
+def _validated(raw: dict[str, Any], version: str) -> tuple[list[NewRequest], int]:
+    """The batch's requests and the bytes of their params."""
+    requests = validate_create(raw, version)
+    return requests, sum(len(q.params.encode()) for q in requests)
 
 
 def message_batch(record: BatchRecord, base_url: str) -> MessageBatch:
@@ -116,17 +137,49 @@ def result_line(row: RequestResult) -> bytes:
     return b'{"custom_id":' + json.dumps(row.custom_id).encode() + b',"result":' + result.encode() + b"}\n"
 
 
+QUOTA_RETRY_AFTER = 60.0
+"""The ``retry-after`` of a create refused by the queue quota: the queue drains meanwhile."""
+
+
+def quota_error(exc: QuotaExceeded) -> RateLimitError:
+    what = "requests" if exc.quota == "batch_requests" else "bytes of requests"
+    return RateLimitError(
+        f"This batch would exceed your workspace's limit of {exc.limit:,} {what} in the batch processing "
+        f"queue ({exc.used:,} queued, {exc.adding:,} in this batch). Wait for queued batches to end, "
+        "or cancel some.",
+        retry_after=QUOTA_RETRY_AFTER,
+    )
+
+
 class BatchService:
-    def __init__(self, store: BatchStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: BatchStore, *, quota: BatchQuota | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
+        self._quota = quota
         self._clock = clock
         self._events: BatchEvents | None = None
 
     def attach(self, events: BatchEvents) -> None:
         self._events = events
 
-    async def create(self, workspace_id: str, version: str, raw: dict[str, Any]) -> BatchRecord:
-        requests = await asyncio.to_thread(validate_create, raw, version)  # up to 256 MB of requests
+    async def _check_queue(self, workspace_id: str, raw: dict[str, Any]) -> None:
+        """Before validation: refuse a batch whose request count alone cannot fit."""
+        quota = self._quota
+        items = raw.get("requests")
+        if quota is None or not isinstance(items, list):
+            return
+        queued = await asyncio.to_thread(self._store.queued, workspace_id)
+        if quota.requests is not None and queued.requests + len(items) > quota.requests:
+            raise quota_error(QuotaExceeded("batch_requests", quota.requests, queued.requests, len(items)))
+        if quota.params_bytes is not None and queued.params_bytes >= quota.params_bytes:
+            raise quota_error(QuotaExceeded("batch_bytes", quota.params_bytes, queued.params_bytes, 0))
+
+    async def create(
+        self, workspace_id: str, version: str, raw: dict[str, Any], *, key_id: str | None = None
+    ) -> BatchRecord:
+        await self._check_queue(workspace_id, raw)
+        requests, size = await asyncio.to_thread(_validated, raw, version)  # up to 256 MB of requests
         now = self._clock()
         record = BatchRecord(
             id=ids.batch_id(),
@@ -136,8 +189,13 @@ class BatchService:
             request_count=len(requests),
             created_at=now,
             expires_at=now + BATCH_TTL,
+            created_by_key_id=key_id or None,
+            params_bytes=size,
         )
-        await asyncio.to_thread(self._store.create_batch, record, requests)
+        try:
+            await asyncio.to_thread(self._store.create_batch, record, requests, self._quota)
+        except QuotaExceeded as exc:
+            raise quota_error(exc) from None
         if self._events is not None:
             self._events.wake()
         return record

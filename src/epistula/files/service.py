@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import mimetypes
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any, BinaryIO, TypeVar, Unpack
 from pydantic import Field
 
 from epistula import ids
-from epistula.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
+from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from epistula.files.pdf import pdf_pages
 from epistula.protocol.content import (
     Base64PDFSource,
@@ -39,8 +40,8 @@ from epistula.protocol.content import (
 from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 from epistula.storage.blobs import BlobStore, BlobTooLarge
-from epistula.storage.common import ListPage, rfc3339
-from epistula.storage.files import FileQuery, FileRecord, FileStore
+from epistula.storage.common import ListPage, QuotaExceeded, rfc3339
+from epistula.storage.files import FileQuery, FileQuota, FileRecord, FileStore, check_file_quota
 
 MAX_FILE_BYTES = 500 * 1024 * 1024
 MIN_EXPIRES_IN = 3600
@@ -83,6 +84,18 @@ def file_metadata(record: FileRecord) -> FileMetadata:
     )
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def quota_error(exc: QuotaExceeded) -> InvalidRequestError:
+    what = "files" if exc.quota == "file_count" else "bytes of files"
+    return InvalidRequestError(
+        f"Storage quota exceeded: this workspace may store {exc.limit:,} {what} and holds {exc.used:,}. "
+        "Delete files you no longer need.",
+        details={"error_code": "storage_quota_exceeded"},
+    )
+
+
 class FileService:
     def __init__(
         self,
@@ -91,13 +104,29 @@ class FileService:
         *,
         max_bytes: int = MAX_FILE_BYTES,
         uploads_downloadable: bool = False,
+        quota: FileQuota | None = None,
+        default_expiry: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self.max_bytes = max_bytes
         self._uploads_downloadable = uploads_downloadable
+        self._quota = quota
+        self._default_expiry = default_expiry
+        """Seconds to the expiry of uploads that name none (None: they never expire)."""
         self._clock = clock
+
+    async def check_quota(self, workspace_id: str, incoming: int = 0) -> None:
+        """Before an upload is read: refuse it when ``incoming`` more bytes (0: unknown) and
+        one more file cannot fit the workspace's quota (400 ``storage_quota_exceeded``)."""
+        if self._quota is None:
+            return
+        stored = await asyncio.to_thread(self._store.stored, workspace_id, self._clock())
+        try:
+            check_file_quota(stored, incoming, self._quota)
+        except QuotaExceeded as exc:
+            raise quota_error(exc) from None
 
     async def upload(
         self,
@@ -115,12 +144,17 @@ class FileService:
             raise InvalidRequestError(
                 f"expires_in_seconds: Input should be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN}"
             )
+        expires_in_seconds = expires_in_seconds or self._default_expiry
         mime = resolve_mime_type(mime_type, filename)
         file_id = ids.file_id()
         try:
             size = await asyncio.to_thread(self._blobs.write, file_id, source, limit=self.max_bytes)
         except BlobTooLarge:
             raise RequestTooLargeError(f"file: the file exceeds the maximum size of {self.max_bytes} bytes") from None
+        except OSError as exc:  # the blob store kept nothing (its temporary file is gone)
+            if exc.errno in _DISK_FULL:
+                raise InternalServerError("The server has no space left to store this file.") from None
+            raise
         now = self._clock()
         record = FileRecord(
             id=file_id,
@@ -133,7 +167,10 @@ class FileService:
             expires_at=now + expires_in_seconds if expires_in_seconds is not None else None,
         )
         try:
-            await asyncio.to_thread(self._store.add_file, record)
+            await asyncio.to_thread(self._store.add_file, record, self._quota)
+        except QuotaExceeded as exc:
+            await asyncio.to_thread(self._blobs.delete, file_id)
+            raise quota_error(exc) from None
         except BaseException:
             await asyncio.to_thread(self._blobs.delete, file_id)
             raise

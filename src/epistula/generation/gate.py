@@ -8,7 +8,10 @@ add response headers to ``Admission.headers``. ``finish`` runs every hook's ``fi
 once, with the final ``usage`` (``None`` when no message was produced) and an outcome.
 
 Live requests (``POST /v1/messages``) and batch items both pass the gate, so usage rows
-and limits see the same traffic; ``Admission.batch`` tells them apart.
+and limits see the same traffic; ``Admission.batch`` tells them apart. Token counting
+(``POST /v1/messages/count_tokens``) is admitted too, as ``kind="count_tokens"``, but only
+by the hooks added with ``count_tokens=True`` (rate limits: it is free, so it writes no
+usage row and meets no spend limit).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from epistula.auth.keys import Principal
 from epistula.protocol.usage import Usage
 
 Outcome = Literal["succeeded", "errored", "canceled"]
+AdmissionKind = Literal["message", "count_tokens"]
 E = TypeVar("E", bound=BaseModel)
 
 
@@ -39,6 +43,8 @@ class Admission:
     """Prompt tokens, counted before generation (what input-token limits see up front)."""
     max_tokens: int
     batch: bool = False
+    kind: AdmissionKind = "message"
+    """``count_tokens``: a token count (``input_tokens`` is 0 at admission, the count at finish)."""
     started: float = field(default_factory=time.monotonic)
     headers: dict[str, str] = field(default_factory=dict)
     """Response headers hooks want sent (``anthropic-ratelimit-*``...)."""
@@ -65,14 +71,21 @@ class Hook(Protocol):
 class Gate:
     def __init__(self, hooks: Sequence[Hook] = ()) -> None:
         self.hooks: list[Hook] = list(hooks)
+        self.count_hooks: list[Hook] = []
+        """The hooks that also admit token counts."""
 
-    def add(self, hook: Hook) -> None:
+    def add(self, hook: Hook, *, count_tokens: bool = False) -> None:
         self.hooks.append(hook)
+        if count_tokens:
+            self.count_hooks.append(hook)
+
+    def _hooks(self, admission: Admission) -> list[Hook]:
+        return self.count_hooks if admission.kind == "count_tokens" else self.hooks
 
     async def admit(self, admission: Admission) -> Admission:
         passed: list[Hook] = []
         try:
-            for hook in self.hooks:
+            for hook in self._hooks(admission):
                 await hook.admit(admission)
                 passed.append(hook)
         except BaseException:
@@ -86,7 +99,7 @@ class Gate:
         if admission.finished:
             return
         admission.finished = True
-        for hook in self.hooks:
+        for hook in self._hooks(admission):
             await hook.finish(admission, usage, outcome)
 
 

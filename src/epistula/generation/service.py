@@ -27,6 +27,7 @@ from epistula.protocol.messages import (
     MessageTokensCount,
 )
 from epistula.protocol.streaming import RawMessageStreamEvent
+from epistula.protocol.usage import Usage
 
 from . import compat
 from .gate import Admission, Gate, metered
@@ -105,18 +106,37 @@ class MessageService:
         """The served model behind ``name`` (an id or an alias); 404 if there is none."""
         return self.catalog.resolve(name)
 
-    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> MessageTokensCount:
+    async def count_tokens(
+        self, params: MessageCountTokensParams, principal: Principal, request_id: str = ""
+    ) -> tuple[MessageTokensCount, dict[str, str]]:
         """Exactly the ``input_tokens`` that the same Messages request would be billed (and,
-        with ``context_management``, the count before its edits)."""
+        with ``context_management``, the count before its edits), and the gate's response
+        headers. Admitted at the gate as a ``count_tokens`` before any file is read or any
+        token counted."""
         model = self.model(params.model)
         compat.note_request(params)
-        params = await resolve_file_documents(params, self._files, principal.workspace_id)
-        prompt = await asyncio.to_thread(tokenize_prompt, params, model)
+        admission = await self.gate.admit(
+            Admission(
+                request_id=request_id,
+                principal=principal,
+                model=model.id,
+                input_tokens=0,
+                max_tokens=0,
+                kind="count_tokens",
+            )
+        )
+        usage: Usage | None = None
+        try:
+            params = await resolve_file_documents(params, self._files, principal.workspace_id)
+            prompt = await asyncio.to_thread(tokenize_prompt, params, model)
+            usage = Usage(input_tokens=len(prompt.ids), output_tokens=0)
+        finally:
+            await self.gate.finish(admission, usage, "succeeded" if usage is not None else "errored")
         count = MessageTokensCount(input_tokens=len(prompt.ids))
         if prompt.edits is not None and prompt.edits.requested:
             original = count.input_tokens + sum(e.cleared_input_tokens for e in prompt.edits.applied)
             count.context_management = CountTokensContextManagement(original_input_tokens=original)
-        return count
+        return count, admission.headers
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         """Prepare, admit and start ``request``. Errors before the engine produced anything

@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         limiter = build_rate_limiter(settings, catalog)
         gate.add(ObservabilityHook(metrics))
         if limiter is not None:
-            gate.add(limiter)
+            gate.add(limiter, count_tokens=True)
         accounting = Accounting(settings, resolve_model=lambda name: catalog.resolve(name).id)
         accounting.install(gate)
         accounting.open(database)

@@ -5,7 +5,13 @@ bucket; the input-token bucket is charged the whole prompt up front and correcte
 the end to ``input_tokens + cache_creation_input_tokens`` (cache reads do not count);
 the output-token bucket is charged ``max_tokens`` up front and corrected to the output
 actually produced (a stream that fails or is abandoned pays for what it produced so
-far). Batch items are not counted: batches have their own limits.
+far).
+
+Each request meets the rules of its limit group (:class:`~epistula.config.RateLimitConfig`
+``group``): Messages requests ``model``; token counts ``token_count`` (admitted before the
+prompt is read and tokenized, with an input estimate of 0 corrected to the count at the
+end, so a flood of counts is refused before it costs anything); batch items ``batch``
+(the batch worker puts a refused item back in the queue and pauses that workspace).
 
 If the backend fails (Redis unreachable), requests are admitted without limits and the
 failure is logged: the engine's own queue still protects the server, and an outage of
@@ -17,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from epistula.config import RateLimitGroup
 from epistula.errors import RateLimitError
 from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
@@ -35,6 +42,13 @@ _UNITS: dict[Dimension, str] = {
     "input_tokens": "input tokens",
     "output_tokens": "output tokens",
 }
+_GROUPS: dict[RateLimitGroup, str] = {"model": "", "token_count": " (token counting)", "batch": " (batch processing)"}
+
+
+def group_of(admission: Admission) -> RateLimitGroup:
+    if admission.batch:
+        return "batch"
+    return "token_count" if admission.kind == "count_tokens" else "model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +65,15 @@ class RateLimitHook:
         self.backend = backend
 
     async def admit(self, admission: Admission) -> None:
-        if admission.batch or not self.rules:
+        if not self.rules:
             return
         principal = admission.principal
-        limits = self.rules.limits(workspace_id=principal.workspace_id, key_id=principal.key_id, model=admission.model)
+        limits = self.rules.limits(
+            workspace_id=principal.workspace_id,
+            key_id=principal.key_id,
+            model=admission.model,
+            group=group_of(admission),
+        )
         if not limits:
             return
         estimate: dict[Dimension, float] = {
@@ -132,7 +151,7 @@ def _message(limit: Limit) -> str:
     scope = "workspace" if limit.scope == "workspace" else "API key"
     return (
         f"This request would exceed the rate limit for your {scope} ({limit.scope_id}) of "
-        f"{limit.per_minute:,} {_UNITS[limit.dimension]} per minute for model {limit.model}. "
+        f"{limit.per_minute:,} {_UNITS[limit.dimension]} per minute for model {limit.model}{_GROUPS[limit.group]}. "
         "You can see the response headers for current usage. Please reduce the prompt length "
         "or the maximum tokens requested, or try again later."
     )

@@ -59,12 +59,14 @@ class ServerToolMessageService(MessageService):
         self.tools = tools
         self.max_steps = max_steps
 
-    async def count_tokens(self, params: MessageCountTokensParams, principal: Principal) -> MessageTokensCount:
+    async def count_tokens(
+        self, params: MessageCountTokensParams, principal: Principal, request_id: str = ""
+    ) -> tuple[MessageTokensCount, dict[str, str]]:
         offered = self.tools.offered(params)
         if not offered:
-            return await super().count_tokens(params, principal)
+            return await super().count_tokens(params, principal, request_id)
         session = Session(offered, ToolContext(workspace_id=principal.workspace_id))
-        return await super().count_tokens(session.counted_params(params), principal)
+        return await super().count_tokens(session.counted_params(params), principal, request_id)
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
         if not self.tools.requested(request.params):

@@ -6,9 +6,10 @@ transaction; ``complete`` writes the result only while the worker still owns the
 request, so a request is answered exactly once; a dead worker's ``running`` requests go
 back to ``pending`` (:mod:`.liveness` tells who is dead).
 
-Claiming: on PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` (concurrent workers never
-wait on each other nor get the same row); on SQLite the write transaction's ``BEGIN
-IMMEDIATE`` serialises claims (``FOR UPDATE`` compiles to nothing there).
+Claiming is fair between workspaces (:mod:`.batch_claims`): on PostgreSQL ``SELECT ...
+FOR UPDATE SKIP LOCKED`` (concurrent workers never wait on each other nor get the same
+row); on SQLite the write transaction's ``BEGIN IMMEDIATE`` serialises claims (``FOR
+UPDATE`` compiles to nothing there).
 
 Lock order, to stay deadlock-free on PostgreSQL: a transaction that touches a batch row
 and its request rows locks the batch row first. ``claim`` locks only request rows.
@@ -16,13 +17,14 @@ and its request rows locks the batch row first. ``claim`` locks only request row
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from .common import ListPage
+from .batch_claims import fair_pending
+from .common import ListPage, QuotaExceeded
 from .database import Database
 from .liveness import worker_liveness
 from .queries import AnyRow, from_row, keyset_page
@@ -62,6 +64,10 @@ class BatchRecord:
     archived_at: float | None = None
     final_counts: RequestCounts | None = None
     """Tallies frozen when the batch ended (they survive the purge of the requests)."""
+    created_by_key_id: str | None = None
+    """The API key that created it (its batches stop when it stops being active)."""
+    params_bytes: int = 0
+    """The bytes of its requests' params (what the workspace's batch quota counts)."""
 
     @property
     def counts(self) -> RequestCounts:
@@ -79,6 +85,24 @@ class NewRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchQuota:
+    """What one workspace's in-progress batches may hold (None: no limit)."""
+
+    requests: int | None = None
+    """Open requests."""
+    params_bytes: int | None = None
+    """Bytes of open batches' params."""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What a workspace's in-progress batches hold."""
+
+    requests: int
+    params_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedRequest:
     """A request a worker now owns (status ``running``) until it completes or releases it."""
 
@@ -88,6 +112,8 @@ class ClaimedRequest:
     params: str
     workspace_id: str
     api_version: str
+    key_id: str | None = None
+    """The key that created the batch (None: created before keys were recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +175,23 @@ def _closed(conn: Connection, batch_id: str, n: int, now: float) -> None:
     )
 
 
+def _queued(conn: Connection, workspace_id: str) -> Queued:
+    row = conn.execute(
+        select(func.coalesce(func.sum(b.open_count), 0), func.coalesce(func.sum(b.params_bytes), 0)).where(
+            b.workspace_id == workspace_id, b.processing_status == "in_progress"
+        )
+    ).one()
+    return Queued(requests=int(row[0]), params_bytes=int(row[1]))
+
+
+def _check_quota(conn: Connection, batch: BatchRecord, n: int, quota: BatchQuota) -> None:
+    queued = _queued(conn, batch.workspace_id)
+    if quota.requests is not None and queued.requests + n > quota.requests:
+        raise QuotaExceeded("batch_requests", quota.requests, queued.requests, n)
+    if quota.params_bytes is not None and queued.params_bytes + batch.params_bytes > quota.params_bytes:
+        raise QuotaExceeded("batch_bytes", quota.params_bytes, queued.params_bytes, batch.params_bytes)
+
+
 def _finish(status: FinalStatus, result: str, now: float) -> dict[str, Any]:
     return {"status": status, "result": result, "finished_at": now, "params": None}
 
@@ -164,8 +207,16 @@ class BatchStore:
 
     # ------------------------------------------------------------ API side
 
-    def create_batch(self, batch: BatchRecord, requests: Sequence[NewRequest]) -> None:
+    def queued(self, workspace_id: str) -> Queued:
+        with self._db.read() as conn:
+            return _queued(conn, workspace_id)
+
+    def create_batch(self, batch: BatchRecord, requests: Sequence[NewRequest], quota: BatchQuota | None = None) -> None:
+        """Raises :class:`QuotaExceeded` (writing nothing) when the workspace's in-progress
+        batches would exceed ``quota``."""
         with self._db.write() as conn:
+            if quota is not None:
+                _check_quota(conn, batch, len(requests), quota)
             seq = conn.execute(
                 insert(batches)
                 .values(
@@ -177,6 +228,8 @@ class BatchStore:
                     open_count=len(requests),
                     created_at=batch.created_at,
                     expires_at=batch.expires_at,
+                    created_by_key_id=batch.created_by_key_id,
+                    params_bytes=batch.params_bytes,
                 )
                 .returning(b.seq)
             ).scalar_one()
@@ -275,43 +328,34 @@ class BatchStore:
             )
         self._liveness.drop(worker_id)
 
-    def claim(self, worker_id: str, limit: int, now: float) -> list[ClaimedRequest]:
-        """Atomically move up to ``limit`` pending requests (oldest batch first) to running."""
+    def claim(
+        self, worker_id: str, limit: int, now: float, *, skip_workspaces: Collection[str] = ()
+    ) -> list[ClaimedRequest]:
+        """Atomically move up to ``limit`` pending requests to running, shared fairly between
+        workspaces (:mod:`.batch_claims`); ``skip_workspaces`` get none (rate-limited)."""
         if limit <= 0:
             return []
-        query = (
-            select(r.batch_id, r.idx, r.custom_id, r.params)
-            .where(r.status == "pending")
-            .order_by(r.batch_seq, r.idx)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with self._db.write() as conn:
-            rows = conn.execute(query).all()
+            rows = fair_pending(conn, limit, skip_workspaces)
             if not rows:
                 return []
             conn.execute(
                 update(batch_requests)
                 .where(r.batch_id == bindparam("b_id"), r.idx == bindparam("b_idx"), r.status == "pending")
                 .values(status="running", worker_id=worker_id, claimed_at=now),
-                [{"b_id": row.batch_id, "b_idx": row.idx} for row in rows],
+                [{"b_id": row.batch_id, "b_idx": row.idx} for row, _ in rows],
             )
-            owners = {
-                row.id: row
-                for row in conn.execute(
-                    select(b.id, b.workspace_id, b.api_version).where(b.id.in_({row.batch_id for row in rows}))
-                )
-            }
         return [
             ClaimedRequest(
                 batch_id=row.batch_id,
                 index=row.idx,
                 custom_id=row.custom_id,
                 params=row.params,
-                workspace_id=owners[row.batch_id].workspace_id,
-                api_version=owners[row.batch_id].api_version,
+                workspace_id=batch.workspace_id,
+                api_version=batch.api_version,
+                key_id=batch.created_by_key_id,
             )
-            for row in rows
+            for row, batch in rows
         ]
 
     def complete(self, worker_id: str, batch_id: str, index: int, status: FinalStatus, result: str, now: float) -> bool:
@@ -340,6 +384,31 @@ class BatchStore:
                 .values(_BACK_TO_PENDING)
             ).rowcount
         return released == 1
+
+    def recover_own(self, worker_id: str, running: Collection[tuple[str, int]], claimed_before: float) -> int:
+        """Reset to pending the requests this live worker holds but no longer runs (``running``
+        lists what it runs): a completion it could not record while the database was away.
+        Only claims older than ``claimed_before`` count, so a claim being made is safe."""
+        with self._db.write() as conn:
+            held = conn.execute(
+                select(r.batch_id, r.idx).where(
+                    r.status == "running", r.worker_id == worker_id, r.claimed_at < claimed_before
+                )
+            ).all()
+            lost = [{"b_id": row.batch_id, "b_idx": row.idx} for row in held if (row.batch_id, row.idx) not in running]
+            if lost:
+                conn.execute(
+                    update(batch_requests)
+                    .where(
+                        r.batch_id == bindparam("b_id"),
+                        r.idx == bindparam("b_idx"),
+                        r.status == "running",
+                        r.worker_id == worker_id,
+                    )
+                    .values(_BACK_TO_PENDING),
+                    lost,
+                )
+        return len(lost)
 
     def recover_orphans(self, worker_id: str) -> int:
         """Reset to pending the running requests of workers that are no longer alive."""

@@ -33,3 +33,16 @@ class PageQuery(TypedDict, total=False):
 def rfc3339(ts: float) -> str:
     """A stored POSIX time as the API writes it: RFC 3339, UTC, ``Z`` suffix."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class QuotaExceeded(Exception):
+    """A write would take a workspace past one of its quotas; nothing was written."""
+
+    def __init__(self, quota: str, limit: int, used: int, adding: int) -> None:
+        super().__init__(f"{quota}: {used} + {adding} exceeds {limit}")
+        self.quota = quota
+        """Which one (``file_bytes``, ``file_count``, ``batch_requests``, ``batch_bytes``)."""
+        self.limit = limit
+        self.used = used
+        """What the workspace holds already."""
+        self.adding = adding

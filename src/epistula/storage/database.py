@@ -11,7 +11,9 @@
   wait for a writer).
 * ``postgresql://``, ``postgres://`` or ``postgresql+psycopg://``: PostgreSQL through
   psycopg 3, for several server processes on one database. Each connection gets a
-  ``statement_timeout``; dead pooled connections are replaced on checkout.
+  ``statement_timeout`` (a read may ask for a shorter one: the key lookup of every
+  request does, so a stuck database cannot pin authentication) and a connect timeout;
+  dead pooled connections are replaced on checkout.
 
 The stores of each feature take the :class:`Database` and run every method in one
 transaction (:meth:`Database.write` or :meth:`Database.read`), so a crash leaves the old
@@ -36,6 +38,8 @@ from .common import StorageError
 SQLITE_FILENAME = "storage.db"
 STATEMENT_TIMEOUT_MS = 30_000
 """PostgreSQL: a statement running longer is cancelled (its transaction rolls back)."""
+CONNECT_TIMEOUT_S = 5
+"""PostgreSQL: how long opening a connection may take (an unreachable server fails fast)."""
 BUSY_TIMEOUT_MS = 30_000
 """SQLite: how long a writer waits for another process's write lock."""
 
@@ -74,11 +78,15 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only transaction (on SQLite, a deferred one that takes no write lock)."""
+    def read(self, *, statement_timeout_ms: int | None = None) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite, a deferred one that takes no write lock).
+        ``statement_timeout_ms``: on PostgreSQL, this transaction's statements are cancelled
+        after that long (lock waits included) instead of the connection's default."""
         with self.engine.connect() as conn:
             conn.execution_options(epistula_read_only=True)
             with conn.begin():
+                if statement_timeout_ms is not None and self.backend == "postgres":
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}")
                 yield conn
 
     def dedicated_connection(self) -> Connection:
@@ -130,7 +138,7 @@ def _postgres_engine(url: URL) -> Engine:
         import psycopg  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise StorageError("a postgresql:// database URL needs psycopg: pip install 'epistula[postgres]'") from exc
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

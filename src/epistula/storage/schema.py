@@ -29,6 +29,8 @@ batches = Table(
     *required(Seconds, "created_at", "expires_at"),
     *optional(Seconds, "ended_at", "cancel_initiated_at", "archived_at"),
     *counters("n_succeeded", "n_errored", "n_canceled", "n_expired"),
+    *optional(Text, "created_by_key_id"),
+    *required(BigInt, "params_bytes", server_default=text("0")),
     Index("batches_by_workspace", "workspace_id", "seq"),
     Index("batches_open", "expires_at", **only_where("processing_status <> 'ended'")),
     sqlite_autoincrement=True,

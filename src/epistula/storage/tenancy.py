@@ -27,6 +27,9 @@ WorkspaceRole = Literal[
 ]
 DEFAULT_WORKSPACE_ID = "wrkspc_default"
 """Created by the baseline migration; the workspace of keys and data from before workspaces existed."""
+KEY_LOOKUP_TIMEOUT_MS = 2_000
+"""PostgreSQL: the key lookup of every authenticated request gives up after this long
+(a locked or stuck database answers 500 at once rather than pinning a worker thread)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +216,7 @@ class TenancyStore:
             .select_from(api_keys.outerjoin(workspaces, workspaces.c.id == api_keys.c.workspace_id))
             .where(api_keys.c.key_hash == key_hash)
         )
-        with self._db.read() as conn:
+        with self._db.read(statement_timeout_ms=KEY_LOOKUP_TIMEOUT_MS) as conn:
             row = conn.execute(query).first()
         if row is None:
             return None

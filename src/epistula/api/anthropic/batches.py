@@ -35,7 +35,7 @@ async def create_batch(request: Request) -> MessageBatch:
     """Create a message batch"""
     principal, version = await authorized(request)
     raw = await read_json(request, MAX_BATCH_BODY_BYTES)
-    record = await _service(request).create(principal.workspace_id, version, raw)
+    record = await _service(request).create(principal.workspace_id, version, raw, key_id=principal.key_id)
     return message_batch(record, public_base_url(request))
 
 

@@ -77,8 +77,11 @@ async def upload_file(request: Request) -> FileMetadata:
         )
     limit = service.max_bytes + FORM_OVERHEAD
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    length = length if length is not None and length.isdigit() else None
+    if length is not None and int(length) > limit:
         raise RequestTooLargeError(f"file: the file exceeds the maximum size of {service.max_bytes} bytes")
+    # The quota before the body is read: the form's framing is not file bytes, so allow for it.
+    await service.check_quota(principal.workspace_id, max(0, int(length) - FORM_OVERHEAD) if length else 0)
     parser = MultiPartParser(request.headers, bounded(request.stream(), limit), max_files=1, max_fields=16)
     try:
         form = await parser.parse()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from epistula.api.callers import authorized
 from epistula.api.operations import Api
@@ -32,11 +32,18 @@ async def create_message(request: Request) -> Response:
     return await folded(request, generation, lambda message: message, generation.headers)
 
 
-@API.post("/v1/messages/count_tokens", "messages_count_tokens", request=MessageCountTokensParams, errors=(404,))
-async def count_tokens(request: Request) -> MessageTokensCount:
+@API.post(
+    "/v1/messages/count_tokens",
+    "messages_count_tokens",
+    request=MessageCountTokensParams,
+    response=MessageTokensCount,
+    errors=(404,),
+)
+async def count_tokens(request: Request) -> Response:
     """Count the input tokens of a Messages request"""
     state = app_state(request)
     principal, version = await authorized(request)
     note_betas(request.headers.get("anthropic-beta"))
     params = await read_params(request, MessageCountTokensParams, version=version)
-    return await state.messages.count_tokens(params, principal)
+    count, headers = await state.messages.count_tokens(params, principal, request.state.request_id)
+    return JSONResponse(count.model_dump(mode="json"), headers=headers)  # with the token_count limits
