@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     """Seconds an upstream stream may stay silent before it counts as failed."""
     upstream_health_interval: float = 5.0
     """Seconds between health checks of the upstreams (a failed one is retried after this)."""
-    route_block_tokens: int = 256
+    route_block_tokens: int = 64
     """Prefix-affinity routing block: prompts sharing whole blocks go to the same upstream."""
     tensor_parallel_size: int = 1
     """``vllm`` engine: GPUs each layer is split over."""

@@ -65,7 +65,7 @@ class RemoteOptions:
     read_timeout: float = 60.0
     """Longest wait for the next bytes of a stream (prefill progress counts)."""
     health_interval: float = 5.0
-    route_block_tokens: int = 256
+    route_block_tokens: int = 64
     prompt_cache_min_tokens: int = 1024
     upstream_model: str = ""
     """The ``model`` field sent to OpenAI-dialect upstreams (their served model name)."""

@@ -5,7 +5,8 @@ namespace and every token up to the end of block ``i`` (a chain, so equal keys m
 prefixes, and namespaces never share one). The router remembers, for each key, the
 upstream that last prefilled it. A new prompt goes to the upstream holding its longest
 remembered prefix (a *hit*) unless that upstream is unavailable or much busier than the
-least-loaded one; otherwise to the least-loaded upstream (a *miss*). Conversations that
+least-loaded one; otherwise to the least-loaded upstream (a *miss*; among equally loaded ones, the one
+that has served fewest requests, so new conversations spread out). Conversations that
 grow turn by turn, and requests sharing a long system prompt, so stay on one server's KV
 cache.
 """
@@ -26,6 +27,9 @@ class Routable(Protocol):
 
     @property
     def in_flight(self) -> int: ...
+
+    @property
+    def served(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ class PrefixRouter:
     def route(self, namespace: str, prompt: Sequence[int], upstreams: Sequence[Routable]) -> Route:
         """Order the upstreams for this prompt: the prefix holder first (if any), then by load."""
         self.lookups += 1
-        by_load = sorted(range(len(upstreams)), key=lambda i: (not upstreams[i].available, upstreams[i].in_flight, i))
+        by_load = sorted(range(len(upstreams)), key=lambda i: (not upstreams[i].available, upstreams[i].in_flight, upstreams[i].served, i))
         keys = block_keys(namespace, prompt, self.block_tokens)
         holder = None
         for key in reversed(keys):
