@@ -141,6 +141,12 @@ class UpstreamDouble:
 
     # -- lifecycle ------------------------------------------------------------
 
+    def reset(
+        self, dialect: Literal["llama", "openai"] = "llama", default: str = "limit", fault: Fault = "", after: int = 3
+    ) -> None:
+        self.dialect, self.default, self.fault, self.after = dialect, default, fault, after
+        self.received = []
+
     def start(self) -> UpstreamDouble:
         server, _thread, self.url = serve_in_thread(self.app())
         self._server = server
@@ -196,12 +202,22 @@ def vllm_lines(llama_lines: list[str]) -> list[str]:
     return out
 
 
+_POOL: list[UpstreamDouble] = []
+
+
 @contextmanager
 def doubles(*configs: dict[str, Any]) -> Iterator[list[UpstreamDouble]]:
-    """Start one double per config (``UpstreamDouble`` keyword arguments); stop them after."""
-    started = [UpstreamDouble(**config).start() for config in configs]
+    """One double per config (``UpstreamDouble`` keyword arguments), freshly configured.
+
+    The servers are started once per test process and reused (a start costs ~1 s here):
+    each use resets a double's dialect, default, fault and received requests."""
+    while len(_POOL) < len(configs):
+        _POOL.append(UpstreamDouble().start())
+    used = _POOL[: len(configs)]
+    for double, config in zip(used, configs, strict=True):
+        double.reset(**config)
     try:
-        yield started
+        yield used
     finally:
-        for double in started:
-            double.stop()
+        for double in used:
+            double.fault = ""

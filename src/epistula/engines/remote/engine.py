@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ PROBE = (
     "def f(x):\n\treturn x**2  # code\n\n<|im_end|>\n<|im_start|>user\n  spaces   and\r\nCRLF<|im_end|>"
 )
 """Text both tokenizers must cut identically (control markup, Unicode, code, whitespace)."""
+
+
+@functools.cache
+def load_vocab(path: str) -> NativeModel:
+    """The vocabulary and metadata of a GGUF, without its weights (read-only, so shared by
+    every engine of the process that serves that file; loading it scans the vocabulary)."""
+    return NativeModel(path, vocab_only=True)
 
 
 class TokenizerMismatch(EngineError):
@@ -118,7 +126,7 @@ class RemoteEngine:
 
     def _model(self) -> NativeModel:
         if self._vocab is None:
-            self._vocab = NativeModel(self._path, vocab_only=True)
+            self._vocab = load_vocab(self._path)
         return self._vocab
 
     @property
