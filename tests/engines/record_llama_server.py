@@ -41,7 +41,11 @@ def scenarios(vocab: NativeModel) -> list[tuple[str, list[int], SamplingParams]]
     return [
         ("limit", chat("Write a long story about a lighthouse."), SamplingParams(max_tokens=24, temperature=0)),
         ("eos", chat("Say hello."), SamplingParams(max_tokens=64, temperature=0)),
-        ("grammar", chat("Is the sky blue? Answer yes or no."), SamplingParams(max_tokens=8, temperature=0, grammar=YES_NO)),
+        (
+            "grammar",
+            chat("Is the sky blue? Answer yes or no."),
+            SamplingParams(max_tokens=8, temperature=0, grammar=YES_NO),
+        ),
         ("long_prefix_1", chat("What is 2+2?", LONG_SYSTEM), SamplingParams(max_tokens=12, temperature=0)),
         ("long_prefix_2", chat("What is 3+3?", LONG_SYSTEM), SamplingParams(max_tokens=12, temperature=0)),
         ("bad_grammar", chat("Hi"), SamplingParams(max_tokens=8, temperature=0, grammar="root ::= (")),

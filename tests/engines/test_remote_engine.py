@@ -27,6 +27,7 @@ from epistula.engines.base import (
 )
 from epistula.engines.remote.engine import RemoteEngine, RemoteOptions, TokenizerMismatch
 from real_parts import smollm2_gguf
+
 from .upstream_double import doubles, exchange, recorded_tokens
 
 T = TypeVar("T")

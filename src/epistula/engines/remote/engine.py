@@ -95,6 +95,8 @@ class RemoteEngine:
             raise ValueError("the remote engine needs at least one --upstream URL")
         self._options = options or RemoteOptions()
         opts = self._options
+        if logging.getLogger("httpx").level == logging.NOTSET:
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per upstream request
         self._path = model_path
         self._name = name
         self._window_arg = context_window

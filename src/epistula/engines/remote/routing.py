@@ -71,7 +71,10 @@ class PrefixRouter:
     def route(self, namespace: str, prompt: Sequence[int], upstreams: Sequence[Routable]) -> Route:
         """Order the upstreams for this prompt: the prefix holder first (if any), then by load."""
         self.lookups += 1
-        by_load = sorted(range(len(upstreams)), key=lambda i: (not upstreams[i].available, upstreams[i].in_flight, upstreams[i].served, i))
+        by_load = sorted(
+            range(len(upstreams)),
+            key=lambda i: (not upstreams[i].available, upstreams[i].in_flight, upstreams[i].served, i),
+        )
         keys = block_keys(namespace, prompt, self.block_tokens)
         holder = None
         for key in reversed(keys):
