@@ -8,7 +8,8 @@
 * Shared state: PostgreSQL and Redis from ``--database-url``/``--redis-url``, else from
   ``.ci/postgres.sh`` and ``.ci/redis.sh`` (Debian packages, started idempotently).
 * Replicas: ``--replicas N`` processes of ``epistula serve --engine remote --upstream ...``
-  sharing that database, Redis and one API key, on consecutive ports from ``--port``.
+  sharing that database, Redis, one data directory (files, the thinking-signature key) and
+  one API key, on consecutive ports from ``--port``.
 
 Prints one JSON line (``replicas``, ``upstreams``, ``database_url``, ``redis_url``,
 ``api_key``) once every replica answers ``/health``, then waits. On SIGINT or SIGTERM it
@@ -92,7 +93,8 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="epistula-replicas-"))
     for i in range(args.replicas):
         env = {k: v for k, v in os.environ.items() if not k.startswith("EPISTULA_")}
-        env |= {"EPISTULA_API_KEY": args.api_key, "EPISTULA_DATA_DIR": str(logs / f"data{i}")}
+        # One data directory for all: uploaded files and the thinking-signature key live there.
+        env |= {"EPISTULA_API_KEY": args.api_key, "EPISTULA_DATA_DIR": str(logs / "data")}
         env |= {"EPISTULA_DATABASE_URL": database_url, "EPISTULA_REDIS_URL": redis_url}
         command = [sys.executable, "-m", "epistula", "serve", "--engine", args.engine, "--port", str(args.port + i)]
         command += [arg for url in upstream_urls for arg in ("--upstream", url)] + args.serve_args
