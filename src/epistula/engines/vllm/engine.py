@@ -102,6 +102,7 @@ class VllmEngine:
             distributed_executor_backend=opts.distributed_executor_backend,
             gpu_memory_utilization=opts.gpu_memory_utilization,
             enable_prefix_caching=True,
+            scheduling_policy="priority",  # batch work (a higher number) yields to live requests
             disable_log_stats=True,
         )
         self._llm = AsyncLLM.from_engine_args(args)
@@ -211,7 +212,7 @@ class VllmEngine:
         cached: int | None = None
         reason: FinishReason = "eos"
         self._active += 1
-        outputs = llm.generate(prompt, self._params(request), request_id)
+        outputs = llm.generate(prompt, self._params(request), request_id, priority=request.priority)
         try:
             async for out in outputs:
                 if cached is None:
