@@ -143,9 +143,12 @@ def main() -> None:
         with server(*serve_args) as (_proc, epistula_url):
             asyncio.run(level(1, 4, llama_url, epistula_url, run=0))  # warm up both paths
             load_before = os.getloadavg()
-            results = [asyncio.run(level(n, args.tokens, llama_url, epistula_url, run=n)) for n in args.streams]
+            results = []
+            for n in args.streams:
+                results.append(asyncio.run(level(n, args.tokens, llama_url, epistula_url, run=n)))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             report = {
-                "model": default_model_path().name,
+                "model": Path(default_model_path()).name,
                 "tokens_per_stream": args.tokens,
                 "llama_server_threads": args.threads,
                 "loadavg_before": [round(x, 2) for x in load_before],
