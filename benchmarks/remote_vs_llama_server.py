@@ -6,7 +6,8 @@ Starts llama-server on the default model (one slot per stream of the largest lev
 ``epistula serve --engine remote --upstream`` it. For each level N it runs N concurrent
 streams straight to llama-server's ``/completion`` (the same token prompt epistula sends),
 then N through epistula's ``/v1/messages`` (SSE, temperature 0), every stream with its own
-question after one long shared system prompt, and prints JSON: aggregate output tokens/s
+question after one long shared system prompt (first N unmeasured streams put that prompt
+in N slots' caches, so both paths find it there), and prints JSON: aggregate output tokens/s
 of each (tokens over the span from the first request to the last token), their ratio
 (the target is >= 0.95), median time to first token, the load average around the run,
 and epistula's prefix-routing counters from ``/metrics``.
@@ -97,6 +98,10 @@ async def level(n: int, tokens: int, llama_url: str, epistula_url: str, run: int
     timeout = httpx.Timeout(600.0)
     limits = httpx.Limits(max_connections=n + 8)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        # Unmeasured: let n slots prefill the shared system prompt, so neither path below
+        # pays for the cold cache the other one left warm.
+        warm = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"w{run}", i)), True) for i in range(n)]
+        await asyncio.gather(*(direct_stream(client, llama_url, p, 1) for p in warm))
         prompts = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"d{run}", i)), True) for i in range(n)]
         start = time.perf_counter()
         direct = await asyncio.gather(*(direct_stream(client, llama_url, p, tokens) for p in prompts))
