@@ -213,8 +213,32 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = None
     """A fixed Admin API key (``/v1/organizations/...``), registered at start like ``api_key``."""
 
-    engine: Literal["llamacpp", "fake"] = "llamacpp"
-    """Inference engine: ``llamacpp``, or ``fake`` (a deterministic test engine)."""
+    engine: Literal["llamacpp", "fake", "remote", "vllm"] = "llamacpp"
+    """Inference engine: ``llamacpp``, ``remote`` (generation on ``upstream`` servers),
+    ``vllm`` (in process, on GPUs; the ``epistula[vllm]`` extra), or ``fake`` (a
+    deterministic test engine)."""
+    upstream: list[str] = Field(default_factory=list)
+    """The ``remote`` engine's servers (repeat the option): a llama-server URL, or
+    ``vllm+URL`` / ``sglang+URL`` for their ``/v1/completions``. All serve the model whose
+    GGUF is configured here (epistula tokenizes with its vocabulary)."""
+    upstream_model: str | None = None
+    """The model name sent to ``vllm+``/``sglang+`` upstreams (default: the model's id)."""
+    upstream_connect_timeout: float = 5.0
+    """Seconds to connect to an upstream before trying the next one."""
+    upstream_read_timeout: float = 60.0
+    """Seconds an upstream stream may stay silent before it counts as failed."""
+    upstream_health_interval: float = 5.0
+    """Seconds between health checks of the upstreams (a failed one is retried after this)."""
+    route_block_tokens: int = 64
+    """Prefix-affinity routing block: prompts sharing whole blocks go to the same upstream."""
+    tensor_parallel_size: int = 1
+    """``vllm`` engine: GPUs each layer is split over."""
+    pipeline_parallel_size: int = 1
+    """``vllm`` engine: pipeline stages (nodes, with Ray)."""
+    distributed_executor_backend: Literal["mp", "ray"] | None = None
+    """``vllm`` engine: ``ray`` for several nodes (after ``ray start``), ``mp`` for one (default: vLLM picks)."""
+    gpu_memory_utilization: float = 0.9
+    """``vllm`` engine: fraction of each GPU's memory vLLM may use."""
     model: str | None = None
     """The default model: a configured model id, a path to a GGUF file, a Hugging Face model
     (``hf.co/<org>/<repo>:<QUANT>``) or an Ollama one (``ollama:<name>:<tag>``); see ``docs/models.md``."""

@@ -144,6 +144,10 @@ class EngineStats:
     """Prompt tokens whose KV state was reused (prefix or prompt cache), since start."""
     prompt_tokens_prefilled: int = 0
     """Prompt tokens computed, since start."""
+    routed_requests: int = 0
+    """Requests routed among several upstreams (the remote engine), since start."""
+    routed_prefix_hits: int = 0
+    """Of those, requests sent to the upstream that held their prompt's prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,7 @@ class ModelFacts:
 
 @runtime_checkable
 class Engine(Protocol):
-    """An inference backend. Implementations: ``fake`` and ``llamacpp``."""
+    """An inference backend. Implementations: ``fake``, ``llamacpp``, ``remote`` and ``vllm``."""
 
     @property
     def facts(self) -> ModelFacts: ...

@@ -121,6 +121,16 @@ class EngineCollector:
             "Reused / (reused + prefilled) prompt tokens since start (0 before any prompt).",
             labels=["model"],
         )
+        routed = CounterMetricFamily(
+            "epistula_upstream_routed_requests",
+            "Requests the remote engine routed among its upstreams.",
+            labels=["model"],
+        )
+        route_hits = GaugeMetricFamily(
+            "epistula_upstream_route_hit_ratio",
+            "Routed requests sent to the upstream holding their prompt's prefix, over all routed (0 before any).",
+            labels=["model"],
+        )
         for model, engine in self.source() if self.source else ():
             try:
                 stats: EngineStats = engine.stats()
@@ -132,4 +142,7 @@ class EngineCollector:
             prefilled.add_metric([model], stats.prompt_tokens_prefilled)
             total = stats.prompt_tokens_reused + stats.prompt_tokens_prefilled
             ratio.add_metric([model], stats.prompt_tokens_reused / total if total else 0.0)
-        yield from (queue, active, reused, prefilled, ratio)
+            if stats.routed_requests:
+                routed.add_metric([model], stats.routed_requests)
+                route_hits.add_metric([model], stats.routed_prefix_hits / stats.routed_requests)
+        yield from (queue, active, reused, prefilled, ratio, routed, route_hits)

@@ -100,10 +100,11 @@ class SamplerChain:
 class NativeModel:
     """A loaded GGUF model plus the vocabulary helpers that need no context."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, vocab_only: bool = False) -> None:
         _init_backend()
         params = ll.llama_model_default_params()
         params.n_gpu_layers = 0
+        params.vocab_only = vocab_only  # tokenizer and metadata only (a remote engine's)
         handle = ll.llama_model_load_from_file(path.encode(), params)
         if not handle:
             raise EngineError(f"could not load model {path!r}")
