@@ -9,7 +9,8 @@ fell to a few tokens/s where one held ~150. No fixed count is right for both, so
 adaptive policy measures: for every batch shape (decode steps bucketed by their token
 count) it keeps a moving average of the step time with each candidate count (all cores,
 and all but one), uses the faster one, and now and then tries the other again, less often
-the worse it was. ``llama_set_n_threads`` costs nothing, so the count can change per step.
+the worse it was; a new batch shape starts with the count that won last (at first the
+fewest threads, which cannot collapse). ``llama_set_n_threads`` costs nothing, so the count can change per step.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class ThreadPolicy:
 
     candidates: tuple[int, ...]
     _buckets: dict[int, _Bucket] = field(default_factory=dict, init=False)
+    _preferred: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._preferred = self.candidates[-1]
 
     @classmethod
     def fixed(cls, n_threads: int) -> ThreadPolicy:
@@ -60,15 +65,22 @@ class ThreadPolicy:
         return self.candidates[0]
 
     def choose(self, n_tokens: int) -> int:
-        """The thread count for a step of ``n_tokens`` tokens."""
+        """The thread count for a step of ``n_tokens`` tokens.
+
+        A batch shape not measured with every count uses the count that won last (at
+        first the fewest threads: safe on a busy machine) and tries the other one every
+        :data:`EXPLORE_EVERY` steps; once both are measured, the faster one is used and
+        the other is retried less often the slower it was.
+        """
         if len(self.candidates) == 1:
             return self.candidates[0]
         bucket = self._buckets.setdefault(n_tokens.bit_length(), _Bucket())
         bucket.steps += 1
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            return untried[0]
+            return untried[0] if bucket.steps % EXPLORE_EVERY == 0 else self._preferred
         best = min(self.candidates, key=lambda n: bucket.average[n])
+        self._preferred = best
         other = next(n for n in self.candidates if n != best)
         ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
         interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
