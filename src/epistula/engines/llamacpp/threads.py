@@ -23,6 +23,8 @@ ALPHA = 0.25
 EXPLORE_EVERY = 16
 """Steps between tries of the other count when both are about as fast."""
 MAX_EXPLORE_EVERY = 512
+LARGEST_BUCKET = 6
+"""Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
 
 
 def cores() -> int:
@@ -74,7 +76,7 @@ class ThreadPolicy:
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
-        bucket = self._buckets.setdefault(n_tokens.bit_length(), _Bucket())
+        bucket = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket())
         bucket.steps += 1
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
@@ -90,7 +92,7 @@ class ThreadPolicy:
         """Add a step's measured wall time."""
         if len(self.candidates) == 1:
             return
-        average = self._buckets.setdefault(n_tokens.bit_length(), _Bucket()).average
+        average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
         old = average.get(n_threads)
         average[n_threads] = seconds if old is None else old + ALPHA * (seconds - old)
 
