@@ -14,8 +14,8 @@ inside the llama context. Measured with SmolLM2-135M on the 2-core machine: a
 4,000-token prefix is 92 MB of KV, snapshotted in ~90 ms and restored in
 ~25 ms, where prefilling it takes 20-60 s. Retained sequences would avoid the
 copy but cannot be budgeted: with per-sequence KV streams (the default here)
-each needs a whole ``n_ctx`` stream fixed when the context is created, and with
-a unified cache they compete for the cells running requests need. Snapshots
+each holds a whole stream, and with a unified cache they compete for the cells
+running requests need (:mod:`~epistula.engines.llamacpp.kv_layout`). Snapshots
 cost exactly their bytes, live outside the context, and survive the slot
 being reused by other requests. A slot's own leftover prefix (automatic reuse)
 is still used first when it is at least as long.
