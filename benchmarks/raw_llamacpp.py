@@ -43,10 +43,10 @@ def default_model_path() -> str:
 
 
 def _threads() -> int:
-    """The engine's default thread count, so raw and engine runs compare like with like."""
-    from epistula.engines.llamacpp.native import default_threads
+    """All cores (the most threads the engine's adaptive policy uses)."""
+    from epistula.engines.llamacpp.threads import cores
 
-    return default_threads()
+    return cores()
 
 
 def _quiet_logs() -> None:

@@ -255,7 +255,13 @@ class Settings(BaseSettings):
     n_seq_max: int = 16
     """Sequences the engine decodes together (concurrent requests per model)."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp (None: all cores but one)."""
+    """CPU threads for llama.cpp (None: all cores or all but one, chosen step by step from
+    measured speed, so a busy machine does not stall ggml's spinning threads)."""
+    kv_cache_tokens: int | None = Field(default=None, ge=1)
+    """KV cache budget of each model in tokens, for all its sequences together, allocated on
+    demand (None: ``n_seq_max`` full windows when they fit 4 GiB). Below ``n_seq_max`` windows
+    the cache is unified, like ``llama-server -kvu``: greedy output then depends on what is
+    batched with a request."""
     max_queue: int = 64
     """Requests waiting for a sequence slot before new ones get ``529 overloaded_error``."""
     prompt_cache_bytes: int = 1 << 30

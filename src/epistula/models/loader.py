@@ -64,4 +64,5 @@ def build_engine(settings: Settings, model: ModelConfig) -> Engine:
         name=model.id,
         prompt_cache_bytes=settings.prompt_cache_bytes,
         prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+        kv_cache_tokens=settings.kv_cache_tokens,
     )

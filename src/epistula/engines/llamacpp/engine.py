@@ -14,8 +14,8 @@ inside the llama context. Measured with SmolLM2-135M on the 2-core machine: a
 4,000-token prefix is 92 MB of KV, snapshotted in ~90 ms and restored in
 ~25 ms, where prefilling it takes 20-60 s. Retained sequences would avoid the
 copy but cannot be budgeted: with per-sequence KV streams (the default here)
-each needs a whole ``n_ctx`` stream fixed when the context is created, and with
-a unified cache they compete for the cells running requests need. Snapshots
+each holds a whole stream, and with a unified cache they compete for the cells
+running requests need (:mod:`~epistula.engines.llamacpp.kv_layout`). Snapshots
 cost exactly their bytes, live outside the context, and survive the slot
 being reused by other requests. A slot's own leftover prefix (automatic reuse)
 is still used first when it is at least as long.
@@ -38,9 +38,11 @@ from epistula.engines.base import (
     PromptTooLong,
     TokenEvent,
 )
-from epistula.engines.llamacpp.native import NativeContext, NativeModel, default_threads
+from epistula.engines.llamacpp.kv_layout import plan_layout
+from epistula.engines.llamacpp.native import NativeContext, NativeModel
 from epistula.engines.llamacpp.scheduler import Scheduler
 from epistula.engines.llamacpp.slots import Job, Outcome
+from epistula.engines.llamacpp.threads import ThreadPolicy
 from epistula.engines.prefix_store import PromptCache
 
 log = logging.getLogger(__name__)
@@ -49,29 +51,21 @@ DEFAULT_MAX_CONTEXT = 8192
 """Cap on the default window: the trained context of big models would make
 the KV cache needlessly large; pass ``n_ctx`` to go beyond."""
 
-SPLIT_KV_BUDGET = 4 << 30
-"""Largest KV cache (bytes) for which per-sequence streams are chosen automatically.
-
-Measured on SmolLM2-135M (2 CPU cores): with one *unified* cache, greedy
-output of a request depends on what else is batched with it (logits differ by
-~0.5 between a 1-token and a multi-token decode, so about half of 16
-concurrent streams drift from their solo run after ~10 tokens), and every
-token attends over every sequence's cells. Per-sequence streams are
-bit-identical to solo runs (chunked or mixed prefill included) and faster at
-16 streams, but need ``n_seq_max`` full windows of memory. So streams are used
-while that fits this budget, and the unified cache above it."""
-
 
 class LlamaCppEngine:
     """An :class:`~epistula.engines.base.Engine` backed by one llama.cpp context.
 
     ``n_ctx`` is the context window of ONE request (default: the model's
-    trained context, capped at 8192). ``kv_unified`` picks the KV layout:
-    ``True`` shares one ``n_ctx``-cell cache among the ``n_seq_max``
-    sequences (small, but batch-dependent numerics); ``False`` gives each
-    sequence its own ``n_ctx`` cells (``n_seq_max`` times the memory, results
-    identical to solo runs); ``None`` chooses streams when they fit
-    :data:`SPLIT_KV_BUDGET`. ``n_batch`` bounds the tokens per
+    trained context, capped at 8192). ``kv_cache_tokens`` is the KV budget of
+    the whole engine in cells (tokens), allocated on demand; ``kv_unified``
+    picks the layout: ``True`` shares one cache among the ``n_seq_max``
+    sequences (memory follows the tokens in use, batch-dependent numerics);
+    ``False`` gives each sequence its own cells (results identical to solo
+    runs); ``None`` chooses streams when every sequence can have a full
+    window within the budget (:mod:`~epistula.engines.llamacpp.kv_layout`).
+    ``n_threads`` fixes ggml's thread count (None: :class:`ThreadPolicy`
+    picks between all cores and one fewer, step by step, from measured
+    speed). ``n_batch`` bounds the tokens per
     ``llama_decode`` call, so it is also the prefill chunk size when nothing
     else runs; while other sequences decode, a step takes at most
     ``prefill_chunk`` prompt tokens so their streams keep flowing. ``max_queue``
@@ -93,6 +87,7 @@ class LlamaCppEngine:
         prefill_chunk: int = 64,
         prompt_cache_bytes: int = 1 << 30,
         prompt_cache_min_tokens: int = 1024,
+        kv_cache_tokens: int | None = None,
     ) -> None:
         if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
             raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
@@ -100,10 +95,11 @@ class LlamaCppEngine:
         self._n_ctx_arg = n_ctx
         self._n_seq_max = n_seq_max
         self._n_batch = max(n_batch, n_seq_max)  # every decoding sequence fits one batch
-        self._n_threads = n_threads or default_threads()
+        self._n_threads = n_threads
         self._max_queue = max_queue
         self._name = name or Path(model_path).stem
         self._kv_unified_arg = kv_unified
+        self._kv_cache_tokens = kv_cache_tokens
         self._prefill_chunk = prefill_chunk
         self.kv_unified: bool | None = None
         """The layout in use (known after :meth:`start`)."""
@@ -173,28 +169,31 @@ class LlamaCppEngine:
     async def _start(self) -> None:
         model = await asyncio.to_thread(self._loaded)
         self.prompt_cache.bytes_per_token = model.kv_bytes_per_token()
-        window = self._n_ctx(model)
-        unified = self._kv_unified_arg
-        if unified is None:
-            split_bytes = window * self._n_seq_max * model.kv_bytes_per_token()
-            unified = split_bytes > SPLIT_KV_BUDGET
-        self.kv_unified = unified
-        n_ctx = window if unified else window * self._n_seq_max
+        layout = plan_layout(
+            window=self._n_ctx(model),
+            n_seq_max=self._n_seq_max,
+            budget_tokens=self._kv_cache_tokens,
+            unified=self._kv_unified_arg,
+            bytes_per_token=model.kv_bytes_per_token(),
+        )
+        self.kv_unified = layout.unified
+        threads = ThreadPolicy.fixed(self._n_threads) if self._n_threads else ThreadPolicy.adaptive()
 
-        def make_context() -> NativeContext:
+        def make_context(cells: int) -> NativeContext:
             return NativeContext(
                 model,
-                n_ctx=n_ctx,
+                n_ctx=cells,
                 n_seq_max=self._n_seq_max,
                 n_batch=self._n_batch,
-                n_threads=self._n_threads,
-                kv_unified=unified,
+                n_threads=threads.max_threads,
+                kv_unified=layout.unified,
             )
 
         scheduler = Scheduler(
             model,
             make_context,
-            n_seq_max=self._n_seq_max,
+            layout=layout,
+            threads=threads,
             n_batch=self._n_batch,
             max_queue=self._max_queue,
             prefill_chunk=self._prefill_chunk,
@@ -204,13 +203,15 @@ class LlamaCppEngine:
         self._scheduler = scheduler
         self._facts = None  # recompute with the context's real window
         log.info(
-            "llama.cpp engine %s ready: window=%d seqs=%d unified_kv=%s batch=%d threads=%d",
+            "llama.cpp engine %s ready: window=%d seqs=%d unified_kv=%s kv_cells=%d..%d batch=%d threads=%s",
             self._name,
             scheduler.context_window,
             self._n_seq_max,
-            unified,
+            layout.unified,
+            layout.initial_cells,
+            layout.max_cells,
             self._n_batch,
-            self._n_threads,
+            threads,
         )
 
     async def close(self) -> None:

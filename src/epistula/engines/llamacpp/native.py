@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -63,23 +62,6 @@ def _init_backend() -> None:
             ll.llama_log_set(_log_callback, ctypes.c_void_p(0))
             ll.llama_backend_init()
             _backend_ready = True
-
-
-def default_threads() -> int:
-    """ggml threads to use by default: all cores but one (at least one).
-
-    ggml's CPU threads meet at spin barriers hundreds of times per token, so
-    when anything else needs a core (the event loop serving HTTP, a client on
-    the same box) a thread per core collapses: measured on 2 cores under load,
-    2 threads fell to 1-40 tokens/s while 1 thread held ~150. Keeping a core
-    free costs peak throughput on an idle machine (2 threads: ~330 tokens/s at
-    16 streams vs ~190), so pass ``n_threads`` explicitly on dedicated hosts.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
 
 
 class SamplerChain:
@@ -348,6 +330,13 @@ class NativeContext:
         self.n_ctx: int = ll.llama_n_ctx(handle)
         self.n_ctx_seq: int = ll.llama_n_ctx_seq(handle)
         self.kv_unified = kv_unified
+        self.n_threads = n_threads
+
+    def set_threads(self, n_threads: int) -> None:
+        """ggml threads for the next decodes (single-token and batched alike)."""
+        if n_threads != self.n_threads:
+            ll.llama_set_n_threads(self.handle, n_threads, n_threads)
+            self.n_threads = n_threads
 
     def decode(self, batch: NativeBatch) -> int:
         """Run one forward pass (releases the GIL); returns llama_decode's status."""

@@ -23,18 +23,25 @@ reported when the job was submitted; should a restore find no free cells (only
 possible with a unified cache) the prefix is prefilled instead, and a job
 cancelled before its breakpoint writes nothing.
 
-Events cross to asyncio through ``loop.call_soon_threadsafe``, batched to one
-call per event loop per step so sixteen streams cost one wake-up, not sixteen.
+KV cells come on demand (:mod:`~epistula.engines.llamacpp.kv_layout`): when a
+step finds no room and the budget allows, the context is recreated with twice
+the cells and every sequence's cells are moved over (``_grow``) before idle
+caches are evicted or anything is preempted. Each step's ggml thread count
+comes from a :class:`~epistula.engines.llamacpp.threads.ThreadPolicy`.
+
+Events cross to asyncio through :mod:`~epistula.engines.llamacpp.delivery`:
+at most one wake-up per event loop per step, none while the loop is still
+busy with the previous step's events.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import heapq
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -46,8 +53,11 @@ from epistula.engines.base import (
     PromptProgress,
     Token,
 )
+from epistula.engines.llamacpp.delivery import Mailboxes
+from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
 from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable
+from epistula.engines.llamacpp.threads import ThreadPolicy
 from epistula.engines.prefix_store import PromptCache, Snapshot, common_prefix
 
 log = logging.getLogger(__name__)
@@ -59,9 +69,10 @@ class Scheduler:
     def __init__(
         self,
         model: NativeModel,
-        make_context: Callable[[], NativeContext],
+        make_context: Callable[[int], NativeContext],
         *,
-        n_seq_max: int,
+        layout: KvLayout,
+        threads: ThreadPolicy,
         n_batch: int,
         max_queue: int,
         prefill_chunk: int,
@@ -71,7 +82,10 @@ class Scheduler:
         self._cache = cache
         self._prefill_chunk = max(1, prefill_chunk)
         self._make_context = make_context
-        self._n_seq_max = n_seq_max
+        self._layout = layout
+        self._threads = threads
+        self._cells = layout.initial_cells
+        n_seq_max = self._n_seq_max = layout.n_seq_max
         self._n_batch = n_batch
         self._max_queue = max_queue
         self._cond = threading.Condition()
@@ -83,12 +97,13 @@ class Scheduler:
         self._slots = SlotTable(n_seq_max)
         self._active: list[Job] = []
         self._outbox: list[tuple[Job, Outcome]] = []
+        self._mailboxes = Mailboxes()
         self._ctx: NativeContext | None = None
         self._batch: NativeBatch | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="llamacpp-worker", daemon=True)
-        self.context_window = 0
+        self.context_window = layout.window
 
     # -- lifecycle (any thread) -------------------------------------------
 
@@ -144,15 +159,15 @@ class Scheduler:
                 "waiting": len(self._pending),
                 "slots": self._n_seq_max,
                 "cached_slots": len(self._slots.cached_idle()),
+                "kv_cells": self._cells,
             }
 
     # -- worker thread ----------------------------------------------------
 
     def _run(self) -> None:
         try:
-            self._ctx = self._make_context()
+            self._ctx = self._make_context(self._cells)
             self._batch = NativeBatch(max(self._n_batch, self._n_seq_max))
-            self.context_window = self._ctx.n_ctx_seq
         except BaseException as exc:  # reported to start()
             self._startup_error = exc
             self._ready.set()
@@ -186,14 +201,51 @@ class Scheduler:
         assert ctx is not None and batch is not None
         while self._active:
             in_batch = self._fill_batch(batch)
-            status = ctx.decode(batch)
+            status = self._decode(batch)
             if status == 0:
                 self._after_decode(in_batch)
                 return
-            if status == 1 and self._relieve_kv_pressure():
+            if status == 1 and (self._grow() or self._relieve_kv_pressure()):
+                self._drop_cancelled()
                 continue
             for job in list(in_batch):
                 self._fail(job, EngineError(f"llama_decode failed with status {status}"), True)
+
+    def _decode(self, batch: NativeBatch) -> int:
+        """``llama_decode`` with the policy's thread count, timed for the policy."""
+        ctx = self._ctx
+        assert ctx is not None
+        n_tokens = batch.n_tokens
+        n_threads = self._threads.choose(n_tokens)
+        ctx.set_threads(n_threads)
+        started = time.perf_counter()
+        status = ctx.decode(batch)
+        if status == 0:
+            self._threads.record(n_tokens, n_threads, time.perf_counter() - started)
+        return status
+
+    def _grow(self) -> bool:
+        """Recreate the context with more cells (within the budget), moving every
+        sequence's cells over; False at the budget. A sequence whose cells cannot be
+        moved loses them: an idle cache is forgotten, a running job fails."""
+        cells = self._layout.grown(self._cells)
+        old = self._ctx
+        if cells <= self._cells or old is None:
+            return False
+        self._drop_cancelled()  # their cells need not move
+        saved = [(slot, old.seq_snapshot(slot.seq_id)) for slot in self._slots.slots if slot.tokens]
+        old.free()
+        self._ctx = ctx = self._make_context(cells)
+        ctx.set_threads(old.n_threads)
+        self._cells = cells
+        log.info("KV cache grown to %d cells (%d sequences moved)", cells, len(saved))
+        for slot, data in saved:
+            if data is not None and ctx.seq_restore(data, slot.seq_id):
+                continue
+            slot.tokens = []
+            if slot.job is not None:
+                self._fail(slot.job, EngineError("KV cache could not be grown"), drop_kv=True)
+        return True
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._active if j.cancelled]:
@@ -405,18 +457,10 @@ class Scheduler:
             self._n_active -= 1
 
     def _flush(self) -> None:
-        """Deliver this step's outcomes: one thread-safe callback per event loop."""
-        if not self._outbox:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, Outcome]]] = {}
-        for item in self._outbox:
-            by_loop.setdefault(item[0].loop, []).append(item)
-        self._outbox = []
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, items)
-            except RuntimeError:  # the consumer's loop is closed; nobody to tell
-                log.debug("dropping %d events for a closed event loop", len(items))
+        """Hand this step's outcomes to their event loops."""
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            self._mailboxes.post(outbox)
 
     def _shutdown(self) -> None:
         """Fail every job still known, then free the native objects."""
@@ -437,9 +481,3 @@ class Scheduler:
 
 def _seq_id(job: Job) -> int:
     return job.slot.seq_id if job.slot is not None else -1
-
-
-def _deliver(items: list[tuple[Job, Outcome]]) -> None:
-    """Runs on the event loop: hand each outcome to its job's queue."""
-    for job, outcome in items:
-        job.queue.put_nowait(outcome)

@@ -1,0 +1,366 @@
+"""epistula against llama-server on the same GGUF, same machine, same streaming load.
+
+    python benchmarks/vs_llama_server.py [--concurrency 1 4 16 64] [--tokens 128] [--rounds 3]
+
+Starts both servers and keeps both up for the whole run (the idle one uses no CPU):
+
+* llama-server as ``llama-server -m MODEL -np 16 -c 32768 -kvu`` (default threads). The
+  binary is ``--llama-server``, else the one ``../shared/tools/build-llama-server.sh``
+  caches under ``~/.cache/llama-server/<version>/bin``.
+* ``python -m epistula serve`` on the same GGUF with the same total KV budget
+  (``EPISTULA_KV_CACHE_TOKENS=32768``, 16 sequences; ``--epistula-env`` adds or overrides
+  variables, e.g. to measure an older checkout).
+
+Each round runs every concurrency N against both servers, alternating which goes first.
+A run is a separate client process (N raw HTTP/1.1 connections on one asyncio loop, no
+HTTP library) that first sends one short warm-up request, then N streaming
+``/v1/messages`` requests at once (temperature 0, ``max_tokens`` tokens, a distinct
+story prompt per stream, the same prompts for both servers). Per run:
+
+``tok/s``  all output tokens (``usage.output_tokens``) over the wall time from sending the
+           N requests to the last byte of the last stream: end to end, as a client sees it.
+``TTFT``   median time from sending a request to its first ``content_block_delta``.
+
+Medians over the rounds are printed as one table with the ratios (epistula / llama-server;
+above 1 is better for tok/s, below 1 is better for TTFT and RSS), plus each process's
+idle RSS (after start-up, before any request) and peak RSS (``VmHWM`` at the end), and
+the load average around each run (other jobs on the machine skew everything).
+
+With ``--raw`` (default on) every round also measures raw batched ``llama_decode`` with
+native greedy sampling on all cores and a unified 32,768-cell cache
+(``raw_llamacpp.measure_raw_decode``, prompts prefilled outside the timing) while both
+servers idle: the ceiling a server could reach (for N up to 16: it prefills every prompt in
+one 512-token batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import KEY, MODEL, free_port
+
+PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
+STARTUP_S = 300
+RAW_MAX_BATCH = 16
+"""The raw baseline prefills all its prompts in one 512-token batch: at most 16 of them."""
+
+# ---------------------------------------------------------------- the load generator (own process)
+
+
+class _Chunked:
+    """Incremental decoder of an HTTP/1.1 body (chunked, or raw until close)."""
+
+    def __init__(self, chunked: bool) -> None:
+        self.chunked = chunked
+        self.raw = b""
+        self.need = -1  # bytes left in the current chunk; -1: expecting a size line
+
+    def feed(self, data: bytes) -> bytes:
+        if not self.chunked:
+            return data
+        self.raw += data
+        out = bytearray()
+        while True:
+            if self.need < 0:
+                end = self.raw.find(b"\r\n")
+                if end < 0:
+                    break
+                line = self.raw[:end].split(b";")[0].strip()
+                self.raw = self.raw[end + 2 :]
+                if not line:
+                    continue  # the CRLF that ends a chunk's data
+                self.need = int(line, 16)
+                if self.need == 0:
+                    break
+            take = self.raw[: self.need]
+            out += take
+            self.raw = self.raw[len(take) :]
+            self.need -= len(take)
+            if self.need:
+                break
+            self.need = -1
+        return bytes(out)
+
+
+async def _one_stream(host: str, port: int, tokens: int, i: int) -> dict[str, Any]:
+    body = json.dumps(
+        {
+            "model": MODEL,
+            "max_tokens": tokens,
+            "stream": True,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": PROMPT.format(i=i)}],
+        }
+    ).encode()
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: {host}:{port}\r\nx-api-key: {KEY}\r\nconnection: close\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, port)
+    sent = time.perf_counter()
+    writer.write(head + body)
+    first = 0.0
+    output_tokens = 0
+    status = b""
+    error = ""
+    buf = b""
+    decoder: _Chunked | None = None
+    try:
+        while chunk := await reader.read(65536):
+            now = time.perf_counter()
+            if decoder is None:
+                buf += chunk
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                headers = buf[:end].lower()
+                status = buf[: buf.find(b"\r\n")]
+                decoder = _Chunked(b"transfer-encoding: chunked" in headers)
+                chunk, buf = buf[end + 4 :], b""
+            buf += decoder.feed(chunk)
+            *frames, buf = buf.replace(b"\r\n", b"\n").split(b"\n\n")
+            for frame in frames:
+                if frame.startswith(b"event: content_block_delta"):
+                    first = first or now
+                elif frame.startswith(b"event: message_delta"):
+                    output_tokens = json.loads(frame.split(b"\ndata: ", 1)[1])["usage"]["output_tokens"]
+                elif frame.startswith(b"event: error"):
+                    error = frame.decode()
+    finally:
+        writer.close()
+    done = time.perf_counter()
+    if not status.endswith(b" 200 OK") or error:
+        error = error or (status + buf[:300]).decode(errors="replace")
+    return {"sent": sent, "first": first, "done": done, "output_tokens": output_tokens, "error": error}
+
+
+async def _load(host: str, port: int, n: int, tokens: int, tag: int) -> list[dict[str, Any]]:
+    await _one_stream(host, port, 4, -1)  # warm-up: connection paths, first graphs
+    return list(await asyncio.gather(*(_one_stream(host, port, tokens, tag * 100 + i) for i in range(n))))
+
+
+def client_main(url: str, n: int, tokens: int, tag: int) -> None:
+    host, port = url.rsplit(":", 1)
+    print(json.dumps(asyncio.run(_load(host.split("//")[-1], int(port), n, tokens, tag))))
+
+
+# ---------------------------------------------------------------- servers
+
+
+def _rss_mb(pid: int, field: str) -> float:
+    """``VmRSS`` / ``VmHWM`` of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, name: str) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{name} did not start within {STARTUP_S} s")
+
+
+@contextmanager
+def _process(name: str, argv: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(proc, url, name)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def llama_server_binary(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    found = sorted(glob.glob(os.path.expanduser("~/.cache/llama-server/*/bin/llama-server")))
+    if found:
+        return found[-1]
+    script = Path(__file__).resolve().parents[2] / "shared/tools/build-llama-server.sh"
+    if script.is_file():
+        out = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
+        return out.stdout.strip().splitlines()[-1]
+    raise SystemExit("llama-server not found: pass --llama-server PATH (see ../shared/tools/build-llama-server.sh)")
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def run_level(url: str, n: int, tokens: int, tag: int) -> dict[str, float]:
+    """One client process against one server: end-to-end tok/s and median TTFT."""
+    load_before = os.getloadavg()[0]
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", url, str(n), str(tokens), str(tag)],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    streams: list[dict[str, Any]] = json.loads(out.stdout)
+    errors = [s["error"] for s in streams if s["error"]]
+    if errors:
+        raise RuntimeError(f"{url}: {len(errors)} of {n} streams failed: {errors[0]}")
+    wall = max(s["done"] for s in streams) - min(s["sent"] for s in streams)
+    return {
+        "tok_s": sum(s["output_tokens"] for s in streams) / wall,
+        "ttft_s": statistics.median(s["first"] - s["sent"] for s in streams),
+        "load": (load_before + os.getloadavg()[0]) / 2,
+    }
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(results: dict[str, Any], levels: Sequence[int]) -> str:
+    """Medians per level: each server's tok/s and TTFT, and the ratios to llama-server."""
+    names = [name for name in results["rss_mb"] if name != "llama-server"]
+    raw = results.get("raw", {})
+    head = ["streams", "llama-server tok/s"]
+    for name in names:
+        head += [f"{name} tok/s", f"**{name} / llama-server**"]
+    head += ["llama-server TTFT"]
+    for name in names:
+        head += [f"{name} TTFT", f"**{name} TTFT / llama-server**"]
+    head += ["raw all-core tok/s", f"{names[0]} / raw", "load avg"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in levels:
+        runs = {name: results[name][str(n)] for name in ["llama-server", *names]}
+        tok = {name: _median([r["tok_s"] for r in rs]) for name, rs in runs.items()}
+        ttft = {name: _median([r["ttft_s"] for r in rs]) for name, rs in runs.items()}
+        raw_tok = _median(raw.get(str(n), []))
+        row = [str(n), f"{tok['llama-server']:.1f}"]
+        for name in names:
+            row += [f"{tok[name]:.1f}", f"**{tok[name] / tok['llama-server']:.2f}**"]
+        row += [f"{ttft['llama-server'] * 1000:.0f} ms"]
+        for name in names:
+            row += [f"{ttft[name] * 1000:.0f} ms", f"**{ttft[name] / ttft['llama-server']:.2f}**"]
+        row += [f"{raw_tok:.1f}", f"{tok[names[0]] / raw_tok:.2f}"]
+        row += [f"{_median([r['load'] for rs in runs.values() for r in rs]):.2f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    rss = results["rss_mb"]
+    lines += ["", "| RSS (MiB) | " + " | ".join(rss) + " |", "|---|" + "---|" * len(rss)]
+    for kind in ("idle", "peak"):
+        cells = [f"{rss[name][kind]:.0f} ({rss[name][kind] / rss['llama-server'][kind]:.2f}x)" for name in rss]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--tokens", type=int, default=128, help="max_tokens of every stream")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians are reported)")
+    parser.add_argument("--ctx", type=int, default=32768, help="total KV cells of each server")
+    parser.add_argument("--parallel", type=int, default=16, help="sequence slots of each server")
+    parser.add_argument("--llama-server", default=None, help="the llama-server binary")
+    parser.add_argument("--model", default=None, help="the GGUF (default: the bundled SmolLM2)")
+    parser.add_argument("--epistula-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--baseline-src", default=None, help="also run epistula from this src/ directory (e.g. an older checkout)"
+    )
+    parser.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw llama_decode baseline")
+    parser.add_argument("--raw-tokens", type=int, default=64, help="decode steps timed by the raw baseline")
+    parser.add_argument("--json", default=None, help="also write every run to this file")
+    args = parser.parse_args(argv)
+
+    from raw_llamacpp import default_model_path, measure_raw_decode
+
+    model = args.model or default_model_path()
+    cores = len(os.sched_getaffinity(0))
+    port = free_port()
+    servers: list[tuple[str, list[str], dict[str, str] | None, int]] = [
+        ("llama-server", [llama_server_binary(args.llama_server), "-m", model, "-np", str(args.parallel)], None, port)
+    ]
+    servers[0][1].extend(["-c", str(args.ctx), "-kvu", "--port", str(port)])
+    variants = [("epistula", args.epistula_env, None)]
+    if args.baseline_src:
+        variants.append(("baseline", args.baseline_env, args.baseline_src))
+    for name, overrides, src in variants:
+        port = free_port()
+        env = {
+            **os.environ,
+            "EPISTULA_API_KEY": KEY,
+            "EPISTULA_DATA_DIR": tempfile.mkdtemp(prefix="epistula-bench-"),
+            "EPISTULA_N_SEQ_MAX": str(args.parallel),
+            "EPISTULA_KV_CACHE_TOKENS": str(args.ctx),
+            "EPISTULA_LOG_LEVEL": "warning",
+        }
+        if src:
+            env["PYTHONPATH"] = src
+        if args.model:
+            env["EPISTULA_MODEL"] = args.model
+        env.update(dict(item.split("=", 1) for item in overrides))
+        servers.append((name, [sys.executable, "-m", "epistula", "serve", "--port", str(port)], env, port))
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cores": cores,
+        "argv": sys.argv[1:],
+        "raw": {str(n): [] for n in args.concurrency},
+        "rss_mb": {},
+    }
+    with ExitStack() as stack:
+        pids = {}
+        for name, argv_, env_, port_ in servers:
+            pids[name] = stack.enter_context(_process(name, argv_, f"http://127.0.0.1:{port_}", env_))
+            results[name] = {str(n): [] for n in args.concurrency}
+        for name, pid in pids.items():
+            results["rss_mb"][name] = {"idle": _rss_mb(pid, "VmRSS")}
+        for r in range(args.rounds):
+            if args.raw:
+                sizes = tuple(n for n in args.concurrency if n <= RAW_MAX_BATCH)
+                raw = measure_raw_decode(
+                    model, sizes, args.raw_tokens, n_ctx=args.ctx, n_threads=cores, kv_unified=True
+                )
+                for n, rate in raw.items():
+                    results["raw"][str(n)].append(rate)
+            for n in args.concurrency:
+                order = servers if r % 2 == 0 else servers[::-1]
+                for name, _, _, port_ in order:
+                    level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 10 + r)
+                    results[name][str(n)].append(level)
+                    print(f"round {r} N={n} {name}: {json.dumps(level)}", file=sys.stderr, flush=True)
+                    if args.json:
+                        Path(args.json).write_text(json.dumps(results, indent=2))
+        for name, pid in pids.items():
+            results["rss_mb"][name]["peak"] = _rss_mb(pid, "VmHWM")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    print(f"{results['date']}, {cores} cores, {args.rounds} rounds, {args.tokens} output tokens per stream\n")
+    print(table(results, args.concurrency))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--client":
+        client_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        sys.exit(main())

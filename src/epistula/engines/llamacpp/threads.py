@@ -1,0 +1,102 @@
+"""How many CPU threads ggml uses for each ``llama_decode``, chosen from measured speed.
+
+ggml's CPU threads meet at spin barriers hundreds of times per step. On an idle machine a
+thread per core is fastest (2 cores, SmolLM2-135M: prefill ~408 tokens/s against ~200 with
+one thread, 16-stream decode ~1.7x). But when anything else wants a core (the event loop
+serving HTTP, a client on the same box, other jobs) a thread that is descheduled stalls
+every other one at the next barrier: measured on the loaded 2-core machine, two threads
+fell to a few tokens/s where one held ~150. No fixed count is right for both, so the
+adaptive policy measures: for every batch shape (decode steps bucketed by their token
+count) it keeps a moving average of the step time with each candidate count (all cores,
+and all but one), uses the faster one, and now and then tries the other again, less often
+the worse it was; a new batch shape starts with the count that won last (at first the
+fewest threads, which cannot collapse). ``llama_set_n_threads`` costs nothing, so the count can change per step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+ALPHA = 0.25
+"""Weight of a new step in the moving averages (recent steps count most: load changes)."""
+EXPLORE_EVERY = 16
+"""Steps between tries of the other count when both are about as fast."""
+MAX_EXPLORE_EVERY = 512
+LARGEST_BUCKET = 6
+"""Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Bucket:
+    average: dict[int, float] = field(default_factory=dict)
+    """Seconds per step by thread count."""
+    steps: int = 0
+
+
+@dataclass
+class ThreadPolicy:
+    """Thread counts to try (one: fixed) and what was measured with each."""
+
+    candidates: tuple[int, ...]
+    _buckets: dict[int, _Bucket] = field(default_factory=dict, init=False)
+    _preferred: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._preferred = self.candidates[-1]
+
+    @classmethod
+    def fixed(cls, n_threads: int) -> ThreadPolicy:
+        return cls((max(1, n_threads),))
+
+    @classmethod
+    def adaptive(cls, n_cores: int | None = None) -> ThreadPolicy:
+        n = n_cores or cores()
+        return cls(tuple(sorted({n, max(1, n - 1)}, reverse=True)))
+
+    @property
+    def max_threads(self) -> int:
+        return self.candidates[0]
+
+    def choose(self, n_tokens: int) -> int:
+        """The thread count for a step of ``n_tokens`` tokens.
+
+        A batch shape not measured with every count uses the count that won last (at
+        first the fewest threads: safe on a busy machine) and tries the other one every
+        :data:`EXPLORE_EVERY` steps; once both are measured, the faster one is used and
+        the other is retried less often the slower it was.
+        """
+        if len(self.candidates) == 1:
+            return self.candidates[0]
+        bucket = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket())
+        bucket.steps += 1
+        untried = [n for n in self.candidates if n not in bucket.average]
+        if untried:
+            return untried[0] if bucket.steps % EXPLORE_EVERY == 0 else self._preferred
+        best = min(self.candidates, key=lambda n: bucket.average[n])
+        self._preferred = best
+        other = next(n for n in self.candidates if n != best)
+        ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
+        interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
+        return other if bucket.steps % interval == 0 else best
+
+    def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
+        """Add a step's measured wall time."""
+        if len(self.candidates) == 1:
+            return
+        average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
+        old = average.get(n_threads)
+        average[n_threads] = seconds if old is None else old + ALPHA * (seconds - old)
+
+    def __str__(self) -> str:
+        if len(self.candidates) == 1:
+            return str(self.candidates[0])
+        return "adaptive " + "/".join(map(str, self.candidates))

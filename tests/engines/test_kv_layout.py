@@ -1,0 +1,59 @@
+"""KV layout planning and the adaptive thread policy (pure logic, no model)."""
+
+from __future__ import annotations
+
+from epistula.engines.llamacpp.kv_layout import INITIAL_CELLS, SPLIT_KV_BUDGET, plan_layout
+from epistula.engines.llamacpp.threads import ThreadPolicy
+
+BPT = 23040  # SmolLM2-135M: f16 K+V bytes per token
+
+
+def test_default_is_streams_of_full_windows_allocated_on_demand() -> None:
+    layout = plan_layout(window=8192, n_seq_max=16, budget_tokens=None, unified=None, bytes_per_token=BPT)
+    assert not layout.unified and layout.window == 8192
+    assert layout.max_cells == 16 * 8192
+    assert layout.initial_cells == INITIAL_CELLS  # 16 streams of 256 cells
+    assert layout.grown(layout.initial_cells) == 2 * INITIAL_CELLS
+    assert layout.grown(layout.max_cells) == layout.max_cells
+
+
+def test_a_token_budget_below_full_windows_unifies_the_cache() -> None:
+    layout = plan_layout(window=8192, n_seq_max=16, budget_tokens=32768, unified=None, bytes_per_token=BPT)
+    assert layout.unified and layout.window == 8192 and layout.max_cells == 32768
+    assert layout.initial_cells == INITIAL_CELLS
+    small = plan_layout(window=8192, n_seq_max=16, budget_tokens=2048, unified=None, bytes_per_token=BPT)
+    assert small.unified and small.window == 2048 and small.initial_cells == 2048
+
+
+def test_big_models_unify_by_default_and_forced_layouts_are_honoured() -> None:
+    huge = plan_layout(window=8192, n_seq_max=16, budget_tokens=None, unified=None, bytes_per_token=SPLIT_KV_BUDGET)
+    assert huge.unified and huge.max_cells == 8192
+    split = plan_layout(window=8192, n_seq_max=16, budget_tokens=32768, unified=False, bytes_per_token=BPT)
+    assert not split.unified and split.window == 2048 and split.max_cells == 32768
+    unified = plan_layout(window=256, n_seq_max=4, budget_tokens=None, unified=True, bytes_per_token=BPT)
+    assert unified.unified and unified.window == 256 and unified.max_cells == 256
+
+
+def test_thread_policy_prefers_the_faster_count_and_keeps_checking() -> None:
+    policy = ThreadPolicy.adaptive(2)
+    assert policy.candidates == (2, 1) and str(policy) == "adaptive 2/1"
+    speed = {2: 0.010, 1: 0.018}
+    picks = []
+    for _ in range(400):
+        n = policy.choose(16)
+        picks.append(n)
+        policy.record(16, n, speed[n])
+    assert picks[:15] == [1] * 15 and picks[15] == 2  # the safe count first, then the other is tried
+    assert 0 < picks[16:].count(1) < 40  # then mostly the faster one, the other now and then
+    speed = {2: 0.200, 1: 0.018}  # the machine got busy: two threads collapse
+    later = []
+    for _ in range(200):
+        n = policy.choose(16)
+        later.append(n)
+        policy.record(16, n, speed[n])
+    assert later[-100:].count(1) > 90
+
+
+def test_fixed_and_single_core_policies_never_change() -> None:
+    assert {ThreadPolicy.fixed(3).choose(n) for n in (1, 16, 512)} == {3}
+    assert ThreadPolicy.adaptive(1).candidates == (1,)
