@@ -47,7 +47,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from conftest import MODEL, LiveServer
 from epistula.api.surface import document
 
-from .conftest import ADMIN_KEY, ERROR_TYPES, selected
+from .conftest import ADMIN_KEY, ERROR_TYPES, record_latency, selected
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
@@ -204,6 +204,7 @@ def test_fuzz(
         additional_checks=[anthropic_envelope, negative_data_rejected],
         timeout=60,
     )
+    record_latency(fuzz_stats, "schemathesis", response.elapsed.total_seconds())
     fuzz_stats["cases"] += 1
     fuzz_stats[mode] += 1
     fuzz_stats[f"status {response.status_code}"] += 1
