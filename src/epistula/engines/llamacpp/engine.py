@@ -136,18 +136,7 @@ class LlamaCppEngine:
         if self._facts is None:
             model = self._loaded()
             window = self._scheduler.context_window if self._scheduler else self._n_ctx(model)
-            bos, eos = model.bos_token(), model.eos_token()
-            self._facts = ModelFacts(
-                name=self._name,
-                context_window=window,
-                chat_template=model.chat_template(),
-                bos_token=model.token_text(bos),
-                eos_token=model.token_text(eos),
-                eog_token_ids=model.eog_ids,
-                vocab_size=model.vocab_size,
-                supports_grammar=True,
-                control_tokens=model.control_texts,
-            )
+            self._facts = model.facts(self._name, window)
         return self._facts
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:

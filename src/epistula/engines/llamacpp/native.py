@@ -21,7 +21,7 @@ from typing import Any
 
 import llama_cpp.llama_cpp as ll
 
-from epistula.engines.base import EngineError, SamplingParams
+from epistula.engines.base import EngineError, ModelFacts, SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,21 @@ class NativeModel:
         self._pieces: dict[int, bytes] = {}
 
     # -- metadata ---------------------------------------------------------
+
+    def facts(self, name: str, context_window: int) -> ModelFacts:
+        """What the serving layers need to know of this model, served under ``name`` with
+        ``context_window`` tokens (the llama.cpp engine's and the remote engine's alike)."""
+        return ModelFacts(
+            name=name,
+            context_window=context_window,
+            chat_template=self.chat_template(),
+            bos_token=self.token_text(self.bos_token()),
+            eos_token=self.token_text(self.eos_token()),
+            eog_token_ids=self.eog_ids,
+            vocab_size=self.vocab_size,
+            supports_grammar=True,
+            control_tokens=self.control_texts,
+        )
 
     def chat_template(self) -> str:
         """The default chat template, from the C accessor or the raw GGUF key."""

@@ -134,18 +134,7 @@ class RemoteEngine:
     @property
     def facts(self) -> ModelFacts:
         if self._facts is None:
-            model = self._model()
-            self._facts = ModelFacts(
-                name=self._name,
-                context_window=self._window,
-                chat_template=model.chat_template(),
-                bos_token=model.token_text(model.bos_token()),
-                eos_token=model.token_text(model.eos_token()),
-                eog_token_ids=model.eog_ids,
-                vocab_size=model.vocab_size,
-                supports_grammar=True,
-                control_tokens=model.control_texts,
-            )
+            self._facts = self._model().facts(self._name, self._window)
         return self._facts
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
