@@ -26,6 +26,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """``VmRSS`` / ``VmHWM`` of a process, in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, name: str) -> None:
+    """Return once ``url``/health answers 200; exit the benchmark if ``proc`` dies or never does."""
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{name} did not start within {STARTUP_S} s")
+
+
 def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """``epistula serve --port P *args`` with ``env`` on top of this process's environment;
     returns once ``/health`` answers 200 (exits the benchmark if it never does)."""
@@ -39,18 +64,8 @@ def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"epistula serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"epistula serve did not start within {STARTUP_S} s")
+    wait_healthy(proc, url, "epistula serve")
+    return proc, url
 
 
 @contextlib.contextmanager

@@ -20,17 +20,9 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from common import HEADERS, MODEL, server
+from common import HEADERS, MODEL, rss_mb, server
 
 PROMPTS = ["Write a haiku about the sea.", "Name three rivers.", "Say hi.", "Count to ten.", "Describe a cat."]
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _client(url: str, until: float, tokens: int, seen: Counter[str], rng: random.Random) -> None:

@@ -50,13 +50,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).parent))
-from common import KEY, MODEL, free_port
+from common import KEY, MODEL, free_port, rss_mb, wait_healthy
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
-STARTUP_S = 300
 RAW_MAX_BATCH = 16
 """The raw baseline prefills all its prompts in one 512-token batch: at most 16 of them."""
 
@@ -164,34 +161,11 @@ def client_main(url: str, n: int, tokens: int, tag: int) -> None:
 # ---------------------------------------------------------------- servers
 
 
-def _rss_mb(pid: int, field: str) -> float:
-    """``VmRSS`` / ``VmHWM`` of a process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, name: str) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{name} did not start within {STARTUP_S} s")
-
-
 @contextmanager
 def _process(name: str, argv: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[int]:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_healthy(proc, url, name)
+        wait_healthy(proc, url, name)
         yield proc.pid
     finally:
         proc.terminate()
@@ -333,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pids[name] = stack.enter_context(_process(name, argv_, f"http://127.0.0.1:{port_}", env_))
             results[name] = {str(n): [] for n in args.concurrency}
         for name, pid in pids.items():
-            results["rss_mb"][name] = {"idle": _rss_mb(pid, "VmRSS")}
+            results["rss_mb"][name] = {"idle": rss_mb(pid, "VmRSS")}
         for r in range(args.rounds):
             if args.raw:
                 sizes = tuple(n for n in args.concurrency if n <= RAW_MAX_BATCH)
@@ -351,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if args.json:
                         Path(args.json).write_text(json.dumps(results, indent=2))
         for name, pid in pids.items():
-            results["rss_mb"][name]["peak"] = _rss_mb(pid, "VmHWM")
+            results["rss_mb"][name]["peak"] = rss_mb(pid, "VmHWM")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     print(f"{results['date']}, {cores} cores, {args.rounds} rounds, {args.tokens} output tokens per stream\n")
