@@ -238,3 +238,14 @@ def test_unknown_container_and_disabled_server(live: LiveServer, fake_server: Li
     assert answer["container"] is None and answer["usage"]["server_tool_use"] is None
     off = httpx.post(f"{fake_server.base_url}/v1/messages", json=body, headers=fake_server.headers())
     assert off.status_code == 400 and "server tool" in off.json()["error"]["message"]
+
+
+def test_models_api_says_code_execution_is_on(client: anthropic.Anthropic) -> None:
+    for model in [client.models.retrieve("claude-sonnet-4-5"), *client.models.list()]:
+        capabilities = model.to_dict()["capabilities"]
+        assert capabilities["server_tools"] == {
+            "supported": True,
+            "code_execution": {"supported": True},
+            "web_search": {"supported": False},
+        }
+        assert capabilities["code_execution"] == {"supported": False}  # code calling tools: not offered

@@ -7,7 +7,7 @@ messages (inside ``tool_result`` content too), whether or not its citations are 
 as the real API documents it. Documents arrive here after
 :func:`epistula.files.service.resolve_file_documents`, so PDFs and files are already
 text; :class:`~epistula.files.service.ExtractedTextSource` still carries the page texts
-and the file id.
+and the file id; so do the fetched PDFs of web fetch (``epistula.servertools.web_documents``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from epistula.protocol.content import (
     TextBlockParam,
     TextCitation,
     ToolResultBlockParam,
+    WebFetchBlockParam,
+    WebFetchToolResultBlockParam,
 )
 from epistula.protocol.messages import PromptParams
 
@@ -42,7 +44,9 @@ class Chunk:
 
 
 def iter_documents(params: PromptParams) -> Iterator[DocumentBlockParam]:
-    """Every document block, in request order (what ``document_index`` counts)."""
+    """Every document block, in request order (what ``document_index`` counts): the
+    client's, those in ``tool_result`` content, and the pages that web fetch fetched
+    (``web_fetch_tool_result`` blocks of earlier turns and of this response)."""
     for message in params.messages:
         if isinstance(message.content, str):
             continue
@@ -51,6 +55,8 @@ def iter_documents(params: PromptParams) -> Iterator[DocumentBlockParam]:
                 yield block
             elif isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
                 yield from (item for item in block.content if isinstance(item, DocumentBlockParam))
+            elif isinstance(block, WebFetchToolResultBlockParam) and isinstance(block.content, WebFetchBlockParam):
+                yield block.content.content
 
 
 def citations_enabled(block: DocumentBlockParam) -> bool:

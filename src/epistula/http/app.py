@@ -28,6 +28,7 @@ from epistula.models.catalog import Catalog, ServedModel, make_template
 from epistula.models.loader import build_engine
 from epistula.observability.hook import ObservabilityHook
 from epistula.observability.metrics import Metrics
+from epistula.servertools import enabled_server_tools
 from epistula.skills.service import SkillService
 from epistula.storage.blobs import open_blobs
 from epistula.storage.database import Database, open_database
@@ -67,6 +68,7 @@ async def build_catalog(settings: Settings, factory: EngineFactory) -> Catalog:
                 reasoning_override=config.reasoning,
                 tools_override=config.tools,
                 sampling=config.sampling,
+                server_tools=enabled_server_tools(settings),
             )
         )
     if settings.default_aliases and default:

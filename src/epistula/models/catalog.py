@@ -56,6 +56,9 @@ class ServedModel:
     tools_override: bool | None = None
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     """Defaults for sampling parameters a request leaves out (the model's own config)."""
+    server_tools: frozenset[str] = frozenset()
+    """The server tools the operator enabled (``code_execution``, ``web_fetch``, ``web_search``):
+    epistula runs them for every model, so every model's capabilities say so."""
 
     @property
     def reasoning(self) -> bool:
@@ -93,7 +96,11 @@ class ServedModel:
                 "clear_tool_uses_20250919": _YES,
                 "clear_thinking_20251015": _YES,
             },
-            "server_tools": {"supported": False, "code_execution": _NO, "web_search": _NO},
+            "server_tools": {
+                "supported": bool(self.server_tools),
+                "code_execution": _YES if "code_execution" in self.server_tools else _NO,
+                "web_search": _YES if "web_search" in self.server_tools else _NO,
+            },
         }
 
     def info(self, model_id: str | None = None) -> ModelInfo:

@@ -34,6 +34,16 @@ def sandbox_from(settings: Settings) -> Bubblewrap:
     return Bubblewrap(limits, uid=settings.code_execution_uid)
 
 
+def enabled_server_tools(settings: Settings) -> frozenset[str]:
+    """The server tools the operator turned on: ``code_execution``, ``web_fetch``, ``web_search``."""
+    enabled = {
+        "code_execution": settings.code_execution,
+        "web_fetch": settings.web_fetch.enabled,
+        "web_search": bool(settings.web_search.searxng_url),
+    }
+    return frozenset(name for name, on in enabled.items() if on)
+
+
 def message_service(
     settings: Settings,
     catalog: Catalog,
@@ -46,9 +56,10 @@ def message_service(
     """The message service: with the server-tool loop when the operator enabled a server tool."""
     tools: list[ServerTool] = []
     reveal: Reveal | None = None
-    if settings.code_execution:
+    enabled = enabled_server_tools(settings)
+    if "code_execution" in enabled:
         tools.append(CodeExecution(sandbox_from(settings), files=files))
-    if settings.web_fetch.enabled:
+    if "web_fetch" in enabled:
         tools.append(WebFetchTool(WebFetcher(settings.web_fetch)))
     searcher = WebSearcher.from_settings(settings)
     if searcher is not None:

@@ -30,6 +30,8 @@ class ToolContext:
     """Calls of each model-facing tool in this request so far, the current one included."""
     sources: list[str] = field(default_factory=list)
     """Text that URLs may be fetched from: the user's messages, earlier search and fetch results."""
+    pdf_texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The page texts of fetched PDFs (:mod:`.web_documents`)."""
 
 
 class ServerTool(Protocol):

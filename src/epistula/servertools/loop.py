@@ -41,6 +41,7 @@ from epistula.protocol.usage import MessageDeltaUsage
 
 from .base import ToolContext
 from .session import ServerTools, Session
+from .web_documents import learn_echoed_pdfs
 
 
 class ServerToolMessageService(MessageService):
@@ -65,7 +66,9 @@ class ServerToolMessageService(MessageService):
         offered = self.tools.offered(params)
         if not offered:
             return await super().count_tokens(params, principal, request_id)
-        session = Session(offered, ToolContext(workspace_id=principal.workspace_id))
+        context = ToolContext(workspace_id=principal.workspace_id)
+        await learn_echoed_pdfs(params.messages, context.pdf_texts)
+        session = Session(offered, context)
         return await super().count_tokens(session.counted_params(params), principal, request_id)
 
     async def start(self, request: MessageRequest, model: ServedModel | None = None) -> Generation:
@@ -105,7 +108,7 @@ class _Loop:
             acc = Accumulator()
             final: RawMessageDeltaEvent | None = None
             try:
-                async for event in with_citations(run.events(), step):
+                async for event in with_citations(run.events(), self._session.cited_params(self._params, turn)):
                     acc.add(event)
                     if isinstance(event, RawMessageStartEvent):
                         usage = event.message.usage

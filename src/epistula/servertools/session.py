@@ -29,6 +29,7 @@ from .base import ServerTool, ToolContext, field_error
 from .containers import ContainerRegistry
 from .sandbox.bubblewrap import UPLOADS
 from .skills_mount import MountedSkill, mount_skills, skills_prompt
+from .web_documents import learn_echoed_pdfs, with_pdf_text
 from .web_tools import WebFetchTool, prior_sources
 
 
@@ -83,6 +84,7 @@ class ServerTools:
         context = ToolContext(workspace_id=workspace_id)
         if any(isinstance(tool, WebFetchTool) for _, tool in offered):
             context.sources = prior_sources(params)
+        await learn_echoed_pdfs(params.messages, context.pdf_texts)
         upload_ids = [
             b.file_id
             for m in params.messages
@@ -143,6 +145,13 @@ class Session:
         update = self._model_update(params, turn)
         return params.model_copy(update={**update, "container": None, "max_tokens": max_tokens})
 
+    def cited_params(self, params: MessageCreateParams, turn: list[ContentBlock]) -> MessageCreateParams:
+        """What citations point into: the client's documents and this response's and earlier
+        turns' fetched ones, in conversation order (``document_index`` counts them all),
+        fetched PDFs as their pages."""
+        messages = with_pdf_text(transcript.with_turn(params, turn), self.context.pdf_texts)
+        return params.model_copy(update={"messages": messages})
+
     def counted_params(self, params: MessageCountTokensParams) -> MessageCountTokensParams:
         """What ``count_tokens`` tokenizes: the first step's prompt (uploads named by file id)."""
         return params.model_copy(update=self._model_update(params, []))
@@ -150,7 +159,9 @@ class Session:
     def _model_update(self, params: PromptParams, turn: list[ContentBlock]) -> dict[str, Any]:
         last = params.messages[-1].role if params.messages else None
         update: dict[str, Any] = {
-            "messages": transcript.conversation(params, turn, self.context.uploads, self._reveal),
+            "messages": transcript.conversation(
+                params, turn, self.context.uploads, self._reveal, self.context.pdf_texts
+            ),
             "tool_choice": transcript.tool_choice(params.tool_choice, self._forced, first=not turn, last_role=last),
         }
         if params.tools is not None:

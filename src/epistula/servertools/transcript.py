@@ -10,7 +10,7 @@ The model knows only custom tools, so the request is rewritten before it is prep
   then going on in a new message (the shape every chat template knows);
 * ``container_upload`` blocks become a note of where the file is in the sandbox;
 * web search results show their title, URL and snippet (the snippet unsealed by ``reveal``
-  from ``encrypted_content``), a fetched page its text.
+  from ``encrypted_content``), a fetched page or PDF its text.
 
 The client's request itself is never changed: responses carry the real server-tool blocks.
 """
@@ -18,7 +18,7 @@ The client's request itself is never changed: responses carry the real server-to
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -40,6 +40,8 @@ from epistula.protocol.content import (
 )
 from epistula.protocol.messages import AssistantMessageParam, MessageParam, PromptParams, UserMessageParam
 from epistula.protocol.tools import Tool, ToolChoice, ToolChoiceAny, ToolChoiceAuto, ToolChoiceTool, VersionedTool
+
+from .web_documents import with_pdf_text
 
 _RESULTS = (
     CodeExecutionToolResultBlockParam,
@@ -91,7 +93,7 @@ def _fetch_text(content: dict[str, Any]) -> str:
     head = f"Fetched {content.get('url')}" + (f" ({document['title']})" if document.get("title") else "")
     if source.get("type") == "text":
         return f"{head}:\n{source.get('data', '')}"
-    return f"{head}: a PDF document of {len(str(source.get('data', ''))) * 3 // 4} bytes (its text is not shown)."
+    return f"{head}: a PDF document of {len(str(source.get('data', ''))) * 3 // 4} bytes (its text could not be read)."
 
 
 def _result_text(content: Any) -> str:
@@ -177,10 +179,29 @@ def _uploads_noted(message: MessageParam, uploads: dict[str, str]) -> MessagePar
 
 
 def conversation(
-    params: PromptParams, turn: list[ContentBlock], uploads: dict[str, str], reveal: Reveal | None = None
+    params: PromptParams,
+    turn: list[ContentBlock],
+    uploads: dict[str, str],
+    reveal: Reveal | None = None,
+    pdf_texts: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[MessageParam]:
     """The messages with this response's blocks so far appended (to the client's
-    prefill, when it sent one), server blocks split out and uploads noted."""
+    prefill, when it sent one), server blocks split out, uploads noted, and fetched PDFs
+    as their text (``pdf_texts``)."""
+    out: list[MessageParam] = []
+    for message in with_pdf_text(with_turn(params, turn), pdf_texts or {}):
+        for part in _split(_uploads_noted(message, uploads), reveal):
+            if out and isinstance(part, UserMessageParam) and isinstance(out[-1], UserMessageParam):
+                merged = _blocks(out[-1].content) + _blocks(part.content)
+                out[-1] = UserMessageParam(role="user", content=merged)
+            elif part.content != []:
+                out.append(part)
+    return out
+
+
+def with_turn(params: PromptParams, turn: list[ContentBlock]) -> list[MessageParam]:
+    """The client's messages with this response's blocks so far appended (to its prefill,
+    when it sent one)."""
     messages = list(params.messages)
     if turn:
         if messages and isinstance(messages[-1], AssistantMessageParam):
@@ -189,15 +210,7 @@ def conversation(
             messages.append(AssistantMessageParam(role="assistant", content=[*head, *as_params(turn)]))
         else:
             messages.append(AssistantMessageParam(role="assistant", content=as_params(turn)))
-    out: list[MessageParam] = []
-    for message in messages:
-        for part in _split(_uploads_noted(message, uploads), reveal):
-            if out and isinstance(part, UserMessageParam) and isinstance(out[-1], UserMessageParam):
-                merged = _blocks(out[-1].content) + _blocks(part.content)
-                out[-1] = UserMessageParam(role="user", content=merged)
-            elif part.content != []:
-                out.append(part)
-    return out
+    return messages
 
 
 def _blocks(content: str | list[Any]) -> list[Any]:

@@ -40,6 +40,9 @@ from .html_text import html_text
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 TEXT_TYPES = frozenset({"application/json", "application/xml", "application/xhtml+xml", "application/x-yaml"})
 PDF = "application/pdf"
+PDF_MAGIC = b"%PDF-"
+SNIFFED = frozenset({"application/octet-stream", "binary/octet-stream", "application/x-pdf", "application/download"})
+"""Types whose body is read to see whether it is a PDF (``%PDF-``); anything else is unsupported."""
 _CHUNK = 64 * 1024
 
 
@@ -204,7 +207,8 @@ class WebFetcher:
         content_type = _header(response, b"content-type") or "application/octet-stream"
         media_type, _, params = content_type.partition(";")
         media_type = media_type.strip().lower()
-        if not (media_type.startswith("text/") or media_type in TEXT_TYPES or media_type == PDF):
+        textual = media_type.startswith("text/") or media_type in TEXT_TYPES
+        if not (textual or media_type == PDF or media_type in SNIFFED):
             raise FetchRefused("unsupported_content_type", media_type)
         length = _header(response, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.settings.max_bytes:
@@ -215,8 +219,10 @@ class WebFetcher:
             if len(body) > self.settings.max_bytes:
                 raise FetchRefused("content_too_large")
         retrieved = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        if media_type == PDF:
-            return FetchedDocument(url=url, media_type=media_type, retrieved_at=retrieved, data=bytes(body))
+        if media_type == PDF or body.startswith(PDF_MAGIC):  # a PDF served as text or bytes is a PDF
+            return FetchedDocument(url=url, media_type=PDF, retrieved_at=retrieved, data=bytes(body))
+        if not textual:
+            raise FetchRefused("unsupported_content_type", media_type)
         text = bytes(body).decode(_charset(params), errors="replace")
         title = None
         if media_type in ("text/html", "application/xhtml+xml"):

@@ -20,6 +20,7 @@ from epistula.protocol.tools import Tool, VersionedTool
 from epistula.protocol.web import (
     WEB_FETCH_TYPES,
     WEB_SEARCH_TYPES,
+    Base64PDFSource,
     PlainTextSource,
     WebFetchBlock,
     WebFetchToolDefinition,
@@ -31,6 +32,7 @@ from epistula.protocol.web import (
 )
 
 from .base import Counter, ToolContext, parse_definition
+from .web_documents import learn_pdf
 from .web_fetch import WebFetcher
 from .web_search import WebSearcher
 
@@ -128,7 +130,9 @@ class WebFetchTool:
                 blocked_domains=options.blocked_domains,
                 context="\n".join(context.sources),
             )
-            if isinstance(content, WebFetchBlock) and options.max_content_tokens is not None:
+            if isinstance(content, WebFetchBlock) and isinstance(content.content.source, Base64PDFSource):
+                await learn_pdf(content.content.source.data, context.pdf_texts)  # what the model reads
+            elif isinstance(content, WebFetchBlock) and options.max_content_tokens is not None:
                 content = _shortened(content, options.max_content_tokens * CHARS_PER_TOKEN)
         block = WebFetchToolResultBlock(tool_use_id=call.id, content=content)
         context.sources.append(block.model_dump_json())
