@@ -160,3 +160,49 @@ def test_models_api_says_which_server_tools_are_on(live: LiveServer, fake_server
     assert listed[MODEL] == on
     off = fake_server.client().models.retrieve(MODEL).to_dict()["capabilities"]["server_tools"]
     assert off == {"supported": False, "code_execution": {"supported": False}, "web_search": {"supported": False}}
+
+
+def test_answers_cite_the_search_results(live: LiveServer, client: anthropic.Anthropic) -> None:
+    """Web search results are always citable: the answer copies the result's snippet."""
+    search = {"type": "web_search_20250305", "name": "web_search"}
+    said = "The comet returns every seventy six years."
+    content = call("web_search", {"query": "say:" + said})
+    body = {"model": MODEL, "max_tokens": 400, "tools": [search], "messages": [{"role": "user", "content": content}]}
+    message = client.messages.create(**body)
+    assert [b.type for b in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
+    [hit] = message.content[1].content
+    assert (hit.url, hit.title) == ("https://docs.example.com/guide", "The Guide")
+    answer = message.content[2].to_dict()
+    assert answer == {
+        "type": "text",
+        "text": said,
+        "citations": [
+            {
+                "type": "web_search_result_location",
+                "cited_text": "#say:" + said,  # the snippet's sentence
+                "url": hit.url,
+                "title": hit.title,
+                "encrypted_index": answer["citations"][0]["encrypted_index"],
+            }
+        ],
+    }
+    assert answer["citations"][0]["encrypted_index"] and said not in answer["citations"][0]["encrypted_index"]
+
+    response = httpx.post(
+        f"{live.base_url}/v1/messages", json={**body, "stream": True}, headers=live.headers(), timeout=60
+    )
+    events = [data for name, data in parse_sse(response.text) if data.get("index") == 2]
+    assert [e.get("delta", e.get("content_block", {})).get("type") for e in events] == [
+        "text",
+        "citations_delta",
+        "text_delta",
+        None,
+    ]
+    assert events[1]["delta"]["citation"] == answer["citations"][0]
+
+    # Sent back, the sealed result is cited again; a reply that uses no result cites nothing.
+    turn = [{"role": "user", "content": "look it up"}, {"role": "assistant", "content": message.content[:2]}]
+    again = client.messages.create(**{**body, "messages": turn})
+    assert [b.to_dict() for b in again.content] == [answer]
+    other = client.messages.create(**{**body, "messages": [{"role": "user", "content": "#say:Bananas are yellow."}]})
+    assert other.content[0].to_dict() == {"type": "text", "text": "Bananas are yellow.", "citations": None}

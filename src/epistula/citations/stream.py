@@ -20,7 +20,7 @@ sentence), or until :data:`MAX_HELD_CHARS` accumulate without a boundary.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from epistula.protocol.content import TextBlock, TextCitation
 from epistula.protocol.messages import PromptParams
@@ -35,7 +35,7 @@ from epistula.protocol.streaming import (
 
 from .align import Aligner
 from .segments import complete_prefix, segments
-from .sources import citable_chunks
+from .sources import Chunk, citable_chunks
 
 MAX_HELD_CHARS = 600
 
@@ -149,10 +149,11 @@ def _sentences(out: _Recut, text: str) -> list[RawMessageStreamEvent]:
 
 
 def with_citations(
-    events: AsyncIterator[RawMessageStreamEvent], params: PromptParams
+    events: AsyncIterator[RawMessageStreamEvent], params: PromptParams, extra: Sequence[Chunk] = ()
 ) -> AsyncIterator[RawMessageStreamEvent]:
-    """``events`` unchanged unless some document of ``params`` has citations enabled."""
-    chunks = citable_chunks(params)
+    """``events`` unchanged unless some document of ``params`` has citations enabled, or
+    ``extra`` holds chunks (web search results, always citable) after the documents'."""
+    chunks = [*citable_chunks(params), *extra]
     if not chunks:
         return events
     return cite_events(events, Aligner(chunks))

@@ -307,8 +307,20 @@ class CitationContentBlockLocation(_CitationBase):
     end_block_index: int
 
 
+class CitationWebSearchResultLocation(ResponseModel):
+    """A web search result: ``cited_text`` is at most 150 characters of its page snippet,
+    ``encrypted_index`` an opaque reference to the cited part."""
+
+    type: Literal["web_search_result_location"] = "web_search_result_location"
+    cited_text: str
+    url: str
+    title: str | None = None
+    encrypted_index: str
+
+
 TextCitation = Annotated[
-    CitationCharLocation | CitationPageLocation | CitationContentBlockLocation, Field(discriminator="type")
+    CitationCharLocation | CitationPageLocation | CitationContentBlockLocation | CitationWebSearchResultLocation,
+    Field(discriminator="type"),
 ]
 
 

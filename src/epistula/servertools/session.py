@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from epistula.citations import Chunk
 from epistula.errors import InvalidRequestError
 from epistula.files.service import FileService
 from epistula.generation.pipeline import PreparedMessage
@@ -28,6 +29,7 @@ from . import transcript
 from .base import ServerTool, ToolContext, field_error
 from .containers import ContainerRegistry
 from .sandbox.bubblewrap import UPLOADS
+from .search_citations import search_chunks
 from .skills_mount import MountedSkill, mount_skills, skills_prompt
 from .web_documents import learn_echoed_pdfs, with_pdf_text
 from .web_tools import WebFetchTool, prior_sources
@@ -151,6 +153,10 @@ class Session:
         fetched PDFs as their pages."""
         messages = with_pdf_text(transcript.with_turn(params, turn), self.context.pdf_texts)
         return params.model_copy(update={"messages": messages})
+
+    def search_chunks(self, cited: MessageCreateParams) -> list[Chunk]:
+        """The web search results of ``cited`` (:meth:`cited_params`) as citable sentences."""
+        return search_chunks(cited.messages, self._reveal)
 
     def counted_params(self, params: MessageCountTokensParams) -> MessageCountTokensParams:
         """What ``count_tokens`` tokenizes: the first step's prompt (uploads named by file id)."""
