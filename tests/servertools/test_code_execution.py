@@ -249,3 +249,34 @@ def test_models_api_says_code_execution_is_on(client: anthropic.Anthropic) -> No
             "web_search": {"supported": False},
         }
         assert capabilities["code_execution"] == {"supported": False}  # code calling tools: not offered
+
+
+def test_containers_belong_to_the_data_directory(
+    live: LiveServer, client: anthropic.Anthropic, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second replica knows a container only when it shares the data directory (docs/server-tools.md)."""
+    made = create(client, call("echo kept > kept.txt"))
+    assert made.container is not None
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 400,
+        "tools": [TOOL],
+        "container": made.container.id,
+        "messages": [{"role": "user", "content": call("cat kept.txt")}],
+    }
+    data_dir = live.app.state.epistula.settings.data_dir
+    for replica_dir, shared in ((tmp_path_factory.mktemp("other-replica"), False), (data_dir, True)):
+        replica = start_server(fake_settings(replica_dir, code_execution=True, code_execution_timeout=2.0))
+        try:
+            response = httpx.post(f"{replica.base_url}/v1/messages", json=body, headers=replica.headers(), timeout=60)
+        finally:
+            replica.stop()
+        if shared:
+            assert response.status_code == 200 and response.json()["content"][1]["content"]["stdout"] == "kept\n"
+        else:
+            assert_error(
+                response,
+                400,
+                "invalid_request_error",
+                f"container: container `{made.container.id}` was not found or has expired",
+            )
