@@ -43,10 +43,11 @@ class Chunk:
     citation: TextCitation
 
 
-def iter_documents(params: PromptParams) -> Iterator[DocumentBlockParam]:
-    """Every document block, in request order (what ``document_index`` counts): the
-    client's, those in ``tool_result`` content, and the pages that web fetch fetched
-    (``web_fetch_tool_result`` blocks of earlier turns and of this response)."""
+def iter_documents(params: PromptParams, *, fetched: bool = False) -> Iterator[DocumentBlockParam]:
+    """Every document block of the client's, in request order, those in ``tool_result``
+    content too; with ``fetched``, also the pages that web fetch fetched, in their place
+    (``web_fetch_tool_result`` blocks of earlier turns and of this response): what
+    ``document_index`` counts."""
     for message in params.messages:
         if isinstance(message.content, str):
             continue
@@ -55,7 +56,11 @@ def iter_documents(params: PromptParams) -> Iterator[DocumentBlockParam]:
                 yield block
             elif isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
                 yield from (item for item in block.content if isinstance(item, DocumentBlockParam))
-            elif isinstance(block, WebFetchToolResultBlockParam) and isinstance(block.content, WebFetchBlockParam):
+            elif (
+                fetched
+                and isinstance(block, WebFetchToolResultBlockParam)
+                and isinstance(block.content, WebFetchBlockParam)
+            ):
                 yield block.content.content
 
 
@@ -115,7 +120,7 @@ def document_chunks(block: DocumentBlockParam, index: int) -> list[Chunk]:
 def citable_chunks(params: PromptParams) -> list[Chunk]:
     """All chunks of the documents that have citations enabled (empty: nothing to cite)."""
     chunks: list[Chunk] = []
-    for index, block in enumerate(iter_documents(params)):
+    for index, block in enumerate(iter_documents(params, fetched=True)):
         if citations_enabled(block):
             chunks.extend(document_chunks(block, index))
     return chunks

@@ -108,8 +108,8 @@ class _Loop:
             acc = Accumulator()
             final: RawMessageDeltaEvent | None = None
             try:
-                cited = self._session.cited_params(self._params, turn)
-                async for event in with_citations(run.events(), cited, self._session.search_chunks(cited)):
+                cited, results = self._session.citations(self._params, turn)
+                async for event in with_citations(run.events(), cited, results):
                     acc.add(event)
                     if isinstance(event, RawMessageStartEvent):
                         usage = event.message.usage

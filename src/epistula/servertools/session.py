@@ -147,16 +147,17 @@ class Session:
         update = self._model_update(params, turn)
         return params.model_copy(update={**update, "container": None, "max_tokens": max_tokens})
 
-    def cited_params(self, params: MessageCreateParams, turn: list[ContentBlock]) -> MessageCreateParams:
-        """What citations point into: the client's documents and this response's and earlier
-        turns' fetched ones, in conversation order (``document_index`` counts them all),
-        fetched PDFs as their pages."""
+    def citations(
+        self, params: MessageCreateParams, turn: list[ContentBlock]
+    ) -> tuple[MessageCreateParams, list[Chunk]]:
+        """What the step's citations point into: the params whose documents count (the
+        client's, and the pages fetched in earlier turns and this response, in conversation
+        order, fetched PDFs as their pages), and the web search results' sentences. None
+        of the tools' sources with structured outputs: a JSON reply is one text block."""
+        if (params.output_config is not None and params.output_config.format is not None) or params.output_format:
+            return params, []
         messages = with_pdf_text(transcript.with_turn(params, turn), self.context.pdf_texts)
-        return params.model_copy(update={"messages": messages})
-
-    def search_chunks(self, cited: MessageCreateParams) -> list[Chunk]:
-        """The web search results of ``cited`` (:meth:`cited_params`) as citable sentences."""
-        return search_chunks(cited.messages, self._reveal)
+        return params.model_copy(update={"messages": messages}), search_chunks(messages, self._reveal)
 
     def counted_params(self, params: MessageCountTokensParams) -> MessageCountTokensParams:
         """What ``count_tokens`` tokenizes: the first step's prompt (uploads named by file id)."""
