@@ -151,6 +151,9 @@ def test_fetched_pdf_is_read_and_cited_by_page(client: anthropic.Anthropic, site
     again = create(client, echoed)
     assert [b.to_dict() for b in again.content] == [expected]
     assert site.hits[path] == hits
+    # count_tokens reads the echoed PDF's text too: the one step's prompt, exactly.
+    counted = client.beta.messages.count_tokens(model=MODEL, betas=BETAS, tools=[CITED], messages=echoed)
+    assert counted.input_tokens == again.usage.input_tokens
 
 
 def test_models_api_says_which_server_tools_are_on(live: LiveServer, fake_server: LiveServer) -> None:
