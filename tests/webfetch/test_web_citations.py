@@ -66,6 +66,18 @@ def create(client: anthropic.Anthropic, messages: list[Any], tool: dict[str, Any
     return client.beta.messages.create(model=MODEL, max_tokens=400, betas=BETAS, tools=[tool], messages=messages)
 
 
+def cited_block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SSE events of the cited text ``block``: opened with ``citations: []``, one
+    ``citations_delta`` per citation, then the text."""
+    deltas = [{"type": "citations_delta", "citation": c} for c in block["citations"]]
+    deltas.append({"type": "text_delta", "text": block["text"]})
+    return [
+        {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": "", "citations": []}},
+        *({"type": "content_block_delta", "index": index, "delta": delta} for delta in deltas),
+        {"type": "content_block_stop", "index": index},
+    ]
+
+
 def test_cited_fetched_page_json_and_sse(live: LiveServer, client: anthropic.Anthropic, site: Site) -> None:
     url = site.url("/harbour")
     message = create(client, [{"role": "user", "content": ask(url)}])
@@ -97,14 +109,7 @@ def test_cited_fetched_page_json_and_sse(live: LiveServer, client: anthropic.Ant
     response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=live.headers(), timeout=60)
     assert response.status_code == 200
     events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    text_events = [data for _, data in events if data.get("index") == 2]
-    citation = {"type": "citations_delta", "citation": answer["citations"][0]}
-    assert text_events == [
-        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": "", "citations": []}},
-        {"type": "content_block_delta", "index": 2, "delta": citation},
-        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": answer["text"]}},
-        {"type": "content_block_stop", "index": 2},
-    ]
+    assert [data for _, data in events if data.get("index") == 2] == cited_block_events(2, answer)
     result = next(data["content_block"] for _, data in events if data.get("index") == 1 and "content_block" in data)
     assert result["type"] == "web_fetch_tool_result" and result["content"]["content"]["source"]["data"] == page
 
@@ -114,9 +119,12 @@ def test_cited_fetched_page_json_and_sse(live: LiveServer, client: anthropic.Ant
 
 
 @pytest.mark.parametrize("path", ["/report", "/download"])  # served as a PDF, and as bytes that are one
-def test_fetched_pdf_is_read_and_cited_by_page(client: anthropic.Anthropic, site: Site, path: str) -> None:
+def test_fetched_pdf_is_read_and_cited_by_page(
+    live: LiveServer, client: anthropic.Anthropic, site: Site, path: str
+) -> None:
     url = site.url(path)
-    message = create(client, [{"role": "user", "content": f"Read {url} " + call("web_fetch", {"url": url})}])
+    asked = [{"role": "user", "content": f"Read {url} " + call("web_fetch", {"url": url})}]
+    message = create(client, asked)
     assert [b.type for b in message.content] == ["server_tool_use", "web_fetch_tool_result", "text"]
     fetched = message.content[1].content
     assert fetched.url == url
@@ -141,6 +149,13 @@ def test_fetched_pdf_is_read_and_cited_by_page(client: anthropic.Anthropic, site
         ],
     }
     assert message.content[2].to_dict() == expected
+
+    body = {"model": MODEL, "max_tokens": 400, "stream": True, "tools": [CITED], "messages": asked}
+    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=live.headers(), timeout=60)
+    events = [data for name, data in parse_sse(response.text) if name != "ping"]
+    [result] = [e["content_block"] for e in events if e["type"] == "content_block_start" and e["index"] == 1]
+    assert result["content"]["content"]["source"] == fetched.content.source.to_dict()  # complete, no deltas
+    assert [e for e in events if e.get("index") == 2] == cited_block_events(2, expected)
 
     # The turn sent back: the echoed PDF is read again (not fetched), and still cited.
     hits = site.hits[path]
@@ -194,14 +209,7 @@ def test_answers_cite_the_search_results(live: LiveServer, client: anthropic.Ant
     response = httpx.post(
         f"{live.base_url}/v1/messages", json={**body, "stream": True}, headers=live.headers(), timeout=60
     )
-    events = [data for name, data in parse_sse(response.text) if data.get("index") == 2]
-    assert [e.get("delta", e.get("content_block", {})).get("type") for e in events] == [
-        "text",
-        "citations_delta",
-        "text_delta",
-        None,
-    ]
-    assert events[1]["delta"]["citation"] == answer["citations"][0]
+    assert [data for _, data in parse_sse(response.text) if data.get("index") == 2] == cited_block_events(2, answer)
 
     # Sent back, the sealed result is cited again; a reply that uses no result cites nothing.
     turn = [{"role": "user", "content": "look it up"}, {"role": "assistant", "content": message.content[:2]}]

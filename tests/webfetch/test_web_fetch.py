@@ -76,6 +76,14 @@ def test_charsets_and_pdfs(site: Site) -> None:
         "media_type": "application/pdf",
         "data": "JVBERi0xLjQgdGlueQ==",
     }
+    # Bytes or text that start with %PDF- are a PDF whatever the type says; other bytes are refused.
+    site.routes["/bytes"] = lambda q: (200, {"Content-Type": "application/octet-stream"}, q["body"][0].encode())
+    site.routes["/text"] = lambda q: (200, {"Content-Type": "text/plain"}, q["body"][0].encode())
+    for path in ("/bytes", "/text"):
+        sniffed = fetch(tool, site.url(path + "?body=%25PDF-1.4%20tiny"))
+        assert (sniffed.media_type, sniffed.data, sniffed.text) == ("application/pdf", b"%PDF-1.4 tiny", None)
+    assert refused(tool, site.url("/bytes?body=MZ")) == "unsupported_content_type"
+    assert fetch(tool, site.url("/text?body=plain")).text == "plain"
 
 
 def test_domain_lists(site: Site) -> None:
