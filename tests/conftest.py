@@ -19,7 +19,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,14 @@ def stop_reference(text: str, stops: list[str]) -> tuple[str, str | None]:
             stop = max(done, key=len)
             return text[: end - len(stop)], stop
     return text, None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (a guard against
+    hanging, not a timing assertion); whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
