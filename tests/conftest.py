@@ -105,6 +105,11 @@ def fake_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(engine="fake", api_key=API_KEY, data_dir=tmp, **overrides)
 
 
+def model_settings(tmp: Path, **overrides: Any) -> Settings:
+    """The embedded llama.cpp engine on the default model (for tests marked ``model``)."""
+    return Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, **overrides)
+
+
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_server(fake_settings(tmp_path_factory.mktemp("fake")))
@@ -128,7 +133,7 @@ def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("model"), n_seq_max=8)
+    settings = model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8)
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()
