@@ -29,7 +29,7 @@ from epistula.protocol.organization import (
     NewAPIKey,
     OrganizationInfo,
 )
-from epistula.storage.common import rfc3339
+from epistula.storage.common import optional_rfc3339, rfc3339
 from epistula.storage.tenancy import ApiKeyRecord
 
 STATUSES = ("active", "inactive", "archived", "expired")
@@ -49,7 +49,7 @@ def api_key_object(record: ApiKeyRecord, now: float) -> APIKey:
         status=effective_status(record, now),
         created_at=rfc3339(record.created_at),
         created_by=created_by,
-        expires_at=rfc3339(record.expires_at) if record.expires_at is not None else None,
+        expires_at=optional_rfc3339(record.expires_at),
         partial_key_hint=record.partial_key_hint,
         scope=APIKeyWorkspaceScope(workspace_id=workspace_id),
         workspace_id=None if workspace_id == DEFAULT_WORKSPACE else workspace_id,

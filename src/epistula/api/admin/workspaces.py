@@ -35,7 +35,7 @@ from epistula.protocol.organization import (
     WorkspaceMember,
     WorkspaceUpdateParams,
 )
-from epistula.storage.common import rfc3339
+from epistula.storage.common import optional_rfc3339, rfc3339
 from epistula.storage.tenancy import MemberRecord, WorkspaceRecord
 
 MAX_IDS = 100
@@ -54,7 +54,7 @@ def workspace_object(record: WorkspaceRecord) -> Workspace:
         name=record.name,
         display_color=record.display_color,
         created_at=rfc3339(record.created_at),
-        archived_at=rfc3339(record.archived_at) if record.archived_at is not None else None,
+        archived_at=optional_rfc3339(record.archived_at),
         data_residency=residency,
         tags=record.tags,
         compartment_id="cmpt_" + record.id.removeprefix("wrkspc_"),
