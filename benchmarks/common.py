@@ -5,25 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
-import httpx
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))  # health.py, shared with the tests
+from health import free_port
+from health import wait_healthy as poll_health
 
 KEY = "sk-bench"
 MODEL = "smollm2-135m-instruct"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}  # temperature is a 2023-06-01 parameter
 STARTUP_S = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -35,20 +30,12 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise KeyError(field)
 
 
-def wait_healthy(proc: subprocess.Popen[bytes], url: str, name: str) -> None:
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, name: str, timeout: float = STARTUP_S) -> None:
     """Return once ``url``/health answers 200; exit the benchmark if ``proc`` dies or never does."""
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{name} did not start within {STARTUP_S} s")
+    why = poll_health(proc, url, timeout, interval=0.2)
+    if why is not None:
+        proc.kill()
+        raise SystemExit(f"{name} {why}")
 
 
 def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:

@@ -7,10 +7,8 @@ What runs where (the machine has two cores, so the measurement must not compete 
 what it measures more than a real deployment would):
 
 * ``epistula serve`` runs as a subprocess (the real CLI, default settings, 16 sequences).
-* The load generator is a separate process (this script with ``--client``): N raw
-  HTTP/1.0 connections on one asyncio loop, no HTTP library and no SDK. It splits the
-  byte stream on blank lines and only looks at each frame's ``event:`` name; just the
-  ``message_delta`` frame is JSON-decoded (for ``usage.output_tokens``). It records a
+* The load generator is a separate process (:mod:`raw_stream`): N raw HTTP/1.1
+  connections on one asyncio loop, no HTTP library and no SDK. It records a
   ``perf_counter`` timestamp for every ``content_block_delta``.
 * The raw rate is ``raw_llamacpp.measure_raw_decode`` in this process while the server is
   idle, measured right before each server level (alternating, so both see the same
@@ -47,85 +45,16 @@ which by then covers the largest level's load, and its RSS when idle before any 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common import KEY, MODEL, server
-
-# Prompts that make SmolLM2 write long, so every stream runs to max_tokens.
-PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
-
-
-# ---------------------------------------------------------------- the load generator (own process)
-
-
-async def _one_stream(host: str, port: int, tokens: int, i: int) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "model": MODEL,
-            "max_tokens": tokens,
-            "stream": True,
-            "temperature": 0,
-            "messages": [{"role": "user", "content": PROMPT.format(i=i)}],
-        }
-    ).encode()
-    head = (
-        f"POST /v1/messages HTTP/1.0\r\nhost: {host}:{port}\r\nx-api-key: {KEY}\r\n"
-        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    ).encode()
-    reader, writer = await asyncio.open_connection(host, port)
-    sent = time.perf_counter()
-    writer.write(head + body)
-    stamps: list[float] = []
-    output_tokens = 0
-    status = b""
-    error = ""
-    buf = b""
-    try:
-        while chunk := await reader.read(65536):
-            now = time.perf_counter()
-            buf += chunk
-            if not status:
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    continue
-                status, buf = buf[: buf.find(b"\r\n")], buf[end + 4 :]
-            *frames, buf = buf.split(b"\n\n")
-            for frame in frames:
-                if frame.startswith(b"event: content_block_delta"):
-                    stamps.append(now)
-                elif frame.startswith(b"event: message_delta"):
-                    output_tokens = json.loads(frame.split(b"\ndata: ", 1)[1])["usage"]["output_tokens"]
-                elif frame.startswith(b"event: error"):
-                    error = frame.decode()
-    finally:
-        writer.close()
-    done = time.perf_counter()
-    if not status.endswith(b" 200 OK") or error:
-        error = error or (status + buf[:300]).decode(errors="replace")
-    return {"sent": sent, "done": done, "stamps": stamps, "output_tokens": output_tokens, "error": error}
-
-
-async def _load(host: str, port: int, n: int, tokens: int, tag: int) -> dict[str, Any]:
-    await _one_stream(host, port, 4, -1)  # warm-up: connection paths, first graphs
-    cpu = time.process_time()
-    streams = await asyncio.gather(*(_one_stream(host, port, tokens, tag * 100 + i) for i in range(n)))
-    return {"streams": list(streams), "client_cpu_s": time.process_time() - cpu}
-
-
-def client_main(url: str, n: int, tokens: int, tag: int) -> None:
-    host, port = url.rsplit(":", 1)
-    print(json.dumps(asyncio.run(_load(host.split("//")[-1], int(port), n, tokens, tag))))
-
+from common import rss_mb, server
+from raw_stream import run_clients
 
 # ---------------------------------------------------------------- analysis
 
@@ -156,14 +85,6 @@ def analyse(streams: list[dict[str, Any]]) -> dict[str, float]:
 # ---------------------------------------------------------------- orchestration
 
 
-def _proc_status(pid: int, field: str) -> int:
-    """A ``kB`` field of ``/proc/PID/status``, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
 def _thread_cpu(pid: int) -> tuple[float, float]:
     """CPU seconds of the process's main thread (the event loop) and of all its other
     threads (the engine's worker, ggml's threads): ``schedstat`` (nanoseconds), or
@@ -185,14 +106,8 @@ def _thread_cpu(pid: int) -> tuple[float, float]:
 def _run_level(url: str, pid: int, n: int, tokens: int, tag: int) -> dict[str, float]:
     """One server run at concurrency ``n`` (load generator in its own process)."""
     before = _thread_cpu(pid)
-    out = subprocess.run(
-        [sys.executable, __file__, "--client", url, str(n), str(tokens), str(tag)],
-        check=True,
-        capture_output=True,
-        timeout=1800,
-    )
+    result = run_clients(url, n, tokens, tag)
     after = _thread_cpu(pid)
-    result: dict[str, Any] = json.loads(out.stdout)
     level = analyse(result["streams"])
     per_token = 1e6 / level["output_tokens"]  # warm-up tokens are few; left in
     level["loop_cpu_us_per_token"] = (after[0] - before[0]) * per_token
@@ -220,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_seq_max = max(16, *args.concurrency)
     report: dict[str, Any] = {"tokens": args.tokens, "repeats": args.repeats, "levels": {}}
     with server("--n-seq-max", str(n_seq_max)) as (proc, url):
-        report["server_idle_rss_mb"] = round(_proc_status(proc.pid, "VmRSS") / 2**20, 1)
+        report["server_idle_rss_mb"] = round(rss_mb(proc.pid, "VmRSS"), 1)
         for n in args.concurrency:
             raws: list[float] = []
             levels: list[dict[str, float]] = []
@@ -238,13 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for raw_r, lv in zip(raws, levels, strict=True)
             ]
             print(f"N={n}: {json.dumps(report['levels'][str(n)])}", file=sys.stderr, flush=True)
-        report["server_peak_rss_mb"] = round(_proc_status(proc.pid, "VmHWM") / 2**20, 1)
+        report["server_peak_rss_mb"] = round(rss_mb(proc.pid, "VmHWM"), 1)
     print(json.dumps(report, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--client":
-        client_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
-    else:
-        sys.exit(main())
+    sys.exit(main())

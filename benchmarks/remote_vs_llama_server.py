@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import HEADERS, MODEL, free_port, server
+from common import HEADERS, MODEL, free_port, server, wait_healthy
 from raw_llamacpp import default_model_path
 
 from epistula.engines.remote.engine import load_vocab
@@ -138,12 +138,7 @@ def main() -> None:
     llama = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     llama_url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{llama_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_healthy(llama, llama_url, "llama-server")
         serve_args = ["--engine", "remote", "--upstream", llama_url, "--n-seq-max", str(slots)]
         with server(*serve_args) as (_proc, epistula_url):
             asyncio.run(level(1, 4, llama_url, epistula_url, run=0))  # warm up both paths

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import free_port, server
+from common import free_port, server, wait_healthy
 from remote_vs_llama_server import SYSTEM, epistula_stream, question, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,20 +82,6 @@ async def measure(n: int, starts: list[Coroutine[Any, Any, tuple[float, float, i
     return summary(start, list(await asyncio.gather(*starts)))
 
 
-def wait_health(url: str, proc: subprocess.Popen[bytes], seconds: float = 900) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise SystemExit("the server did not become healthy")
-
-
 def vllm_levels(model: str, streams: list[int], tokens: int) -> list[dict[str, float]]:
     port = free_port()
     command = [
@@ -111,7 +97,7 @@ def vllm_levels(model: str, streams: list[int], tokens: int) -> list[dict[str, f
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_health(url, proc)
+        wait_healthy(proc, url, "vllm serve", timeout=900)
 
         async def run(n: int, tag: str) -> dict[str, float]:
             async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=n + 8)) as client:

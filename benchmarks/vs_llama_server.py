@@ -36,7 +36,6 @@ one 512-token batch).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import glob
 import json
 import os
@@ -51,112 +50,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import KEY, MODEL, free_port, rss_mb, wait_healthy
+from common import KEY, free_port, rss_mb, wait_healthy
+from raw_stream import run_clients
 
-PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Story {i}."
 RAW_MAX_BATCH = 16
 """The raw baseline prefills all its prompts in one 512-token batch: at most 16 of them."""
-
-# ---------------------------------------------------------------- the load generator (own process)
-
-
-class _Chunked:
-    """Incremental decoder of an HTTP/1.1 body (chunked, or raw until close)."""
-
-    def __init__(self, chunked: bool) -> None:
-        self.chunked = chunked
-        self.raw = b""
-        self.need = -1  # bytes left in the current chunk; -1: expecting a size line
-
-    def feed(self, data: bytes) -> bytes:
-        if not self.chunked:
-            return data
-        self.raw += data
-        out = bytearray()
-        while True:
-            if self.need < 0:
-                end = self.raw.find(b"\r\n")
-                if end < 0:
-                    break
-                line = self.raw[:end].split(b";")[0].strip()
-                self.raw = self.raw[end + 2 :]
-                if not line:
-                    continue  # the CRLF that ends a chunk's data
-                self.need = int(line, 16)
-                if self.need == 0:
-                    break
-            take = self.raw[: self.need]
-            out += take
-            self.raw = self.raw[len(take) :]
-            self.need -= len(take)
-            if self.need:
-                break
-            self.need = -1
-        return bytes(out)
-
-
-async def _one_stream(host: str, port: int, tokens: int, i: int) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "model": MODEL,
-            "max_tokens": tokens,
-            "stream": True,
-            "temperature": 0,
-            "messages": [{"role": "user", "content": PROMPT.format(i=i)}],
-        }
-    ).encode()
-    head = (
-        f"POST /v1/messages HTTP/1.1\r\nhost: {host}:{port}\r\nx-api-key: {KEY}\r\nconnection: close\r\n"
-        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    ).encode()
-    reader, writer = await asyncio.open_connection(host, port)
-    sent = time.perf_counter()
-    writer.write(head + body)
-    first = 0.0
-    output_tokens = 0
-    status = b""
-    error = ""
-    buf = b""
-    decoder: _Chunked | None = None
-    try:
-        while chunk := await reader.read(65536):
-            now = time.perf_counter()
-            if decoder is None:
-                buf += chunk
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    continue
-                headers = buf[:end].lower()
-                status = buf[: buf.find(b"\r\n")]
-                decoder = _Chunked(b"transfer-encoding: chunked" in headers)
-                chunk, buf = buf[end + 4 :], b""
-            buf += decoder.feed(chunk)
-            *frames, buf = buf.replace(b"\r\n", b"\n").split(b"\n\n")
-            for frame in frames:
-                if frame.startswith(b"event: content_block_delta"):
-                    first = first or now
-                elif frame.startswith(b"event: message_delta"):
-                    output_tokens = json.loads(frame.split(b"\ndata: ", 1)[1])["usage"]["output_tokens"]
-                elif frame.startswith(b"event: error"):
-                    error = frame.decode()
-    finally:
-        writer.close()
-    done = time.perf_counter()
-    if not status.endswith(b" 200 OK") or error:
-        error = error or (status + buf[:300]).decode(errors="replace")
-    return {"sent": sent, "first": first, "done": done, "output_tokens": output_tokens, "error": error}
-
-
-async def _load(host: str, port: int, n: int, tokens: int, tag: int) -> list[dict[str, Any]]:
-    await _one_stream(host, port, 4, -1)  # warm-up: connection paths, first graphs
-    return list(await asyncio.gather(*(_one_stream(host, port, tokens, tag * 100 + i) for i in range(n))))
-
-
-def client_main(url: str, n: int, tokens: int, tag: int) -> None:
-    host, port = url.rsplit(":", 1)
-    print(json.dumps(asyncio.run(_load(host.split("//")[-1], int(port), n, tokens, tag))))
-
 
 # ---------------------------------------------------------------- servers
 
@@ -191,13 +89,7 @@ def llama_server_binary(explicit: str | None) -> str:
 def run_level(url: str, n: int, tokens: int, tag: int) -> dict[str, float]:
     """One client process against one server: end-to-end tok/s and median TTFT."""
     load_before = os.getloadavg()[0]
-    out = subprocess.run(
-        [sys.executable, __file__, "--client", url, str(n), str(tokens), str(tag)],
-        check=True,
-        capture_output=True,
-        timeout=1800,
-    )
-    streams: list[dict[str, Any]] = json.loads(out.stdout)
+    streams: list[dict[str, Any]] = run_clients(url, n, tokens, tag)["streams"]
     errors = [s["error"] for s in streams if s["error"]]
     if errors:
         raise RuntimeError(f"{url}: {len(errors)} of {n} streams failed: {errors[0]}")
@@ -334,7 +226,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--client":
-        client_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
-    else:
-        sys.exit(main())
+    sys.exit(main())

@@ -19,7 +19,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,11 @@ def fake_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(engine="fake", api_key=API_KEY, data_dir=tmp, **overrides)
 
 
+def model_settings(tmp: Path, **overrides: Any) -> Settings:
+    """The embedded llama.cpp engine on the default model (for tests marked ``model``)."""
+    return Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, **overrides)
+
+
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live = start_server(fake_settings(tmp_path_factory.mktemp("fake")))
@@ -127,7 +133,7 @@ def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("model"), n_seq_max=8)
+    settings = model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8)
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()
@@ -253,3 +259,61 @@ def normalise_ids(text: str) -> str:
     text = MESSAGE_ID_RE.sub("msg_<ID>", text)
     text = TOOL_ID_RE.sub("toolu_<ID>", text)
     return REQUEST_ID_RE.sub("req_<ID>", text)
+
+
+EventShape = tuple[str, int | None, str | None]
+
+
+def event_shapes(events: list[tuple[str, dict[str, Any]]]) -> list[EventShape]:
+    """Each event as (name, index, block or delta type), a run of equal ones (the deltas
+    of one block) as one."""
+    shape = [
+        (name, data.get("index"), (data.get("content_block") or data.get("delta") or {}).get("type"))
+        for name, data in events
+    ]
+    return [item for i, item in enumerate(shape) if i == 0 or shape[i - 1] != item]
+
+
+def server_tool_turn(result_type: str) -> list[EventShape]:
+    """The :func:`event_shapes` of a turn that says something, calls a server tool, gets
+    its ``result_type`` block (sent complete, without deltas) and answers."""
+    return [
+        ("message_start", None, None),
+        ("content_block_start", 0, "text"),
+        ("content_block_delta", 0, "text_delta"),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "server_tool_use"),
+        ("content_block_delta", 1, "input_json_delta"),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, result_type),
+        ("content_block_stop", 2, None),
+        ("content_block_start", 3, "text"),
+        ("content_block_delta", 3, "text_delta"),
+        ("content_block_stop", 3, None),
+        ("message_delta", None, None),
+        ("message_stop", None, None),
+    ]
+
+
+def stop_reference(text: str, stops: list[str]) -> tuple[str, str | None]:
+    """What stop sequences should do to ``text``, written plainly: it ends at the earliest
+    position where any (non-empty) stop sequence is complete, the longest one completed
+    there is reported, and the matched text is not part of the output."""
+    stops = [s for s in stops if s]
+    for end in range(1, len(text) + 1):
+        done = [s for s in stops if text[:end].endswith(s)]
+        if done:
+            stop = max(done, key=len)
+            return text[: end - len(stop)], stop
+    return text, None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass (a guard against
+    hanging, not a timing assertion); whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

@@ -9,22 +9,15 @@ is the test's minus every ``EPISTULA_*`` variable, plus what the test passes.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anthropic
-import httpx
+
+from health import free_port, wait_healthy
 
 KEY = "sk-process-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServeProcess:
@@ -43,19 +36,10 @@ class ServeProcess:
             self.wait_ready()
 
     def wait_ready(self, startup: float = 60.0) -> None:
-        deadline = time.monotonic() + startup
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"server did not start within {startup} s:\n{self.log()}")
-            time.sleep(0.1)
+        why = wait_healthy(self.proc, self.base_url, startup)
+        if why is not None:
+            self.stop()
+            raise AssertionError(f"server {why}:\n{self.log()}")
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}

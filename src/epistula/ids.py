@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from functools import partial
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -16,29 +17,10 @@ def new_id(prefix: str, length: int = 22) -> str:
     return f"{prefix}01{_base62(length)}"
 
 
-def message_id() -> str:
-    return new_id("msg_")
-
-
-def request_id() -> str:
-    return new_id("req_")
-
-
-def tool_use_id() -> str:
-    return new_id("toolu_")
-
-
-def batch_id() -> str:
-    return new_id("msgbatch_")
-
-
-def file_id() -> str:
-    return new_id("file_")
-
-
-def server_tool_use_id() -> str:
-    return new_id("srvtoolu_")
-
-
-def container_id() -> str:
-    return new_id("container_")
+message_id = partial(new_id, "msg_")
+request_id = partial(new_id, "req_")
+tool_use_id = partial(new_id, "toolu_")
+batch_id = partial(new_id, "msgbatch_")
+file_id = partial(new_id, "file_")
+server_tool_use_id = partial(new_id, "srvtoolu_")
+container_id = partial(new_id, "container_")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from batches.support import Live, start_live, wait_ended
-from epistula.config import Settings
+from conftest import model_settings
 
 from .support import (
     ADMIN_KEY,
@@ -33,11 +33,9 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def model_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    settings = Settings(
-        engine="llamacpp",
-        api_key="sk-test",
+    settings = model_settings(
+        tmp_path_factory.mktemp("accounting-model"),
         admin_api_key=ADMIN_KEY,
-        data_dir=tmp_path_factory.mktemp("accounting-model"),
         n_seq_max=4,
         prices=PRICES,
     )

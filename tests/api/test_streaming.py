@@ -26,6 +26,7 @@ from conftest import (
     fake_tokens,
     parse_sse,
     start_server,
+    wait_until,
 )
 
 HEADERS = {"x-api-key": API_KEY, "anthropic-version": V2023}
@@ -283,15 +284,6 @@ def private_server(tmp_path: Path) -> Iterator[LiveServer]:
     live = start_server(fake_settings(tmp_path))
     yield live
     live.stop()
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def test_client_disconnect_mid_stream_stops_generation(private_server: LiveServer) -> None:

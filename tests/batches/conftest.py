@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import anthropic
@@ -21,9 +20,7 @@ def batch_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture()
 def workspace_client(batch_server: Live) -> anthropic.Anthropic:
     """A client whose key belongs to a workspace of its own (lists see only this test's batches)."""
-    key = "sk-ws-" + secrets.token_hex(8)
-    batch_server.add_key(key, "wrkspc_" + secrets.token_hex(6))
-    return batch_server.client(api_key=key)
+    return batch_server.workspace_client()
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import threading
 import time
@@ -22,10 +23,13 @@ import pytest
 
 from epistula.config import Settings
 from epistula.http.app import create_app
+from epistula.storage.batches import BatchQuota, BatchRecord, BatchStore, NewRequest
 from live import serve_in_thread
 from real_parts import POSTGRES_ENV, needs_service, require_service_url
 
 API_KEY = "sk-test"
+T0 = 1_700_000_000.0
+"""The clock of the tests that write to a store directly."""
 
 needs_postgres = needs_service(POSTGRES_ENV)
 
@@ -89,6 +93,13 @@ class Live:
         self.state.keys.workspaces.ensure(workspace_id)
         self.state.keys.add(key, name=f"test-{workspace_id}", workspace_id=workspace_id)
 
+    def workspace_client(self) -> anthropic.Anthropic:
+        """A client whose key belongs to a fresh workspace of its own (its lists see only
+        what the test makes)."""
+        key = "sk-ws-" + secrets.token_hex(8)
+        self.add_key(key, "wrkspc_" + secrets.token_hex(6))
+        return self.client(api_key=key)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
@@ -124,3 +135,30 @@ def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 30.0
         if time.monotonic() > deadline:
             raise AssertionError(f"batch {batch_id} did not end in {timeout} s: {batch}")
         time.sleep(0.05)
+
+
+def make_batch(
+    store: BatchStore,
+    batch_id: str,
+    n: int = 3,
+    *,
+    workspace: str = "wrkspc_a",
+    created: float = T0,
+    key_id: str | None = None,
+    quota: BatchQuota | None = None,
+) -> BatchRecord:
+    """An in-progress batch of ``n`` requests (``r0``, ``r1`` ...), written straight to the store."""
+    requests = [NewRequest(custom_id=f"r{i}", params=json.dumps({"i": i})) for i in range(n)]
+    record = BatchRecord(
+        id=batch_id,
+        workspace_id=workspace,
+        api_version="2023-06-01",
+        processing_status="in_progress",
+        request_count=n,
+        created_at=created,
+        expires_at=created + 86400,
+        created_by_key_id=key_id,
+        params_bytes=sum(len(r.params) for r in requests),
+    )
+    store.create_batch(record, requests, quota)
+    return record

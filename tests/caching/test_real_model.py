@@ -15,8 +15,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from conftest import API_KEY, MODEL, V2023, LiveServer, add_key, start_server
-from epistula.config import Settings
+from conftest import MODEL, V2023, LiveServer, add_key, model_settings, start_server
 
 from .conftest import cached_system, prompt_tokens, total
 
@@ -29,10 +28,8 @@ QUESTION = [{"role": "user", "content": "Name one fish."}]
 
 @pytest.fixture(scope="module")
 def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(
-        engine="llamacpp",
-        api_key=API_KEY,
-        data_dir=tmp_path_factory.mktemp("cache-model"),
+    settings = model_settings(
+        tmp_path_factory.mktemp("cache-model"),
         n_seq_max=1,
         n_ctx=4096,
         n_threads=1,

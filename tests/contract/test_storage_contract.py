@@ -15,30 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from batches.support import T0, make_batch
 from contract.contract_stores import Opener
-from epistula.storage.batches import BatchRecord, BatchStore, NewRequest
+from epistula.storage.batches import BatchStore
 from epistula.storage.blobs import BlobTooLarge, DirectoryBlobStore
 from epistula.storage.files import FileRecord, FileStore
 from epistula.storage.migrate import current_revision, head_revision
 
 WS = "wrkspc_a"
 OTHER = "wrkspc_b"
-T0 = 1_700_000_000.0
-
-
-def make_batch(store: BatchStore, batch_id: str, n: int = 3, *, ws: str = WS, created: float = T0) -> BatchRecord:
-    record = BatchRecord(
-        id=batch_id,
-        workspace_id=ws,
-        api_version="2023-06-01",
-        processing_status="in_progress",
-        request_count=n,
-        created_at=created,
-        expires_at=created + 86400,
-    )
-    requests = [NewRequest(custom_id=f"r{i}", params=json.dumps({"i": i})) for i in range(n)]
-    store.create_batch(record, requests)
-    return record
 
 
 def finish_all(store: BatchStore, worker: str, status: str = "succeeded") -> int:
@@ -82,7 +67,7 @@ def test_create_get_and_workspace_isolation(batch_store: BatchStore) -> None:
 def test_list_is_newest_first_with_both_cursors(batch_store: BatchStore) -> None:
     for i in range(5):
         make_batch(batch_store, f"msgbatch_{i}", 1, created=T0 + i)
-    make_batch(batch_store, "msgbatch_other", 1, ws=OTHER)
+    make_batch(batch_store, "msgbatch_other", 1, workspace=OTHER)
     page = batch_store.list_batches(WS, limit=2)
     assert [b.id for b in page.items] == ["msgbatch_4", "msgbatch_3"] and page.has_more
     page = batch_store.list_batches(WS, limit=2, after_id="msgbatch_3")

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from epistula.engines.base import SamplingParams
 from epistula.engines.llamacpp.native import NativeModel
 from epistula.engines.remote.dialects import LlamaServer
 from epistula.engines.remote.engine import PROBE
+from health import free_port, wait_healthy
 from real_parts import smollm2_gguf
 
 DEFAULT_BINARY = Path.home() / ".cache/llama-server/11434.0.0/bin/llama-server"
@@ -61,12 +60,6 @@ def record(base: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"name": name, "request": body, "status": response.status_code, "lines": lines}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
@@ -78,13 +71,9 @@ def main() -> None:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        why = wait_healthy(server, base, timeout=60)
+        if why is not None:
+            raise SystemExit(f"llama-server {why}")
         vocab = NativeModel(str(gguf), vocab_only=True)
         dialect = LlamaServer()
         exchanges = [record(base, name, dialect.body(p, s, "", "")) for name, p, s in scenarios(vocab)]

@@ -15,19 +15,12 @@ import pytest
 from epistula.config import Settings
 
 from .conftest import KEY, _serve
+from .weather import FORECAST_SCHEMA
 
 pytestmark = pytest.mark.model
 
 SCHEMAS: list[dict[str, Any]] = [
-    {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "minLength": 1},
-            "days": {"type": "integer", "minimum": 1, "maximum": 7},
-        },
-        "required": ["city", "days"],
-        "additionalProperties": False,
-    },
+    FORECAST_SCHEMA,
     {
         "type": "object",
         "properties": {

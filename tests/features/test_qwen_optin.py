@@ -26,8 +26,8 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from conftest import API_KEY, LiveServer, start_server
-from epistula.config import ModelConfig, SamplingDefaults, Settings
+from conftest import API_KEY, LiveServer, model_settings, start_server
+from epistula.config import ModelConfig, SamplingDefaults
 
 from . import claude_code as cc
 
@@ -49,9 +49,7 @@ def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         # The model's generation_config.json.
         sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.1),
     )
-    settings = Settings(
-        engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("qwen"), models=[model], n_seq_max=2
-    )
+    settings = model_settings(tmp_path_factory.mktemp("qwen"), models=[model], n_seq_max=2)
     live = start_server(settings, startup_timeout=300.0)
     yield live
     live.stop()

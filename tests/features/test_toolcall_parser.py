@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
-from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCall, ToolCallParser
+from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCall
 
-TOOLS = ["Bash", "Read", "get_weather"]
+from .toolcall_streams import parse_stream
 
 # Recorded from Qwen2.5-Coder-0.5B behind Claude Code (../shared/research/small-model-tool-calls.md).
 QWEN_FENCED = (
@@ -97,20 +98,8 @@ CASES: list[tuple[str, list[ParsedEvent]]] = [
 
 
 def _run(text: str, cuts: list[int]) -> list[ParsedEvent]:
-    parser = ToolCallParser(TOOLS)
-    out: list[ParsedEvent] = []
-    prev = 0
-    for cut in [*cuts, len(text)]:
-        out += parser.feed(text[prev:cut])
-        prev = cut
-    out += parser.finish()
-    merged: list[ParsedEvent] = []
-    for event in out:
-        if isinstance(event, TextPiece) and merged and isinstance(merged[-1], TextPiece):
-            merged[-1] = TextPiece(merged[-1].text + event.text)
-        else:
-            merged.append(event)
-    return merged
+    bounds = [0, *cuts, len(text)]
+    return parse_stream(text[a:b] for a, b in itertools.pairwise(bounds))
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)

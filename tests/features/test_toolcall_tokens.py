@@ -22,13 +22,13 @@ import codecs
 
 import pytest
 
-from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCall, ToolCallParser
+from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCall
 
 from .real_tokenizers import KINDS, native_model
+from .toolcall_streams import parse_stream
 
 pytestmark = pytest.mark.parametrize("kind", KINDS)
 
-TOOLS = ["Bash", "Read", "get_weather"]
 CONTROL = {"smollm2": "<|im_start|>", "gemma": "<start_of_turn>"}
 """A control token of each vocabulary: the engine renders it as nothing."""
 
@@ -80,21 +80,6 @@ def token_texts(kind: str, reply: str) -> list[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     texts = [decoder.decode(model.piece(token)) for token in ids]
     return [*texts, decoder.decode(b"", final=True)]
-
-
-def parse_stream(texts: list[str]) -> list[ParsedEvent]:
-    parser = ToolCallParser(TOOLS)
-    events: list[ParsedEvent] = []
-    for text in texts:
-        events += parser.feed(text)
-    events += parser.finish()
-    merged: list[ParsedEvent] = []
-    for event in events:
-        if isinstance(event, TextPiece) and merged and isinstance(merged[-1], TextPiece):
-            merged[-1] = TextPiece(merged[-1].text + event.text)
-        else:
-            merged.append(event)
-    return merged
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

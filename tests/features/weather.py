@@ -1,11 +1,22 @@
-"""The ``get_weather`` tool the SDK tool-runner tests hand to ``tool_runner``, and the
-fake-engine reply that calls it."""
+"""The ``get_weather`` tool the SDK tool-runner tests hand to ``tool_runner``, the
+fake-engine reply that calls it, and a stricter input schema for the real-model tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from anthropic import beta_tool
+
+FORECAST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 1},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7},
+    },
+    "required": ["city", "days"],
+    "additionalProperties": False,
+}
+"""A ``get_weather`` input schema with bounds, for the real-model grammar tests."""
 
 CALL = '<tool_call>\\n{"name": "get_weather", "arguments": {"city": "Paris"}}\\n</tool_call>'
 

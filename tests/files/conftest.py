@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import anthropic
@@ -34,6 +33,4 @@ def client(files_server: Live) -> anthropic.Anthropic:
 
 @pytest.fixture()
 def workspace_client(files_server: Live) -> anthropic.Anthropic:
-    key = "sk-ws-" + secrets.token_hex(8)
-    files_server.add_key(key, "wrkspc_" + secrets.token_hex(6))
-    return files_server.client(api_key=key)
+    return files_server.workspace_client()

@@ -3,19 +3,16 @@ batches stay within its quota. On SQLite always and PostgreSQL when configured."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from batches.support import BACKENDS, postgres_schema
+from batches.support import BACKENDS, T0, make_batch, postgres_schema
 from epistula.storage.batch_claims import share
-from epistula.storage.batches import BatchQuota, BatchRecord, BatchStore, NewRequest
+from epistula.storage.batches import BatchQuota, BatchStore
 from epistula.storage.common import QuotaExceeded
 from epistula.storage.database import open_database
-
-T0 = 1_700_000_000.0
 
 
 @pytest.fixture(params=BACKENDS)
@@ -31,19 +28,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BatchStore
 
 
 def _batch(store: BatchStore, batch_id: str, workspace: str, n: int, quota: BatchQuota | None = None) -> None:
-    requests = [NewRequest(custom_id=f"r{i}", params=json.dumps({"i": i})) for i in range(n)]
-    record = BatchRecord(
-        id=batch_id,
-        workspace_id=workspace,
-        api_version="2023-06-01",
-        processing_status="in_progress",
-        request_count=n,
-        created_at=T0,
-        expires_at=T0 + 86400,
-        created_by_key_id=f"apikey_{workspace}",
-        params_bytes=sum(len(q.params) for q in requests),
-    )
-    store.create_batch(record, requests, quota)
+    """A batch made with the workspace's key ``apikey_<workspace>``."""
+    make_batch(store, batch_id, n, workspace=workspace, key_id=f"apikey_{workspace}", quota=quota)
 
 
 def test_a_big_batch_does_not_starve_a_small_one(store: BatchStore) -> None:

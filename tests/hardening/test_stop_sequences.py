@@ -8,7 +8,7 @@ import random
 import httpx
 import pytest
 
-from conftest import LiveServer, body
+from conftest import LiveServer, body, stop_reference
 from epistula.generation import stops as stops_module
 from epistula.generation.stops import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES, StopMatcher
 
@@ -33,15 +33,6 @@ def test_too_long_stop_sequence_is_400(fake_server: LiveServer) -> None:
     assert _post(fake_server, ["x" * MAX_STOP_SEQUENCE_CHARS]).status_code == 200
 
 
-def _reference(text: str, stops: list[str]) -> tuple[str, str | None]:
-    for end in range(1, len(text) + 1):
-        done = [s for s in stops if text[:end].endswith(s)]
-        if done:
-            stop = max(done, key=len)
-            return text[: end - len(stop)], stop
-    return text, None
-
-
 @pytest.mark.parametrize("seed", range(20))
 def test_many_long_overlapping_stops_match_like_the_reference(seed: int) -> None:
     rng = random.Random(seed)
@@ -54,7 +45,7 @@ def test_many_long_overlapping_stops_match_like_the_reference(seed: int) -> None
             break
     else:
         out += matcher.flush()
-    assert (out, matcher.matched) == _reference(text, stops)
+    assert (out, matcher.matched) == stop_reference(text, stops)
 
 
 def test_each_character_is_one_automaton_step(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,8 +27,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import API_KEY, V2023, LiveServer, add_key, assert_error, start_server
-from epistula.config import Settings
+from conftest import V2023, LiveServer, add_key, assert_error, model_settings, start_server
 from epistula.generation.gate import Admission, Outcome
 from epistula.protocol.usage import Usage
 
@@ -87,7 +86,7 @@ class EndingRecorder:
 
 
 def _model_server(tmp: Path, **overrides: Any) -> LiveServer:
-    settings = Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, n_ctx=2048, **overrides)
+    settings = model_settings(tmp, n_ctx=2048, **overrides)
     return start_server(settings, startup_timeout=300.0)
 
 

@@ -23,6 +23,7 @@ from epistula.prompting.prefixes import PrefixMeter
 from epistula.prompting.render import render_prompt
 from epistula.prompting.template import ChatTemplate
 from epistula.protocol.messages import PromptParams
+from features.weather import FORECAST_SCHEMA
 from real_parts import GEMMA_CONFIG, needs_gemma
 
 MODEL = "gemma-3-270m"
@@ -30,15 +31,7 @@ MODEL = "gemma-3-270m"
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "minLength": 1},
-            "days": {"type": "integer", "minimum": 1, "maximum": 7},
-        },
-        "required": ["city", "days"],
-        "additionalProperties": False,
-    },
+    "input_schema": FORECAST_SCHEMA,
 }
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from serving import serving_in_thread
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 CHUNK = 1 << 20
@@ -151,11 +152,6 @@ def serve_hub(repo_id: str, files: dict[str, Path]) -> Iterator[HubDouble]:
     hub = HubDouble(repo_id, files)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(hub))
     server.daemon_threads = True
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(server) as port:
+        hub.url = f"http://127.0.0.1:{port}"
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import LiveServer, body, fake_settings, start_server
 from epistula.config import RateLimitConfig
-from processes import free_port
+from health import free_port
 from real_parts import REDIS_ENV, needs_service
 
 needs_redis = needs_service(REDIS_ENV)

@@ -16,7 +16,15 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, assert_error, fake_settings, parse_sse, start_server
+from conftest import (
+    LiveServer,
+    assert_error,
+    event_shapes,
+    fake_settings,
+    parse_sse,
+    server_tool_turn,
+    start_server,
+)
 
 BETAS = ["code-execution-2025-08-25"]
 TOOL = {"type": "code_execution_20250825", "name": "code_execution"}
@@ -104,27 +112,7 @@ def test_stream_event_sequence(live: LiveServer, client: anthropic.Anthropic) ->
     response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=headers, timeout=60)
     assert response.status_code == 200
     events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    shape = [
-        (name, data.get("index"), (data.get("content_block") or data.get("delta") or {}).get("type"))
-        for name, data in events
-    ]
-    collapsed = [item for i, item in enumerate(shape) if i == 0 or shape[i - 1] != item]  # runs of deltas -> one
-    assert collapsed == [
-        ("message_start", None, None),
-        ("content_block_start", 0, "text"),
-        ("content_block_delta", 0, "text_delta"),
-        ("content_block_stop", 0, None),
-        ("content_block_start", 1, "server_tool_use"),
-        ("content_block_delta", 1, "input_json_delta"),
-        ("content_block_stop", 1, None),
-        ("content_block_start", 2, "bash_code_execution_tool_result"),  # complete, no deltas
-        ("content_block_stop", 2, None),
-        ("content_block_start", 3, "text"),
-        ("content_block_delta", 3, "text_delta"),
-        ("content_block_stop", 3, None),
-        ("message_delta", None, None),
-        ("message_stop", None, None),
-    ]
+    assert event_shapes(events) == server_tool_turn("bash_code_execution_tool_result")
     start = events[0][1]["message"]
     assert start["content"] == [] and start["stop_reason"] is None and start["container"] is None
     use = next(data["content_block"] for _, data in events if data.get("index") == 1)

@@ -9,18 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import API_KEY, V2023, LiveServer, start_server
-from epistula.config import Settings
+from conftest import V2023, LiveServer, model_settings, start_server
 
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(
-        engine="llamacpp",
-        api_key=API_KEY,
-        data_dir=tmp_path_factory.mktemp("code-execution-model"),
+    settings = model_settings(
+        tmp_path_factory.mktemp("code-execution-model"),
         n_seq_max=2,
         code_execution=True,
         code_execution_timeout=5.0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
 import anthropic
@@ -44,13 +43,6 @@ def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     live.stop()
 
 
-def workspace_client(live: Live) -> anthropic.Anthropic:
-    """A client whose key belongs to a fresh workspace."""
-    key = "sk-ws-" + secrets.token_hex(8)
-    live.add_key(key, "wrkspc_" + secrets.token_hex(6))
-    return live.client(api_key=key)
-
-
 @pytest.fixture()
 def client(skills_server: Live) -> anthropic.Anthropic:
-    return workspace_client(skills_server)
+    return skills_server.workspace_client()

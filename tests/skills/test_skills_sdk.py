@@ -14,7 +14,7 @@ from anthropic.types.beta.skills import BetaSkillVersion
 
 from batches.support import Live
 
-from .conftest import skill_files, skill_md, workspace_client
+from .conftest import skill_files, skill_md
 
 BETA = ["skills-2025-10-02"]
 
@@ -111,7 +111,7 @@ def test_list_pages_and_source_filter(client: anthropic.Anthropic) -> None:
     ],
 )
 def test_invalid_uploads_are_refused(tight_server: Live, files: list[tuple[str, bytes, str]], message: str) -> None:
-    client = workspace_client(tight_server)  # storage is never reached: one backend is enough
+    client = tight_server.workspace_client()  # storage is never reached: one backend is enough
     with pytest.raises(anthropic.BadRequestError, match=message) as caught:
         client.beta.skills.create(files=files)
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
@@ -119,7 +119,7 @@ def test_invalid_uploads_are_refused(tight_server: Live, files: list[tuple[str, 
 
 
 def test_budgets(tight_server: Live) -> None:
-    client = workspace_client(tight_server)
+    client = tight_server.workspace_client()
     many = [*skill_files(), *[(f"pdf-helper/f{i}.txt", b"x", "text/plain") for i in range(2)]]
     with pytest.raises(anthropic.BadRequestError, match="files"):
         client.beta.skills.create(files=many)
@@ -137,7 +137,7 @@ def test_budgets(tight_server: Live) -> None:
 
 
 def test_skills_are_invisible_to_other_workspaces(skills_server: Live) -> None:
-    owner, other = workspace_client(skills_server), workspace_client(skills_server)
+    owner, other = skills_server.workspace_client(), skills_server.workspace_client()
     skill = owner.beta.skills.create(files=skill_files())
     version = skill.latest_version_id
     assert skill.id not in [s.id for s in other.beta.skills.list()]

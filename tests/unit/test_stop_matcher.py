@@ -13,17 +13,8 @@ import random
 
 import pytest
 
+from conftest import stop_reference
 from epistula.generation.stops import StopMatcher
-
-
-def reference(text: str, stops: list[str]) -> tuple[str, str | None]:
-    stops = [s for s in stops if s]
-    for end in range(1, len(text) + 1):
-        done = [s for s in stops if text[:end].endswith(s)]
-        if done:
-            stop = max(done, key=len)
-            return text[: end - len(stop)], stop
-    return text, None
 
 
 def run(chunks: list[str], stops: list[str]) -> tuple[str, str | None]:
@@ -71,7 +62,7 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "stops"), CASES)
 def test_every_chunking_gives_the_reference_result(text: str, stops: list[str]) -> None:
-    expected = reference(text, stops)
+    expected = stop_reference(text, stops)
     for pieces in chunkings(text) if len(text) <= 14 else [[text], list(text)]:
         assert run(pieces, stops) == expected, pieces
 
@@ -86,7 +77,7 @@ def test_random_texts_are_split_invariant() -> None:
     for _ in range(250):
         text = "".join(rng.choice("abc") for _ in range(rng.randint(0, 9)))
         stops = ["".join(rng.choice("abc") for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
-        expected = reference(text, stops)
+        expected = stop_reference(text, stops)
         for pieces in chunkings(text):
             assert run(pieces, stops) == expected, (text, stops, pieces)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,6 +14,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from serving import serving_in_thread
 
 Route = Callable[[dict[str, list[str]]], tuple[int, dict[str, str], bytes]]
 
@@ -67,14 +68,9 @@ class _QuietServer(ThreadingHTTPServer):
 @contextlib.contextmanager
 def serving(site: Site) -> Iterator[Site]:
     server = _QuietServer((site.host, 0), _handler(site))
-    site.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(server) as port:
+        site.port = port
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _slow(query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:

@@ -14,7 +14,15 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, assert_error, fake_settings, parse_sse, start_server
+from conftest import (
+    LiveServer,
+    assert_error,
+    event_shapes,
+    fake_settings,
+    parse_sse,
+    server_tool_turn,
+    start_server,
+)
 from epistula.config import WebFetchSettings, WebSearchSettings
 
 from .conftest import Site
@@ -131,27 +139,7 @@ def test_search_stream_sequence(live: LiveServer, client: anthropic.Anthropic, s
     response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=live.headers(), timeout=60)
     assert response.status_code == 200
     events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    shape = [
-        (name, data.get("index"), (data.get("content_block") or data.get("delta") or {}).get("type"))
-        for name, data in events
-    ]
-    collapsed = [item for i, item in enumerate(shape) if i == 0 or shape[i - 1] != item]
-    assert collapsed == [
-        ("message_start", None, None),
-        ("content_block_start", 0, "text"),
-        ("content_block_delta", 0, "text_delta"),
-        ("content_block_stop", 0, None),
-        ("content_block_start", 1, "server_tool_use"),
-        ("content_block_delta", 1, "input_json_delta"),
-        ("content_block_stop", 1, None),
-        ("content_block_start", 2, "web_search_tool_result"),  # complete, no deltas
-        ("content_block_stop", 2, None),
-        ("content_block_start", 3, "text"),
-        ("content_block_delta", 3, "text_delta"),
-        ("content_block_stop", 3, None),
-        ("message_delta", None, None),
-        ("message_stop", None, None),
-    ]
+    assert event_shapes(events) == server_tool_turn("web_search_tool_result")
     use = next(data["content_block"] for _, data in events if data.get("index") == 1)
     assert use == {
         "type": "server_tool_use",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from epistula.api.request import api_version, authenticate, authenticate_admin
+from epistula.api.request import M, api_version, authenticate, authenticate_admin, parse, read_json
 from epistula.auth.keys import AdminPrincipal, Principal
+
+MAX_ADMIN_BODY = 1024 * 1024
+"""The largest Admin API request body, in bytes."""
 
 
 async def authorized(request: Request) -> tuple[Principal, str]:
@@ -23,3 +26,9 @@ async def authorized_admin(request: Request) -> AdminPrincipal:
     admin = await authenticate_admin(request)
     api_version(request)
     return admin
+
+
+async def admin_params(request: Request, model: type[M]) -> tuple[AdminPrincipal, M]:
+    """:func:`authorized_admin`, then the request body as ``model`` (a 400 naming the field)."""
+    admin = await authorized_admin(request)
+    return admin, parse(model, await read_json(request, MAX_ADMIN_BODY))

@@ -46,7 +46,7 @@ from epistula.storage.batches import (
     Progress,
     RequestResult,
 )
-from epistula.storage.common import ListPage, QuotaExceeded, rfc3339
+from epistula.storage.common import ListPage, QuotaExceeded, optional_rfc3339, rfc3339
 
 BATCH_TTL = 24 * 3600
 """Requests not finished this long after creation expire."""
@@ -99,23 +99,16 @@ def _validated(raw: dict[str, Any], version: str) -> tuple[list[NewRequest], int
 def message_batch(record: BatchRecord, base_url: str) -> MessageBatch:
     """The wire object. ``results_url`` is absolute, built from the URL the client used,
     because the SDK fetches it verbatim."""
-    counts = record.counts
     ended = record.processing_status == "ended"
     return MessageBatch(
         id=record.id,
         processing_status=record.processing_status,
-        request_counts=MessageBatchRequestCounts(
-            processing=counts.processing,
-            succeeded=counts.succeeded,
-            errored=counts.errored,
-            canceled=counts.canceled,
-            expired=counts.expired,
-        ),
-        ended_at=rfc3339(record.ended_at) if record.ended_at is not None else None,
+        request_counts=MessageBatchRequestCounts.model_validate(record.counts, from_attributes=True),
+        ended_at=optional_rfc3339(record.ended_at),
         created_at=rfc3339(record.created_at),
         expires_at=rfc3339(record.expires_at),
-        archived_at=rfc3339(record.archived_at) if record.archived_at is not None else None,
-        cancel_initiated_at=rfc3339(record.cancel_initiated_at) if record.cancel_initiated_at is not None else None,
+        archived_at=optional_rfc3339(record.archived_at),
+        cancel_initiated_at=optional_rfc3339(record.cancel_initiated_at),
         results_url=f"{base_url.rstrip('/')}/v1/messages/batches/{record.id}/results" if ended else None,
     )
 

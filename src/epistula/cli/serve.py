@@ -61,32 +61,14 @@ def serve(
     """Run the API server.
 
     Prints the base URL and, on first start, an API key (shown once)."""
+    overrides = {name: value for name, value in locals().items() if name not in ("config", "pull")}
+    """Every other parameter is the setting of its name (None: not given here)."""
     import uvicorn
 
     from epistula.http.app import create_app
     from epistula.http.server import uvicorn_config
 
-    settings = load_settings(
-        config,
-        host=host,
-        port=port,
-        model=model,
-        engine=engine,
-        upstream=upstream or None,
-        tensor_parallel_size=tensor_parallel_size,
-        pipeline_parallel_size=pipeline_parallel_size,
-        distributed_executor_backend=distributed_executor_backend,
-        data_dir=data_dir,
-        database_url=database_url,
-        n_seq_max=n_seq_max,
-        log_format=log_format,
-        limit_concurrency=limit_concurrency,
-        timeout_keep_alive=timeout_keep_alive,
-        timeout_request_headers=timeout_request_headers,
-        timeout_request_body=timeout_request_body,
-        forwarded_allow_ips=forwarded_allow_ips,
-        public_base_url=public_base_url,
-    )
+    settings = load_settings(config, **{**overrides, "upstream": upstream or None})
     settings = resolve_serve_model(settings, pull=pull)
     configure_logging(settings.log_format, settings.log_level)
     key_line = ensure_key(settings)

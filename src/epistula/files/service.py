@@ -40,7 +40,7 @@ from epistula.protocol.content import (
 from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
 from epistula.storage.blobs import BlobStore, BlobTooLarge
-from epistula.storage.common import ListPage, QuotaExceeded, rfc3339
+from epistula.storage.common import ListPage, QuotaExceeded, optional_rfc3339, rfc3339
 from epistula.storage.files import FileQuery, FileQuota, FileRecord, FileStore, check_file_quota
 
 MAX_FILE_BYTES = 500 * 1024 * 1024
@@ -80,7 +80,7 @@ def file_metadata(record: FileRecord) -> FileMetadata:
         size_bytes=record.size_bytes,
         created_at=rfc3339(record.created_at),
         downloadable=record.downloadable,
-        expires_at=rfc3339(record.expires_at) if record.expires_at is not None else None,
+        expires_at=optional_rfc3339(record.expires_at),
     )
 
 

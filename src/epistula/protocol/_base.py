@@ -28,3 +28,11 @@ class ResponseModel(BaseModel):
     """A response object built by the server."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ToolResultBlockBase(ResponseModel):
+    """What every server tool's result block carries: the ``server_tool_use`` it answers
+    (``type`` is declared here, and narrowed by each kind, so that it serializes first)."""
+
+    type: str
+    tool_use_id: str

@@ -13,6 +13,7 @@ from .servertools import (
     CodeExecutionToolResultBlock,
     ServerToolUseBlock,
     TextEditorCodeExecutionToolResultBlock,
+    ToolUseBase,
 )
 from .web import (
     WebFetchToolResultBlock,
@@ -345,11 +346,8 @@ class DirectCaller(ResponseModel):
     type: Literal["direct"] = "direct"
 
 
-class ToolUseBlock(ResponseModel):
+class ToolUseBlock(ToolUseBase):
     type: Literal["tool_use"] = "tool_use"
-    id: str
-    name: str
-    input: dict[str, Any]
     caller: DirectCaller = Field(default_factory=DirectCaller)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from ._base import RequestModel, ResponseModel, TolerantModel
+from ._base import RequestModel, ResponseModel, TolerantModel, ToolResultBlockBase
 from .web import WebFetchToolResultBlock, WebSearchToolResultBlock
 
 ServerToolName = Literal[
@@ -36,12 +36,30 @@ class ServerToolCaller(ResponseModel):
     type: Literal["direct"] = "direct"
 
 
-class ServerToolUseBlock(ResponseModel):
-    type: Literal["server_tool_use"] = "server_tool_use"
+class ToolUseBase(ResponseModel):
+    """A call the model made, of a client tool (``tool_use``) or a server tool
+    (``type`` is declared here, and narrowed by each kind, so that it serializes first)."""
+
+    type: str
     id: str
-    name: ServerToolName
+    name: str
     input: dict[str, Any]
+
+
+class ServerToolUseBlock(ToolUseBase):
+    type: Literal["server_tool_use"] = "server_tool_use"
+    name: ServerToolName
     caller: ServerToolCaller = Field(default_factory=ServerToolCaller)
+
+
+class ExecutionResultBase(ResponseModel):
+    """What running code leaves, in Python (``code_execution``) or bash
+    (``type`` is declared here, and narrowed by each kind, so that it serializes first)."""
+
+    type: str
+    stdout: str
+    stderr: str
+    return_code: int
 
 
 # ---------------------------------------------------------------- code_execution_20250522 (Python)
@@ -54,11 +72,8 @@ class CodeExecutionOutputBlock(ResponseModel):
     file_id: str
 
 
-class CodeExecutionResultBlock(ResponseModel):
+class CodeExecutionResultBlock(ExecutionResultBase):
     type: Literal["code_execution_result"] = "code_execution_result"
-    stdout: str
-    stderr: str
-    return_code: int
     content: list[CodeExecutionOutputBlock] = Field(default_factory=list)
 
 
@@ -67,9 +82,8 @@ class CodeExecutionToolResultError(ResponseModel):
     error_code: CodeExecutionErrorCode
 
 
-class CodeExecutionToolResultBlock(ResponseModel):
+class CodeExecutionToolResultBlock(ToolResultBlockBase):
     type: Literal["code_execution_tool_result"] = "code_execution_tool_result"
-    tool_use_id: str
     content: Annotated[CodeExecutionResultBlock | CodeExecutionToolResultError, Field(discriminator="type")]
 
 
@@ -85,11 +99,8 @@ class BashCodeExecutionOutputBlock(ResponseModel):
     file_id: str
 
 
-class BashCodeExecutionResultBlock(ResponseModel):
+class BashCodeExecutionResultBlock(ExecutionResultBase):
     type: Literal["bash_code_execution_result"] = "bash_code_execution_result"
-    stdout: str
-    stderr: str
-    return_code: int
     content: list[BashCodeExecutionOutputBlock] = Field(default_factory=list)
 
 
@@ -98,9 +109,8 @@ class BashCodeExecutionToolResultError(ResponseModel):
     error_code: BashCodeExecutionErrorCode
 
 
-class BashCodeExecutionToolResultBlock(ResponseModel):
+class BashCodeExecutionToolResultBlock(ToolResultBlockBase):
     type: Literal["bash_code_execution_tool_result"] = "bash_code_execution_tool_result"
-    tool_use_id: str
     content: Annotated[BashCodeExecutionResultBlock | BashCodeExecutionToolResultError, Field(discriminator="type")]
 
 
@@ -149,9 +159,8 @@ TextEditorCodeExecutionContent = Annotated[
 ]
 
 
-class TextEditorCodeExecutionToolResultBlock(ResponseModel):
+class TextEditorCodeExecutionToolResultBlock(ToolResultBlockBase):
     type: Literal["text_editor_code_execution_tool_result"] = "text_editor_code_execution_tool_result"
-    tool_use_id: str
     content: TextEditorCodeExecutionContent
 
 

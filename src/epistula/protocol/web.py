@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ._base import RequestModel, ResponseModel, TolerantModel
+from ._base import RequestModel, ResponseModel, TolerantModel, ToolResultBlockBase
 from .common import CacheControlEphemeral
 from .common import CitationsConfig as CitationsConfigParam
 
@@ -98,9 +98,8 @@ class WebFetchToolResultErrorBlock(ResponseModel):
     error_code: WebFetchToolResultErrorCode
 
 
-class WebFetchToolResultBlock(ResponseModel):
+class WebFetchToolResultBlock(ToolResultBlockBase):
     type: Literal["web_fetch_tool_result"] = "web_fetch_tool_result"
-    tool_use_id: str
     content: WebFetchBlock | WebFetchToolResultErrorBlock
 
 
@@ -117,7 +116,6 @@ class WebSearchToolResultError(ResponseModel):
     error_code: WebSearchToolResultErrorCode
 
 
-class WebSearchToolResultBlock(ResponseModel):
+class WebSearchToolResultBlock(ToolResultBlockBase):
     type: Literal["web_search_tool_result"] = "web_search_tool_result"
-    tool_use_id: str
     content: list[WebSearchResultBlock] | WebSearchToolResultError

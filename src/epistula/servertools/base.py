@@ -78,3 +78,20 @@ def field_error(prefix: str, exc: ValidationError) -> InvalidRequestError:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in (prefix, *error["loc"]))
     return InvalidRequestError(f"{where}: {error['msg']}")
+
+
+def one_argument_tool(name: str, description: str, argument: str, argument_description: str) -> Tool:
+    """The tool a server tool shows the model when it takes one required string argument
+    (``{"command": ...}``, ``{"code": ...}``, ``{"url": ...}``), nothing else allowed."""
+    return Tool.model_validate(
+        {
+            "name": name,
+            "description": description,
+            "input_schema": {
+                "type": "object",
+                "properties": {argument: {"type": "string", "description": argument_description}},
+                "required": [argument],
+                "additionalProperties": False,
+            },
+        }
+    )

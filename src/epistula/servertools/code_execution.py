@@ -36,26 +36,20 @@ from epistula.protocol.servertools import (
 )
 from epistula.protocol.tools import Tool, VersionedTool
 
-from .base import Counter, ToolContext, parse_definition
+from .base import Counter, ToolContext, one_argument_tool, parse_definition
 from .containers import Container
 from .editor import EDITOR_PROGRAM, editor_result
-from .sandbox.bubblewrap import UPLOADS, WORKDIR, Bubblewrap, RunResult
+from .sandbox.bubblewrap import UPLOADS, WORKDIR, Bubblewrap, RunResult, walk
 
 _WHERE = (
     f"The working directory {WORKDIR} keeps its files between calls; files you were given are in {UPLOADS} "
     f"(read-only). Files you write to {WORKDIR} can be downloaded by the user. There is no network."
 )
-BASH = Tool.model_validate(
-    {
-        "name": "bash_code_execution",
-        "description": f"Run a bash command in a sandboxed Linux container and get its output. {_WHERE}",
-        "input_schema": {
-            "type": "object",
-            "properties": {"command": {"type": "string", "description": "The bash command to run."}},
-            "required": ["command"],
-            "additionalProperties": False,
-        },
-    }
+BASH = one_argument_tool(
+    "bash_code_execution",
+    f"Run a bash command in a sandboxed Linux container and get its output. {_WHERE}",
+    "command",
+    "The bash command to run.",
 )
 EDITOR = Tool.model_validate(
     {
@@ -77,17 +71,11 @@ EDITOR = Tool.model_validate(
         },
     }
 )
-PYTHON = Tool.model_validate(
-    {
-        "name": "code_execution",
-        "description": f"Run Python 3 code in a sandboxed container and get what it prints. {_WHERE}",
-        "input_schema": {
-            "type": "object",
-            "properties": {"code": {"type": "string", "description": "The Python code to run."}},
-            "required": ["code"],
-            "additionalProperties": False,
-        },
-    }
+PYTHON = one_argument_tool(
+    "code_execution",
+    f"Run Python 3 code in a sandboxed container and get what it prints. {_WHERE}",
+    "code",
+    "The Python code to run.",
 )
 
 Snapshot = dict[str, tuple[int, int]]
@@ -96,16 +84,11 @@ Snapshot = dict[str, tuple[int, int]]
 def snapshot(root: Path) -> Snapshot:
     """Regular files under ``root`` (relative path -> mtime, size); symlinks are never followed."""
     found: Snapshot = {}
-    stack = [root]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                    elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        found[os.path.relpath(entry.path, root)] = (st.st_mtime_ns, st.st_size)
+    for entry in walk(root):
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                found[os.path.relpath(entry.path, root)] = (st.st_mtime_ns, st.st_size)
     return found
 
 

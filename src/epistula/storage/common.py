@@ -35,6 +35,11 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def optional_rfc3339(ts: float | None) -> str | None:
+    """:func:`rfc3339` of a time that may be unset (None stays None)."""
+    return None if ts is None else rfc3339(ts)
+
+
 class QuotaExceeded(Exception):
     """A write would take a workspace past one of its quotas; nothing was written."""
 

@@ -13,10 +13,10 @@ from typing import Literal, cast
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from epistula.api.callers import authorized_admin
+from epistula.api.callers import admin_params, authorized_admin
 from epistula.api.operations import PAGING, Api, Param
 from epistula.api.paging import cursor, listed
-from epistula.api.request import app_state, parse, read_json
+from epistula.api.request import app_state
 from epistula.auth.keys import DEFAULT_WORKSPACE, KeyStore, effective_status
 from epistula.errors import InvalidRequestError
 from epistula.protocol.models import Page
@@ -29,10 +29,9 @@ from epistula.protocol.organization import (
     NewAPIKey,
     OrganizationInfo,
 )
-from epistula.storage.common import rfc3339
+from epistula.storage.common import optional_rfc3339, rfc3339
 from epistula.storage.tenancy import ApiKeyRecord
 
-MAX_ADMIN_BODY = 1024 * 1024
 STATUSES = ("active", "inactive", "archived", "expired")
 
 API = Api("admin", auth="admin")
@@ -50,7 +49,7 @@ def api_key_object(record: ApiKeyRecord, now: float) -> APIKey:
         status=effective_status(record, now),
         created_at=rfc3339(record.created_at),
         created_by=created_by,
-        expires_at=rfc3339(record.expires_at) if record.expires_at is not None else None,
+        expires_at=optional_rfc3339(record.expires_at),
         partial_key_hint=record.partial_key_hint,
         scope=APIKeyWorkspaceScope(workspace_id=workspace_id),
         workspace_id=None if workspace_id == DEFAULT_WORKSPACE else workspace_id,
@@ -110,8 +109,7 @@ async def get_api_key(request: Request) -> APIKey:
 @API.post(KEY, "api_keys_update", request=APIKeyUpdateParams)
 async def update_api_key(request: Request) -> APIKey:
     """Rename, disable, enable or archive an API key"""
-    await authorized_admin(request)
-    params = parse(APIKeyUpdateParams, await read_json(request, MAX_ADMIN_BODY))
+    _, params = await admin_params(request, APIKeyUpdateParams)
     keys = _keys(request)
     record = await run_in_threadpool(
         keys.update, request.path_params["api_key_id"], name=params.name, status=params.status
@@ -122,8 +120,7 @@ async def update_api_key(request: Request) -> APIKey:
 @API.post("/v1/organizations/api_keys", "api_keys_create", request=APIKeyCreateParams, errors=(404,))
 async def create_api_key(request: Request) -> NewAPIKey:
     """Create an API key (an epistula extra: the real API creates keys in the Console)"""
-    admin = await authorized_admin(request)
-    params = parse(APIKeyCreateParams, await read_json(request, MAX_ADMIN_BODY))
+    admin, params = await admin_params(request, APIKeyCreateParams)
     keys = _keys(request)
     secret, record = await run_in_threadpool(
         keys.create,

@@ -14,15 +14,13 @@ from operator import attrgetter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from epistula.api.callers import authorized_admin
+from epistula.api.callers import admin_params, authorized_admin
 from epistula.api.operations import IDS_NOTE, PAGING, Api, Param, array_param
 from epistula.api.paging import cursor, listed
 from epistula.api.request import (
     app_state,
-    parse,
     query_bool,
     query_list,
-    read_json,
 )
 from epistula.auth.workspaces import Workspaces
 from epistula.errors import InvalidRequestError
@@ -37,10 +35,9 @@ from epistula.protocol.organization import (
     WorkspaceMember,
     WorkspaceUpdateParams,
 )
-from epistula.storage.common import rfc3339
+from epistula.storage.common import optional_rfc3339, rfc3339
 from epistula.storage.tenancy import MemberRecord, WorkspaceRecord
 
-MAX_ADMIN_BODY = 1024 * 1024
 MAX_IDS = 100
 
 API = Api("admin", auth="admin")
@@ -57,7 +54,7 @@ def workspace_object(record: WorkspaceRecord) -> Workspace:
         name=record.name,
         display_color=record.display_color,
         created_at=rfc3339(record.created_at),
-        archived_at=rfc3339(record.archived_at) if record.archived_at is not None else None,
+        archived_at=optional_rfc3339(record.archived_at),
         data_residency=residency,
         tags=record.tags,
         compartment_id="cmpt_" + record.id.removeprefix("wrkspc_"),
@@ -98,8 +95,7 @@ def _residency(given: dict[str, object]) -> dict[str, object]:
 @API.post(WORKSPACES, "workspaces_create", request=WorkspaceCreateParams)
 async def create_workspace(request: Request) -> Workspace:
     """Create a workspace"""
-    await authorized_admin(request)
-    params = parse(WorkspaceCreateParams, await read_json(request, MAX_ADMIN_BODY))
+    _, params = await admin_params(request, WorkspaceCreateParams)
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
     residency = None
@@ -167,8 +163,7 @@ async def archive_workspace(request: Request) -> Workspace:
 @API.post(WORKSPACE, "workspaces_update", request=WorkspaceUpdateParams)
 async def update_workspace(request: Request) -> Workspace:
     """Update a workspace"""
-    await authorized_admin(request)
-    params = parse(WorkspaceUpdateParams, await read_json(request, MAX_ADMIN_BODY))
+    _, params = await admin_params(request, WorkspaceUpdateParams)
     _unsupported(params.external_key_id, params.user_profile_id)
     _check_tags(params.tags)
     workspaces = _workspaces(request)
@@ -195,8 +190,7 @@ async def update_workspace(request: Request) -> Workspace:
 @API.post(MEMBERS, "workspace_members_create", request=MemberAddParams)
 async def add_member(request: Request) -> WorkspaceMember:
     """Add a member to a workspace"""
-    await authorized_admin(request)
-    params = parse(MemberAddParams, await read_json(request, MAX_ADMIN_BODY))
+    _, params = await admin_params(request, MemberAddParams)
     record = await run_in_threadpool(
         _workspaces(request).add_member, request.path_params["workspace_id"], params.user_id, params.workspace_role
     )
@@ -227,8 +221,7 @@ async def get_member(request: Request) -> WorkspaceMember:
 @API.post(MEMBER, "workspace_members_update", request=MemberUpdateParams)
 async def update_member(request: Request) -> WorkspaceMember:
     """Change a member's workspace role"""
-    await authorized_admin(request)
-    params = parse(MemberUpdateParams, await read_json(request, MAX_ADMIN_BODY))
+    _, params = await admin_params(request, MemberUpdateParams)
     record = await run_in_threadpool(
         _workspaces(request).update_member,
         request.path_params["workspace_id"],

@@ -271,11 +271,18 @@ class Choice(OpenAIResponseModel):
     logprobs: None = None
 
 
-class ChatCompletion(OpenAIResponseModel):
+class _CompletionObject(OpenAIResponseModel):
+    """What a completion and each of its stream's chunks start with
+    (``object`` is declared here, and narrowed by each kind, so that it serializes second)."""
+
     id: str
-    object: Literal["chat.completion"] = "chat.completion"
+    object: str
     created: int
     model: str
+
+
+class ChatCompletion(_CompletionObject):
+    object: Literal["chat.completion"] = "chat.completion"
     choices: list[Choice]
     usage: CompletionUsage
     system_fingerprint: None = None
@@ -315,11 +322,8 @@ class ChunkChoice(OpenAIResponseModel):
     logprobs: None = None
 
 
-class ChatCompletionChunk(OpenAIResponseModel):
-    id: str
+class ChatCompletionChunk(_CompletionObject):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
     choices: list[ChunkChoice]
     usage: CompletionUsage | None = None
     """Only on the last chunk, and only with ``stream_options.include_usage``."""

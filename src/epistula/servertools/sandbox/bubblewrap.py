@@ -31,7 +31,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,9 +69,9 @@ class RunResult:
     disk_exceeded: bool = False
 
 
-def directory_size(root: Path) -> int:
-    """Bytes under ``root``, without following symlinks (a link costs its own size)."""
-    total = 0
+def walk(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every entry under ``root``, depth first, without following symlinks; what cannot be
+    read (a directory removed meanwhile, one without permission) is passed over."""
     stack = [root]
     while stack:
         with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
@@ -79,7 +79,15 @@ def directory_size(root: Path) -> int:
                 with contextlib.suppress(OSError):
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+                yield entry
+
+
+def directory_size(root: Path) -> int:
+    """Bytes under ``root``, without following symlinks (a link costs its own size)."""
+    total = 0
+    for entry in walk(root):
+        with contextlib.suppress(OSError):
+            total += entry.stat(follow_symlinks=False).st_blocks * 512
     return total
 
 
