@@ -71,6 +71,58 @@ class CachePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class TextIds:
+    """A prompt part: token ids."""
+
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEmbedding:
+    """A prompt part: the ``chunk``-th embedding run of an image, ``n_tokens`` positions long."""
+
+    chunk: int
+    n_tokens: int
+
+
+PromptPart = TextIds | ImageEmbedding
+"""What an image becomes in a prompt (see :class:`Vision`)."""
+
+
+@runtime_checkable
+class Vision(Protocol):
+    """An engine's image reader (a llama.cpp vision projector)."""
+
+    def layout(self, data: bytes) -> tuple[PromptPart, ...]:
+        """The prompt parts of the encoded image ``data``, in order; raises
+        :class:`EngineError` when the image cannot be decoded. Safe on any thread."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptImage:
+    """One image embedding run inside a prompt: the prompt's positions ``start`` to
+    ``start + length`` hold stand-in ids (:func:`image_ids`), and an engine that sees decodes
+    chunk ``chunk`` of the image ``data`` there instead (an image may make several chunks)."""
+
+    data: bytes = field(repr=False)
+    """The encoded image file (PNG, JPEG, GIF or WebP)."""
+    digest: bytes
+    """SHA-256 of ``data``: the image's identity in prefix reuse."""
+    chunk: int
+    start: int
+    length: int
+
+
+def image_ids(digest: bytes, chunk: int, length: int) -> tuple[int, ...]:
+    """The stand-in ids of an image chunk: negative (never a vocabulary id) and derived from
+    the image bytes, so prompts with different images part before the image, and prompts
+    with the same image share its cells, in every prefix comparison."""
+    base = int.from_bytes(digest[:8], "big") ^ (chunk * 0x9E3779B97F4A7C15)
+    return tuple(-1 - ((base + i) % (1 << 62)) for i in range(length))
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     prompt: tuple[int, ...]
     sampling: SamplingParams
@@ -83,6 +135,8 @@ class GenerationRequest:
     ``max_tokens == 0`` it still prefills and writes them (cache pre-warming)."""
     priority: int = 0
     """Lower runs first; batch work uses a higher number than live traffic."""
+    images: tuple[PromptImage, ...] = ()
+    """Image runs of ``prompt``, ascending by ``start`` (only engines with a projector)."""
 
 
 @dataclass(frozen=True, slots=True)
