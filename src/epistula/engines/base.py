@@ -12,6 +12,8 @@ sequence within one decoding step.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -115,11 +117,11 @@ class PromptImage:
 
 
 def image_ids(digest: bytes, chunk: int, length: int) -> tuple[int, ...]:
-    """The stand-in ids of an image chunk: negative (never a vocabulary id) and derived from
-    the image bytes, so prompts with different images part before the image, and prompts
-    with the same image share its cells, in every prefix comparison."""
-    base = int.from_bytes(digest[:8], "big") ^ (chunk * 0x9E3779B97F4A7C15)
-    return tuple(-1 - ((base + i) % (1 << 62)) for i in range(length))
+    """The stand-in ids of an image chunk: negative int32s (never a vocabulary id), each drawn
+    from the image bytes' digest, so prompts with different images part at the image, and
+    prompts with the same image share its cells, in every prefix comparison."""
+    stream = hashlib.shake_128(digest + chunk.to_bytes(4, "big")).digest(4 * length)
+    return tuple(-1 - (value % 0x7FFFFFFF) for (value,) in struct.iter_unpack(">I", stream))
 
 
 @dataclass(frozen=True, slots=True)
