@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import API_KEY, LiveServer, start_server
 
+from conftest import API_KEY, LiveServer, start_server
 from epistula.config import Settings
 
 from .projector import build_projector

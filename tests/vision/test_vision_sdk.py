@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
+
 from conftest import MODEL, LiveServer
 
 from .projector import IMAGE_TOKENS, png

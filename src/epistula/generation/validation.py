@@ -197,7 +197,6 @@ def _check_image(block: ImageBlockParam, where: str) -> None:
                 f"{where}.source.base64.data: The image was specified using the {source.media_type} media "
                 f"type, but the image appears to be a {actual} image"
             )
-        check_dimensions(data, actual, f"{where}.source.base64.data")
     elif isinstance(source, URLImageSource) and not source.url.startswith(("https://", "http://")):
         raise InvalidRequestError(f"{where}.source.url: only http and https image URLs are supported")
 
@@ -352,6 +351,9 @@ def check_supported(params: PromptParams, *, model_id: str, vision: bool = False
                 f"{where}.source: epistula does not fetch image URLs; send the image as base64 or upload it "
                 "with the Files API and use a `file` source"
             )
+        if isinstance(image.source, Base64ImageSource):  # the model will read it: its size first
+            data = base64.b64decode(image.source.data)
+            check_dimensions(data, image.source.media_type, f"{where}.source.base64.data")
     for i, message in enumerate(params.messages):
         if isinstance(message.content, str):
             continue
