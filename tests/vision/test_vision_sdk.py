@@ -5,6 +5,7 @@ The projector's output is meaningless, so nothing here looks at what the model s
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
@@ -127,3 +128,23 @@ def test_text_only_model_still_refuses_images(fake_server: LiveServer) -> None:
         fake_server.client().messages.create(model=MODEL, max_tokens=2, messages=ask(image(png(4, 4))))  # type: ignore[arg-type]
     info = fake_server.client().models.retrieve(fake_server.model_id)
     assert info.capabilities is not None and info.capabilities.image_input.supported is False
+
+
+def test_concurrent_image_requests(vision_server: LiveServer) -> None:
+    """Two sequences read images and decode side by side on the one worker thread."""
+    client = vision_server.client()
+    messages = [ask(image(png(24 + i, 24, seed=20 + i))) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda m: client.messages.create(model=MODEL, max_tokens=6, messages=m), messages))  # type: ignore[arg-type]
+    for reply, sent in zip(replies, messages, strict=True):
+        assert reply.usage.input_tokens == count(client, sent)
+
+
+def test_prewarming_an_image_prefix(vision_server: LiveServer) -> None:
+    """``max_tokens: 0`` with a breakpoint on the image writes the cache and returns."""
+    client = vision_server.client()
+    messages = ask(image(png(33, 33, seed=30), cache_control={"type": "ephemeral"}))
+    warm = client.messages.create(model=MODEL, max_tokens=0, messages=messages)  # type: ignore[arg-type]
+    assert (warm.usage.cache_creation_input_tokens or 0) > IMAGE_TOKENS
+    hit = client.messages.create(model=MODEL, max_tokens=1, messages=messages)  # type: ignore[arg-type]
+    assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens

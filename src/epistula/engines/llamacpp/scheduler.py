@@ -376,6 +376,9 @@ class Scheduler:
                 job.n_past = end
                 if job.write_at and job.n_past == job.write_at:
                     self._write_cache(job)
+                    if job.sampling.max_tokens <= 0:  # pre-warming ends at its breakpoint
+                        self._finish(job, "max_tokens")
+                        break
 
     def _decoding(self) -> list[Job]:
         return [job for job in self._active if job.next_token is not None]
