@@ -72,6 +72,9 @@ class Projector:
         if not mtmd.mtmd_support_vision(handle):
             self.free()
             raise EngineError(f"{path!r} is not a vision projector (it has no image encoder)")
+        if mtmd.mtmd_decode_use_mrope(handle):
+            self.free()
+            raise EngineError(f"{path!r} places images on a grid of positions (M-RoPE): not supported by epistula")
         self._marker: bytes = mtmd.mtmd_default_marker()
         self.path = path
 
