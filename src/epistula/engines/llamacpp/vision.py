@@ -69,6 +69,7 @@ class Projector:
         if not handle:
             raise EngineError(f"could not load the vision projector {path!r} for this model")
         self._handle: mtmd.mtmd_context_p | None = handle
+        self._held: tuple[bytes, Any] | None = None
         if not mtmd.mtmd_support_vision(handle):
             self.free()
             raise EngineError(f"{path!r} is not a vision projector (it has no image encoder)")
@@ -78,9 +79,8 @@ class Projector:
         self._marker: bytes = mtmd.mtmd_default_marker()
         self.path = path
 
-    @contextmanager
-    def _chunks(self, data: bytes) -> Iterator[Any]:
-        """The image's chunks (text and image), freed on exit."""
+    def _tokenize(self, data: bytes) -> Any:
+        """The image's chunks (text and image); the caller frees them."""
         handle = self._live()
         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(handle, buffer, len(data), False)
@@ -93,12 +93,36 @@ class Projector:
             )
             bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
             status = mtmd.mtmd_tokenize(handle, chunks, ctypes.byref(text), bitmaps, 1)
-            if status != 0:
-                raise ImageUnreadable(f"the image could not be preprocessed (libmtmd status {status})")
+        finally:
+            mtmd.mtmd_bitmap_free(bitmap)  # the chunks hold their own preprocessed copies
+        if status != 0:
+            mtmd.mtmd_input_chunks_free(chunks)
+            raise ImageUnreadable(f"the image could not be preprocessed (libmtmd status {status})")
+        return chunks
+
+    @contextmanager
+    def _chunks(self, data: bytes) -> Iterator[Any]:
+        """The image's chunks, freed on exit."""
+        chunks = self._tokenize(data)
+        try:
             yield chunks
         finally:
             mtmd.mtmd_input_chunks_free(chunks)
-            mtmd.mtmd_bitmap_free(bitmap)
+
+    def _held_chunks(self, data: bytes) -> Any:
+        """The worker's chunks of ``data``, kept until another image comes: an image cut into
+        tiles is preprocessed once for all its embedding runs, not once per run."""
+        if self._held is not None and self._held[0] == data:
+            return self._held[1]
+        self._release_held()
+        chunks = self._tokenize(data)
+        self._held = (data, chunks)
+        return chunks
+
+    def _release_held(self) -> None:
+        if self._held is not None:
+            mtmd.mtmd_input_chunks_free(self._held[1])
+            self._held = None
 
     def layout(self, data: bytes) -> tuple[PromptPart, ...]:
         """What the image puts into a prompt: wrapper text ids and embedding runs, in order."""
@@ -130,29 +154,29 @@ class Projector:
         """Encode image chunk ``chunk`` of ``data`` and decode its embeddings into sequence
         ``seq_id`` from position ``n_past`` (worker thread); returns the position after it."""
         handle = self._live()
-        with self._chunks(data) as chunks:
-            found = None
-            seen = 0
-            for i in range(mtmd.mtmd_input_chunks_size(chunks)):
-                candidate = mtmd.mtmd_input_chunks_get(chunks, i)
-                if mtmd.mtmd_input_chunk_get_type(candidate) == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE:
-                    if seen == chunk:
-                        found = candidate
-                        break
-                    seen += 1
-            if found is None:
-                raise EngineError(f"image chunk {chunk} not found")
-            status = mtmd.mtmd_encode_chunk(handle, found)
-            if status != 0:
-                raise EngineError(f"the vision encoder failed (status {status})")
-            embeddings = mtmd.mtmd_get_output_embd(handle)
-            after = ll.llama_pos(0)
-            status = mtmd.mtmd_helper_decode_image_chunk(
-                handle, ctx.handle, found, embeddings, n_past, seq_id, n_batch, ctypes.byref(after), _NO_CALLBACK, None
-            )
-            if status != 0:
-                raise EngineError(f"decoding the image embeddings failed (status {status})")
-            return int(after.value)
+        chunks = self._held_chunks(data)
+        found = None
+        seen = 0
+        for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+            candidate = mtmd.mtmd_input_chunks_get(chunks, i)
+            if mtmd.mtmd_input_chunk_get_type(candidate) == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE:
+                if seen == chunk:
+                    found = candidate
+                    break
+                seen += 1
+        if found is None:
+            raise EngineError(f"image chunk {chunk} not found")
+        status = mtmd.mtmd_encode_chunk(handle, found)
+        if status != 0:
+            raise EngineError(f"the vision encoder failed (status {status})")
+        embeddings = mtmd.mtmd_get_output_embd(handle)
+        after = ll.llama_pos(0)
+        status = mtmd.mtmd_helper_decode_image_chunk(
+            handle, ctx.handle, found, embeddings, n_past, seq_id, n_batch, ctypes.byref(after), _NO_CALLBACK, None
+        )
+        if status != 0:
+            raise EngineError(f"decoding the image embeddings failed (status {status})")
+        return int(after.value)
 
     def _live(self) -> mtmd.mtmd_context_p:
         if self._handle is None:
@@ -160,6 +184,7 @@ class Projector:
         return self._handle
 
     def free(self) -> None:
+        self._release_held()
         if self._handle is not None:
             mtmd.mtmd_free(self._handle)
             self._handle = None
