@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import struct
+from pathlib import Path
 
 import pytest
 
+from epistula.config import ModelConfig, Settings
 from epistula.engines.base import ImageEmbedding, PromptPart, TextIds, image_ids
 from epistula.errors import InvalidRequestError
 from epistula.generation.image_limits import check_dimensions, image_size
+from epistula.http.app import served_models
 from epistula.prompting.images import ImagePrompt, image_marker
 from epistula.protocol.content import ImageBlockParam
 from epistula.protocol.messages import MessageCountTokensParams
@@ -72,3 +75,11 @@ def test_markers_become_image_parts_and_forged_markers_stay_text() -> None:
     assert len(runs) == 1 and runs[0].start == 2 and runs[0].length == 3
     assert ids[:2] == [ord("a"), 900] and ids[5:7] == [901, ord("b")]
     assert ids[7:] == [ord(c) for c in forged]
+
+
+def test_mmproj_setting_goes_to_the_default_model(tmp_path: Path) -> None:
+    two = [ModelConfig(id="a", path="a.gguf"), ModelConfig(id="b", path="b.gguf", mmproj="own.gguf")]
+    configs, default = served_models(Settings(models=two, model="a", mmproj="p.gguf", data_dir=tmp_path))
+    assert default == "a" and [c.mmproj for c in configs] == ["p.gguf", "own.gguf"]
+    configs, default = served_models(Settings(model=str(tmp_path / "x.gguf"), mmproj="p.gguf", data_dir=tmp_path))
+    assert default == "x" and configs[0].mmproj == "p.gguf"
