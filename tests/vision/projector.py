@@ -26,11 +26,13 @@ _FFN = 64
 _TEXT_EMBD = 576  # SmolLM2-135M
 
 
-def build_projector(path: Path) -> Path:
+def build_projector(path: Path, kind: str = "mlp") -> Path:
+    """``kind``: ``mlp`` (LLaVA), or ``idefics3`` (SmolVLM's: its tag tokens around each
+    image are missing from SmolLM2's vocabulary, so it does not fit the default model)."""
     rng = np.random.default_rng(0)
     writer = gguf.GGUFWriter(str(path), "clip")
     writer.add_string("general.name", "epistula test projector")
-    writer.add_string("clip.projector_type", "mlp")
+    writer.add_string("clip.projector_type", kind)
     writer.add_bool("clip.has_vision_encoder", True)
     for key, value in {
         "image_size": _WIDTH,
@@ -58,18 +60,27 @@ def build_projector(path: Path) -> Path:
         weights(f"{name}.weight", n_out, n_in)
         writer.add_tensor(f"{name}.bias", np.zeros(n_out, dtype=np.float32))
 
-    weights("v.class_embd", _EMBD)
+    llava = kind == "mlp"
+    if llava:
+        weights("v.class_embd", _EMBD)
+        norm("v.pre_ln", _EMBD)
+    else:
+        writer.add_uint32("clip.vision.projector.scale_factor", 2)
+        norm("v.post_ln", _EMBD)
     weights("v.patch_embd.weight", _EMBD, 3, _PATCH, _PATCH)
-    weights("v.position_embd.weight", (_WIDTH // _PATCH) ** 2 + 1, _EMBD)
-    norm("v.pre_ln", _EMBD)
+    writer.add_tensor("v.patch_embd.bias", np.zeros(_EMBD, dtype=np.float32))
+    weights("v.position_embd.weight", (_WIDTH // _PATCH) ** 2 + llava, _EMBD)
     for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
         linear(f"v.blk.0.{name}", _EMBD, _EMBD)
     norm("v.blk.0.ln1", _EMBD)
     norm("v.blk.0.ln2", _EMBD)
     linear("v.blk.0.ffn_up", _FFN, _EMBD)
     linear("v.blk.0.ffn_down", _EMBD, _FFN)
-    linear("mm.0", _TEXT_EMBD, _EMBD)
-    linear("mm.2", _TEXT_EMBD, _TEXT_EMBD)
+    if llava:
+        linear("mm.0", _TEXT_EMBD, _EMBD)
+        linear("mm.2", _TEXT_EMBD, _TEXT_EMBD)
+    else:
+        weights("mm.model.fc.weight", _TEXT_EMBD, _EMBD * 4)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

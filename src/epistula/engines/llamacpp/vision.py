@@ -78,12 +78,21 @@ class Projector:
             raise EngineError(f"{path!r} places images on a grid of positions (M-RoPE): not supported by epistula")
         self._marker: bytes = mtmd.mtmd_default_marker()
         self.path = path
+        try:
+            self.layout(None)  # a projector that does not fit the model fails now, not per request
+        except EngineError as exc:
+            self.free()
+            raise EngineError(f"the vision projector {path!r} does not fit this model: {exc}") from None
 
-    def _tokenize(self, data: bytes) -> Any:
-        """The image's chunks (text and image); the caller frees them."""
+    def _tokenize(self, data: bytes | None) -> Any:
+        """The chunks (text and image) of the encoded image ``data`` (None: an 8x8 black
+        probe); the caller frees them."""
         handle = self._live()
-        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(handle, buffer, len(data), False)
+        if data is None:
+            bitmap = mtmd.mtmd_bitmap_init(8, 8, (ctypes.c_uint8 * (8 * 8 * 3))())
+        else:
+            buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(handle, buffer, len(data), False)
         if not bitmap:
             raise ImageUnreadable("the image could not be decoded")
         chunks = mtmd.mtmd_input_chunks_init()
@@ -101,7 +110,7 @@ class Projector:
         return chunks
 
     @contextmanager
-    def _chunks(self, data: bytes) -> Iterator[Any]:
+    def _chunks(self, data: bytes | None) -> Iterator[Any]:
         """The image's chunks, freed on exit."""
         chunks = self._tokenize(data)
         try:
@@ -124,8 +133,9 @@ class Projector:
             mtmd.mtmd_input_chunks_free(self._held[1])
             self._held = None
 
-    def layout(self, data: bytes) -> tuple[PromptPart, ...]:
-        """What the image puts into a prompt: wrapper text ids and embedding runs, in order."""
+    def layout(self, data: bytes | None) -> tuple[PromptPart, ...]:
+        """What the image puts into a prompt: wrapper text ids and embedding runs, in order
+        (``None``: a small probe image)."""
         parts: list[PromptPart] = []
         with self._chunks(data) as chunks:
             images = 0
