@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from conftest import MODEL, LiveServer
@@ -148,3 +149,25 @@ def test_prewarming_an_image_prefix(vision_server: LiveServer) -> None:
     assert (warm.usage.cache_creation_input_tokens or 0) > IMAGE_TOKENS
     hit = client.messages.create(model=MODEL, max_tokens=1, messages=messages)  # type: ignore[arg-type]
     assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
+
+
+def test_image_through_the_openai_chat_api(vision_server: LiveServer) -> None:
+    """``image_url`` data URIs on ``/v1/chat/completions`` become the same image blocks."""
+    data = png(28, 28, seed=40)
+    client = openai.OpenAI(base_url=vision_server.base_url + "/v1", api_key=vision_server.api_key, max_retries=0)
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    reply = client.chat.completions.create(
+        model=MODEL,
+        max_tokens=3,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": uri}},
+                    {"type": "text", "text": "What is in the picture?"},
+                ],
+            }
+        ],
+    )
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == count(vision_server.client(), ask(image(data)))
