@@ -58,7 +58,7 @@ from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
 from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable
 from epistula.engines.llamacpp.threads import ThreadPolicy
-from epistula.engines.llamacpp.vision import Projector, image_at, text_end
+from epistula.engines.llamacpp.vision import ImageDecodeFailed, Projector, image_at, text_end
 from epistula.engines.prefix_store import PromptCache, Snapshot, common_prefix
 
 log = logging.getLogger(__name__)
@@ -358,17 +358,21 @@ class Scheduler:
         return in_batch
 
     def _read_images(self) -> None:
-        """Decode the image runs that prefills have reached (vision encoder + embeddings)."""
-        ctx = self._ctx
+        """Decode the image runs that prefills have reached (vision encoder + embeddings).
+        With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
         for job in [j for j in self._active if j.images and j.next_token is None]:
-            slot = job.slot
-            assert ctx is not None and slot is not None and self._vision is not None
-            while (image := image_at(job.images, job.n_past)) is not None:
-                end = image.start + image.length
+            while not job.done and (image := image_at(job.images, job.n_past)) is not None:
+                ctx, slot, end = self._ctx, job.slot, image.start + image.length
+                assert ctx is not None and slot is not None and self._vision is not None
                 try:
                     pos = self._vision.decode(ctx, image.data, image.chunk, job.n_past, slot.seq_id, self._n_batch)
                     if pos != end:
                         raise EngineError(f"the image took {pos - job.n_past} positions, not {image.length}")
+                except ImageDecodeFailed as exc:
+                    ctx.seq_rm(slot.seq_id, job.n_past, -1)
+                    if not (self._grow() or self._relieve_kv_pressure()):
+                        self._fail(job, exc, drop_kv=True)
+                    continue
                 except EngineError as exc:
                     self._fail(job, exc, drop_kv=True)
                     break
@@ -378,7 +382,6 @@ class Scheduler:
                     self._write_cache(job)
                     if job.sampling.max_tokens <= 0:  # pre-warming ends at its breakpoint
                         self._finish(job, "max_tokens")
-                        break
 
     def _decoding(self) -> list[Job]:
         return [job for job in self._active if job.next_token is not None]

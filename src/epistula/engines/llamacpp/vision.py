@@ -36,6 +36,11 @@ class ImageUnreadable(EngineError):
     """libmtmd could not decode or preprocess the image."""
 
 
+class ImageDecodeFailed(EngineError):
+    """``llama_decode`` refused the image's embeddings (usually: no free KV cells); the
+    sequence may hold some of them, from ``n_past`` on."""
+
+
 _NO_CALLBACK = mtmd.mtmd_helper_post_decode_callback()
 """A NULL post-decode callback: the embeddings go straight into the sequence."""
 _log_lock = threading.Lock()
@@ -185,7 +190,7 @@ class Projector:
             handle, ctx.handle, found, embeddings, n_past, seq_id, n_batch, ctypes.byref(after), _NO_CALLBACK, None
         )
         if status != 0:
-            raise EngineError(f"decoding the image embeddings failed (status {status})")
+            raise ImageDecodeFailed(f"decoding the image embeddings failed (status {status})")
         return int(after.value)
 
     def _live(self) -> mtmd.mtmd_context_p:
