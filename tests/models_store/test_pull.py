@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import epistula.http.app
 from epistula.cli import main
 from epistula.config import Settings
 from processes import ServeProcess
+from vision.projector import build_projector
 
 from .hub_double import COMMIT, HubDouble, serve_hub
 from .paths import SMOLLM2_GGUF
@@ -33,17 +33,9 @@ REF = f"hf.co/{REPO}:Q4_1"
 PROJECTOR = "mmproj-SmolLM2-135M-Instruct-f16.gguf"
 
 
-def projector_file(path: Path) -> Path:
-    """A header-only GGUF of architecture ``clip``: what a vision projector declares itself."""
-    key, value = b"general.architecture", b"clip"
-    pair = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value
-    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + pair)
-    return path
-
-
 @pytest.fixture()
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubDouble]:
-    projector = projector_file(tmp_path_factory.mktemp("repo") / PROJECTOR)
+    projector = build_projector(tmp_path_factory.mktemp("repo") / PROJECTOR)  # a working one: the model serves images
     files = {FILE: SMOLLM2_GGUF, PROJECTOR: projector, "README.md": Path(__file__)}
     with serve_hub(REPO, files) as double:
         yield double
@@ -153,7 +145,9 @@ def test_pull_resumes_after_a_kill_verifies_and_serves(
     try:
         client = server.client(default_headers={"anthropic-version": "2023-06-01"})
         model_id = FILE.removesuffix(".gguf").lower()
-        assert client.models.retrieve(model_id).max_input_tokens == 8192
+        info = client.models.retrieve(model_id)
+        assert info.max_input_tokens == 8192
+        assert info.capabilities is not None and info.capabilities.image_input.supported  # its projector
         reply = client.messages.create(
             model=model_id,
             max_tokens=8,

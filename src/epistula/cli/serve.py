@@ -35,6 +35,7 @@ def serve(
     host: Annotated[str | None, setting_option("host")] = None,
     port: Annotated[int | None, setting_option("port")] = None,
     model: Annotated[str | None, setting_option("model")] = None,
+    mmproj: Annotated[str | None, setting_option("mmproj")] = None,
     engine: Annotated[Literal["llamacpp", "fake", "remote", "vllm"] | None, setting_option("engine")] = None,
     upstream: Annotated[list[str] | None, setting_option("upstream")] = None,
     tensor_parallel_size: Annotated[int | None, setting_option("tensor_parallel_size")] = None,
@@ -61,8 +62,8 @@ def serve(
     """Run the API server.
 
     Prints the base URL and, on first start, an API key (shown once)."""
+    # Every other parameter is the setting of its name (None: not given here).
     overrides = {name: value for name, value in locals().items() if name not in ("config", "pull")}
-    """Every other parameter is the setting of its name (None: not given here)."""
     import uvicorn
 
     from epistula.http.app import create_app

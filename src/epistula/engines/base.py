@@ -12,6 +12,8 @@ sequence within one decoding step.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -71,6 +73,58 @@ class CachePoint:
 
 
 @dataclass(frozen=True, slots=True)
+class TextIds:
+    """A prompt part: token ids."""
+
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEmbedding:
+    """A prompt part: the ``chunk``-th embedding run of an image, ``n_tokens`` positions long."""
+
+    chunk: int
+    n_tokens: int
+
+
+PromptPart = TextIds | ImageEmbedding
+"""What an image becomes in a prompt (see :class:`Vision`)."""
+
+
+@runtime_checkable
+class Vision(Protocol):
+    """An engine's image reader (a llama.cpp vision projector)."""
+
+    def layout(self, data: bytes) -> tuple[PromptPart, ...]:
+        """The prompt parts of the encoded image ``data``, in order; raises
+        :class:`EngineError` when the image cannot be decoded. Safe on any thread."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptImage:
+    """One image embedding run inside a prompt: the prompt's positions ``start`` to
+    ``start + length`` hold stand-in ids (:func:`image_ids`), and an engine that sees decodes
+    chunk ``chunk`` of the image ``data`` there instead (an image may make several chunks)."""
+
+    data: bytes = field(repr=False)
+    """The encoded image file (PNG, JPEG, GIF or WebP)."""
+    digest: bytes
+    """SHA-256 of ``data``: the image's identity in prefix reuse."""
+    chunk: int
+    start: int
+    length: int
+
+
+def image_ids(digest: bytes, chunk: int, length: int) -> tuple[int, ...]:
+    """The stand-in ids of an image chunk: negative int32s (never a vocabulary id), each drawn
+    from the image bytes' digest, so prompts with different images part at the image, and
+    prompts with the same image share its cells, in every prefix comparison."""
+    stream = hashlib.shake_128(digest + chunk.to_bytes(4, "big")).digest(4 * length)
+    return tuple(-1 - (value % 0x7FFFFFFF) for (value,) in struct.iter_unpack(">I", stream))
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     prompt: tuple[int, ...]
     sampling: SamplingParams
@@ -83,6 +137,8 @@ class GenerationRequest:
     ``max_tokens == 0`` it still prefills and writes them (cache pre-warming)."""
     priority: int = 0
     """Lower runs first; batch work uses a higher number than live traffic."""
+    images: tuple[PromptImage, ...] = ()
+    """Image runs of ``prompt``, ascending by ``start`` (only engines with a projector)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ documents *before* a request is prepared: validation and prompt rendering then o
 ever see text, which is all a local text model can read anyway. The replacement source
 (:class:`ExtractedTextSource`) remembers the PDF's page texts and the file id, because
 citations point at pages and name the file. ``image`` blocks with file sources are
-checked the same way (the file must exist and be an image), and left for validation
-to refuse on a model that cannot see.
+checked the same way (the file must exist and be an image) and become base64 images,
+which validation refuses on a model that cannot see and a vision model reads.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from epistula import ids
 from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError, RequestTooLargeError
 from epistula.files.pdf import pdf_pages
 from epistula.protocol.content import (
+    Base64ImageSource,
     Base64PDFSource,
     DocumentBlockParam,
     FileDocumentSource,
@@ -50,6 +51,8 @@ TEXT_MIME_TYPES = frozenset(
     {"application/json", "application/xml", "application/x-yaml", "application/yaml", "application/x-ndjson"}
 )
 IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+MAX_IMAGE_FILE_BYTES = 5 * 1024 * 1024
+"""A file-sourced image is refused above this size before it is read."""
 
 P = TypeVar("P", MessageCreateParams, MessageCountTokensParams)
 
@@ -303,11 +306,12 @@ async def _read_file(
         raise NotFoundError(f"{where}.source.file_id: {exc.message}", details=exc.details) from None
 
 
-async def _check_image_file(block: ImageBlockParam, where: str, files: FileService | None, workspace_id: str) -> None:
-    """The referenced file must exist in the workspace (404) and be an image (400); the
-    block itself stays, so that validation then refuses it on a text-only model."""
+async def _image_file(block: ImageBlockParam, where: str, files: FileService | None, workspace_id: str) -> Any:
+    """A file-sourced image as a base64 one: the file must exist in the workspace (404), be an
+    image (400) and be within the per-image size limit before it is read. Validation then
+    checks it like any base64 image (and refuses it on a text-only model)."""
     if not isinstance(block.source, FileImageSource):
-        return
+        return block
     if files is None:
         raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
     try:
@@ -319,13 +323,21 @@ async def _check_image_file(block: ImageBlockParam, where: str, files: FileServi
             f"{where}.source: file `{record.id}` has type `{record.mime_type}`, which cannot be used as an "
             f"image (supported: {', '.join(IMAGE_MIME_TYPES)})"
         )
+    if record.size_bytes > MAX_IMAGE_FILE_BYTES:
+        raise InvalidRequestError(
+            f"{where}.source: image exceeds 5 MB maximum: {record.size_bytes} bytes > {MAX_IMAGE_FILE_BYTES} bytes"
+        )
+    _, data = await _read_file(block.source.file_id, where, files, workspace_id)
+    encoded = base64.b64encode(data).decode("ascii")
+    source = Base64ImageSource(type="base64", media_type=record.mime_type, data=encoded)
+    return block.model_copy(update={"source": source})
 
 
 async def _resolve_block(block: Any, where: str, files: FileService | None, workspace_id: str) -> Any:
     if isinstance(block, DocumentBlockParam):
         return await _document(block, f"{where}.document", files, workspace_id)
     if isinstance(block, ImageBlockParam):
-        await _check_image_file(block, f"{where}.image", files, workspace_id)
+        return await _image_file(block, f"{where}.image", files, workspace_id)
     return block
 
 

@@ -25,6 +25,7 @@ from epistula.engines.base import (
     FinishReason,
     GenerationRequest,
     PromptCacheUsage,
+    PromptImage,
     PromptTooLong,
     SamplingParams,
     Token,
@@ -81,6 +82,8 @@ class PreparedMessage:
     lazy structured-output grammar waits for a ``</think>`` the model then never writes)."""
     context_management: ContextManagementResponse | None = None
     """The ``context_management`` edits applied to the prompt (reported in the response)."""
+    images: tuple[PromptImage, ...] = ()
+    """Image embedding runs of ``prompt`` (a vision model's)."""
     priority: int = 0
     """Engine scheduling priority (lower runs first; batch items run behind live traffic)."""
 
@@ -153,6 +156,7 @@ class MessageRun:
             cache_namespace=self._prepared.cache_namespace,
             cache_points=cache_points,
             priority=self._prepared.priority,
+            images=self._prepared.images,  # every prompt run starts with the prepared one
         )
         self._agen = self._engine.generate(request)
         self._pending = asyncio.ensure_future(anext(self._agen))

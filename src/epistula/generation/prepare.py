@@ -12,14 +12,15 @@ from typing import Any
 
 from epistula.config import SamplingDefaults
 from epistula.constraints.tools import Constraint, json_after_thinking_grammar, json_output_grammar, tool_call_grammar
-from epistula.engines.base import CachePoint, SamplingParams
+from epistula.engines.base import CachePoint, EngineError, PromptImage, SamplingParams
 from epistula.errors import InvalidRequestError
 from epistula.generation import compat, validation
 from epistula.generation.context_edits import EditedPrompt, apply_edits
 from epistula.generation.thinking import ThinkingSigner
 from epistula.models.catalog import ServedModel
 from epistula.prompting.breakpoints import find_breakpoints
-from epistula.prompting.markup import Span, control_tokens, tokenize_rendered
+from epistula.prompting.images import ImagePrompt, image_blocks
+from epistula.prompting.markup import Span, Tokenizer, control_tokens, tokenize_rendered
 from epistula.prompting.prefixes import PrefixMeter
 from epistula.prompting.render import RenderedPrompt, render_prompt
 from epistula.prompting.tools import tool_instructions, tool_spec, visible_tools
@@ -108,6 +109,10 @@ class TokenizedPrompt:
     opened_thinking: bool = False
     """The prompt ends with :data:`THINK_OPEN`: a model that does not reason natively is
     made to (the request asked for thinking)."""
+    images: tuple[PromptImage, ...] = ()
+    """The image embedding runs of ``ids`` (a vision model's)."""
+    tokenizer: Tokenizer | None = None
+    """What tokenized ``ids`` (the engine's, or an :class:`ImagePrompt` over it)."""
 
 
 THINK_OPEN = "<think>\n"
@@ -152,16 +157,25 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
     """Validate the conversation and render and tokenize it for ``model``; shared by
     generation and ``count_tokens``, so the count equals the billed input exactly."""
     validation.check_messages(params)
-    validation.check_supported(params, model_id=params.model)
+    vision = model.vision
+    validation.check_supported(params, model_id=params.model, vision=vision is not None)
+    tokenize: Tokenizer = model.engine.tokenize
+    images: ImagePrompt | None = None
+    if vision is not None and next(image_blocks(params), None) is not None:
+        try:
+            images = ImagePrompt.of(params, model.engine.tokenize, vision)
+        except EngineError as exc:
+            raise InvalidRequestError(f"messages: Could not process image: {exc}") from None
+        tokenize = images
     edits = apply_edits(
-        params, lambda p: len(model.engine.tokenize(_render(p, model)[0].text)), window=model.context_window
+        params, lambda p: len(tokenize(_render(p, model)[0].text, special=True)), window=model.context_window
     )
     params = edits.params
     breakpoints = find_breakpoints(params)  # the API's cache_control rules (automatic caching, TTL order)
     rendered, plan = _render(params, model)
     opened = opens_thinking(params, model)
     text = rendered.text + (THINK_OPEN if opened else "")
-    ids = tuple(tokenize_rendered(model.engine.tokenize, text, rendered.markup))
+    ids = tuple(tokenize_rendered(tokenize, text, rendered.markup))
     return TokenizedPrompt(
         model=model,
         ids=ids,
@@ -172,6 +186,8 @@ def tokenize_prompt(params: PromptParams, model: ServedModel) -> TokenizedPrompt
         has_breakpoints=bool(breakpoints),
         edits=edits,
         opened_thinking=opened,
+        images=images.runs(ids) if images is not None else (),
+        tokenizer=tokenize,
     )
 
 
@@ -183,7 +199,7 @@ def cache_points(params: PromptParams, prompt: TokenizedPrompt) -> tuple[CachePo
     meter = PrefixMeter(
         params,
         lambda cut: _render(cut, model)[0].text,
-        lambda text: tokenize_rendered(model.engine.tokenize, text, prompt.markup),
+        lambda text: tokenize_rendered(prompt.tokenizer or model.engine.tokenize, text, prompt.markup),
         prompt.text,
         prompt.ids,
     )
@@ -285,4 +301,5 @@ def prepare_message(
         answer_grammar=after_thinking,
         context_management=context_report(prompt),
         priority=priority,
+        images=prompt.images,
     )

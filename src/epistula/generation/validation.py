@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,11 +15,12 @@ from pydantic import ValidationError
 from epistula.citations.sources import citations_enabled, iter_documents
 from epistula.constraints.tools import check_tool_schemas
 from epistula.errors import InvalidRequestError
+from epistula.generation.image_limits import check_count, check_dimensions
 from epistula.generation.stops import MAX_STOP_SEQUENCE_CHARS, MAX_STOP_SEQUENCES
 from epistula.prompting import builtin_tools as tools_builtin
+from epistula.prompting.images import image_blocks
 from epistula.protocol.content import (
     Base64ImageSource,
-    ContentBlockSource,
     DocumentBlockParam,
     ImageBlockParam,
     RedactedThinkingBlockParam,
@@ -166,26 +166,6 @@ def _count_cache_breakpoints(params: PromptParams) -> int:
     return count
 
 
-def _images(params: PromptParams) -> Iterator[tuple[str, ImageBlockParam]]:
-    """Every image block with its path: in messages, in tool results, in custom-content documents."""
-    for i, message in enumerate(params.messages):
-        if isinstance(message.content, str):
-            continue
-        for j, block in enumerate(message.content):
-            where = f"messages.{i}.content.{j}"
-            inner: list[tuple[str, Any]] = [(where, block)]
-            if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
-                inner = [(f"{where}.content.{k}", item) for k, item in enumerate(block.content)]
-            for path, item in inner:
-                if isinstance(item, ImageBlockParam):
-                    yield f"{path}.image", item
-                elif isinstance(item, DocumentBlockParam) and isinstance(item.source, ContentBlockSource):
-                    content = item.source.content
-                    for k, part in enumerate(content if isinstance(content, list) else []):
-                        if isinstance(part, ImageBlockParam):
-                            yield f"{path}.document.source.content.{k}.image", part
-
-
 def _sniff_image(data: bytes) -> str | None:
     for magic, media_type in _IMAGE_MAGIC:
         if data.startswith(magic):
@@ -254,7 +234,9 @@ def check_messages(params: PromptParams) -> None:
         if text and text != text.rstrip():
             raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
     _check_tool_pairing(params)
-    for where, image in _images(params):
+    images = list(image_blocks(params))
+    check_count(len(images))
+    for where, image in images:
         _check_image(image, where)
     breakpoints = _count_cache_breakpoints(params)
     if breakpoints > MAX_CACHE_BREAKPOINTS:
@@ -338,8 +320,9 @@ def _check_schemas(params: PromptParams) -> None:
     check_tool_schemas(list(params.tools or []), dict(fmt.schema_) if fmt is not None else None, path)
 
 
-def check_supported(params: PromptParams, *, model_id: str) -> None:
-    """Features that epistula (or this model) cannot serve yet get a clear 400, never silence."""
+def check_supported(params: PromptParams, *, model_id: str, vision: bool = False) -> None:
+    """Features that epistula (or this model) cannot serve yet get a clear 400, never silence;
+    ``vision``: the model reads images (it has a projector)."""
     if params.thread is not None:
         raise InvalidRequestError(
             "thread: message threads are not supported by epistula; send the full history",
@@ -358,11 +341,19 @@ def check_supported(params: PromptParams, *, model_id: str) -> None:
     _check_schemas(params)
     if params.mcp_servers:
         raise InvalidRequestError("mcp_servers: the MCP connector is not supported by epistula")
-    image = next(_images(params), None)
-    if image is not None:
-        raise InvalidRequestError(
-            f"{image[0]}: model `{model_id}` does not support images (it is a text-only model and cannot see them)"
-        )
+    for where, image in image_blocks(params):
+        if not vision:
+            raise InvalidRequestError(
+                f"{where}: model `{model_id}` does not support images (it is a text-only model and cannot see them)"
+            )
+        if isinstance(image.source, URLImageSource):
+            raise InvalidRequestError(
+                f"{where}.source: epistula does not fetch image URLs; send the image as base64 or upload it "
+                "with the Files API and use a `file` source"
+            )
+        if isinstance(image.source, Base64ImageSource):  # the model will read it: its size first
+            data = base64.b64decode(image.source.data)
+            check_dimensions(data, image.source.media_type, f"{where}.source.base64.data")
     for i, message in enumerate(params.messages):
         if isinstance(message.content, str):
             continue

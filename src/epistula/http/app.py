@@ -48,6 +48,8 @@ def served_models(settings: Settings) -> tuple[list[ModelConfig], str]:
         model_id = path.stem.lower()
         configs = [ModelConfig(id=model_id, path=str(path), display_name=path.stem)]
         default = model_id
+    if settings.mmproj:
+        configs = [c.model_copy(update={"mmproj": settings.mmproj}) if c.id == default else c for c in configs]
     return configs, default
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from epistula.config import SamplingDefaults
-from epistula.engines.base import Engine
+from epistula.engines.base import Engine, Vision
 from epistula.errors import NotFoundError
 from epistula.models.errors import ModelNotFound
 from epistula.models.files import join_parts
@@ -77,12 +77,18 @@ class ServedModel:
     def context_window(self) -> int:
         return self.engine.facts.context_window
 
+    @property
+    def vision(self) -> Vision | None:
+        """The engine's image reader: a model served with a vision projector sees images."""
+        vision = getattr(self.engine, "vision", None)
+        return vision if isinstance(vision, Vision) else None
+
     def capabilities(self) -> dict[str, object]:
         return {
             "batch": _YES,
             "citations": _YES,
             "code_execution": _NO,
-            "image_input": _NO,
+            "image_input": _YES if self.vision is not None else _NO,
             "pdf_input": _YES,
             "structured_outputs": _YES if self.engine.facts.supports_grammar else _NO,
             # every model thinks: one that does not natively gets its <think> section opened

@@ -65,4 +65,5 @@ def build_engine(settings: Settings, model: ModelConfig) -> Engine:
         prompt_cache_bytes=settings.prompt_cache_bytes,
         prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
         kv_cache_tokens=settings.kv_cache_tokens,
+        mmproj=str(resolve_model_path(model.mmproj)) if model.mmproj else None,
     )

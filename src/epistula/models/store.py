@@ -126,4 +126,9 @@ def model_config(model: LocalModel) -> ModelConfig:
     """A served-model configuration for ``model`` (its id, path and display name)."""
     meta = read_metadata(model.path)
     name = meta.name or model.model_id
-    return ModelConfig(id=model.model_id, path=str(model.path), display_name=f"{name} ({model.ref})")
+    return ModelConfig(
+        id=model.model_id,
+        path=str(model.path),
+        display_name=f"{name} ({model.ref})",
+        mmproj=str(model.projector) if model.projector else None,
+    )

@@ -15,6 +15,7 @@ from epistula.prompting import compat
 from epistula.protocol.content import (
     ContentBlockSource,
     DocumentBlockParam,
+    ImageBlockParam,
     PlainTextSource,
     SearchResultBlockParam,
     TextBlockParam,
@@ -27,6 +28,7 @@ from epistula.protocol.messages import (
     PromptParams,
 )
 
+from .images import image_marker
 from .markup import ControlTokens, Span, markup_spans
 from .template import ChatTemplate
 
@@ -59,7 +61,11 @@ def _document_text(block: DocumentBlockParam) -> str:
         if isinstance(source.content, str):
             body = source.content
         else:
-            body = "\n".join(b.text for b in source.content if isinstance(b, TextBlockParam))
+            body = "\n".join(
+                b.text if isinstance(b, TextBlockParam) else image_marker(b)
+                for b in source.content
+                if isinstance(b, (TextBlockParam, ImageBlockParam))
+            )
     else:  # pragma: no cover - rejected by validation.check_supported
         raise AssertionError(f"unsupported document source {source.type}")
     head = f'<document title="{block.title}">' if block.title else "<document>"
@@ -73,9 +79,11 @@ def _search_result_text(block: SearchResultBlockParam) -> str:
 
 
 def _material_text(block: object) -> str | None:
-    """What a text, document or search-result block puts in the prompt (None: another block)."""
+    """What a text, image, document or search-result block puts in the prompt (None: another block)."""
     if isinstance(block, TextBlockParam):
         return block.text
+    if isinstance(block, ImageBlockParam):
+        return image_marker(block)
     if isinstance(block, DocumentBlockParam):
         return _document_text(block)
     if isinstance(block, SearchResultBlockParam):

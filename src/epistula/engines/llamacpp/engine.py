@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,7 @@ from epistula.engines.llamacpp.native import NativeContext, NativeModel
 from epistula.engines.llamacpp.scheduler import Scheduler
 from epistula.engines.llamacpp.slots import Job, Outcome
 from epistula.engines.llamacpp.threads import ThreadPolicy
+from epistula.engines.llamacpp.vision import Projector, check_runs
 from epistula.engines.prefix_store import PromptCache
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class LlamaCppEngine:
         prompt_cache_bytes: int = 1 << 30,
         prompt_cache_min_tokens: int = 1024,
         kv_cache_tokens: int | None = None,
+        mmproj: str | None = None,
     ) -> None:
         if n_seq_max < 1 or n_batch < 1 or max_queue < 0:
             raise ValueError("n_seq_max and n_batch must be >= 1, max_queue >= 0")
@@ -113,6 +116,8 @@ class LlamaCppEngine:
         """``cache_control`` prefixes of every namespace, as KV snapshots."""
         self._reused = 0
         self._prefilled = 0
+        self._mmproj = mmproj
+        self._projector: Projector | None = None
 
     # -- model and facts (usable before start) -----------------------------
 
@@ -139,6 +144,17 @@ class LlamaCppEngine:
             self._facts = model.facts(self._name, window)
         return self._facts
 
+    @property
+    def vision(self) -> Projector | None:
+        """The vision projector (``mmproj``), loaded on first use; None for a text-only model."""
+        if self._mmproj is None:
+            return None
+        model = self._loaded()
+        with self._model_lock:
+            if self._projector is None:
+                self._projector = Projector(self._mmproj, model, n_threads=self._n_threads or os.cpu_count() or 1)
+            return self._projector
+
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         return self._loaded().tokenize(text, special)
 
@@ -157,6 +173,7 @@ class LlamaCppEngine:
 
     async def _start(self) -> None:
         model = await asyncio.to_thread(self._loaded)
+        vision = await asyncio.to_thread(lambda: self.vision)
         self.prompt_cache.bytes_per_token = model.kv_bytes_per_token()
         layout = plan_layout(
             window=self._n_ctx(model),
@@ -187,6 +204,7 @@ class LlamaCppEngine:
             max_queue=self._max_queue,
             prefill_chunk=self._prefill_chunk,
             cache=self.prompt_cache,
+            vision=vision,
         )
         await asyncio.to_thread(scheduler.start)
         self._scheduler = scheduler
@@ -212,6 +230,9 @@ class LlamaCppEngine:
             await asyncio.to_thread(self._scheduler.stop)
             self._scheduler = None
         with self._model_lock:
+            if self._projector is not None:
+                self._projector.free()
+                self._projector = None
             if self._model is not None:
                 self._model.free()
                 self._model = None
@@ -241,6 +262,7 @@ class LlamaCppEngine:
             raise PromptTooLong(len(request.prompt), window)
         if not request.prompt:
             raise EngineError("empty prompt")
+        check_runs(request.images, len(request.prompt), self.vision)
         model = self._loaded()
         queue: asyncio.Queue[Outcome] = asyncio.Queue()
         job = Job(
@@ -251,6 +273,7 @@ class LlamaCppEngine:
             chain=model.sampler_chain(request.sampling),
             loop=asyncio.get_running_loop(),
             queue=queue,
+            images=request.images,
         )
         plan = None
         if request.cache_points:

@@ -58,6 +58,7 @@ from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
 from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable
 from epistula.engines.llamacpp.threads import ThreadPolicy
+from epistula.engines.llamacpp.vision import ImageDecodeFailed, Projector, image_at, text_end
 from epistula.engines.prefix_store import PromptCache, Snapshot, common_prefix
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,10 @@ class Scheduler:
         max_queue: int,
         prefill_chunk: int,
         cache: PromptCache | None = None,
+        vision: Projector | None = None,
     ) -> None:
         self._model = model
+        self._vision = vision
         self._cache = cache
         self._prefill_chunk = max(1, prefill_chunk)
         self._make_context = make_context
@@ -195,6 +198,7 @@ class Scheduler:
     def _step(self) -> None:
         self._drop_cancelled()
         self._admit()
+        self._read_images()
         if not self._active:
             return
         ctx, batch = self._ctx, self._batch
@@ -340,7 +344,10 @@ class Scheduler:
             if job.next_token is None and job.n_past < len(job.prompt):
                 assert job.slot is not None
                 end = job.write_at if job.write_at > job.n_past else len(job.prompt)
+                end = text_end(job.images, job.n_past, end) if job.images else end
                 n = min(end - job.n_past, budget)
+                if n <= 0:
+                    continue  # at an image run: the next step reads it
                 batch.add_run(job.prompt[job.n_past : job.n_past + n], job.n_past, job.slot.seq_id)
                 if job.n_past + n == len(job.prompt):
                     job.batch_index = batch.n_tokens - 1
@@ -349,6 +356,32 @@ class Scheduler:
                 in_batch.append(job)
                 budget -= n
         return in_batch
+
+    def _read_images(self) -> None:
+        """Decode the image runs that prefills have reached (vision encoder + embeddings).
+        With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
+        for job in [j for j in self._active if j.images and j.next_token is None]:
+            while not job.done and (image := image_at(job.images, job.n_past)) is not None:
+                ctx, slot, end = self._ctx, job.slot, image.start + image.length
+                assert ctx is not None and slot is not None and self._vision is not None
+                try:
+                    pos = self._vision.decode(ctx, image.data, image.chunk, job.n_past, slot.seq_id, self._n_batch)
+                    if pos != end:
+                        raise EngineError(f"the image took {pos - job.n_past} positions, not {image.length}")
+                except ImageDecodeFailed as exc:
+                    ctx.seq_rm(slot.seq_id, job.n_past, -1)
+                    if not (self._grow() or self._relieve_kv_pressure()):
+                        self._fail(job, exc, drop_kv=True)
+                    continue
+                except EngineError as exc:
+                    self._fail(job, exc, drop_kv=True)
+                    break
+                slot.tokens.extend(job.prompt[job.n_past : end])
+                job.n_past = end
+                if job.write_at and job.n_past == job.write_at:
+                    self._write_cache(job)
+                    if job.sampling.max_tokens <= 0:  # pre-warming ends at its breakpoint
+                        self._finish(job, "max_tokens")
 
     def _decoding(self) -> list[Job]:
         return [job for job in self._active if job.next_token is not None]

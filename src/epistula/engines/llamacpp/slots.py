@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from epistula.engines.base import CachePoint, SamplingParams, TokenEvent
+from epistula.engines.base import CachePoint, PromptImage, SamplingParams, TokenEvent
 from epistula.engines.llamacpp.native import NativeContext, SamplerChain
 from epistula.engines.prefix_store import Snapshot, common_prefix
 
@@ -57,6 +57,8 @@ class Job:
     """Breakpoints to store from a snapshot taken when the prefill reaches ``write_at``."""
     write_at: int = 0
     """Prefill stops at this many tokens to snapshot the sequence (0: nothing to write)."""
+    images: tuple[PromptImage, ...] = ()
+    """Image runs of ``prompt``: decoded as embeddings, never as tokens (:mod:`.vision`)."""
 
 
 @dataclass(eq=False)

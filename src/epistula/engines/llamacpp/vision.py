@@ -1,0 +1,227 @@
+"""Images through llama.cpp's multimodal library (libmtmd) and a vision projector (mmproj).
+
+An image becomes prompt parts (:meth:`Projector.layout`): the text the model's projector
+wraps around it (``<fake_token_around_image>``, row and column tags...) as token ids, and
+one or more embedding runs of known length. The layout is computed wherever the prompt is
+prepared (libmtmd's preprocessing only; safe on any thread, as llama-server does), so
+``count_tokens`` and ``usage`` count image tokens exactly. The heavy part, running the
+vision encoder and decoding its embeddings into a sequence (:meth:`Projector.decode`),
+happens on the scheduler's worker thread when a prefill reaches the run.
+
+Only projectors whose image tokens take one position each are served (M-RoPE models such
+as Qwen2-VL place an image on a 2-D grid of positions, which this engine's flat prompt
+positions cannot express); they are refused when the engine starts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from llama_cpp import llama_cpp as ll
+from llama_cpp import mtmd_cpp as mtmd
+
+from epistula.engines.base import EngineError, ImageEmbedding, PromptImage, PromptPart, TextIds
+from epistula.engines.llamacpp.native import NativeContext, NativeModel
+from epistula.engines.llamacpp.native import _log_callback as log_callback
+
+log = logging.getLogger(__name__)
+
+
+class ImageUnreadable(EngineError):
+    """libmtmd could not decode or preprocess the image."""
+
+
+class ImageDecodeFailed(EngineError):
+    """``llama_decode`` refused the image's embeddings (usually: no free KV cells); the
+    sequence may hold some of them, from ``n_past`` on."""
+
+
+_NO_CALLBACK = mtmd.mtmd_helper_post_decode_callback()
+"""A NULL post-decode callback: the embeddings go straight into the sequence."""
+_log_lock = threading.Lock()
+_log_routed = False
+
+
+def _route_logs() -> None:
+    """Send libmtmd's own log lines (encoding timings...) to :mod:`logging`, like llama.cpp's."""
+    global _log_routed
+    with _log_lock:
+        if not _log_routed:
+            setter: Any = getattr(mtmd._libmtmd, "mtmd_log_set", None)
+            if setter is not None:
+                setter.argtypes = [ll.llama_log_callback, ctypes.c_void_p]
+                setter.restype = None
+                setter(log_callback, ctypes.c_void_p(0))
+            _log_routed = True
+
+
+class Projector:
+    """One vision projector bound to one loaded text model."""
+
+    def __init__(self, path: str, model: NativeModel, *, n_threads: int) -> None:
+        _route_logs()
+        params = mtmd.mtmd_context_params_default()
+        params.use_gpu = False
+        params.print_timings = False
+        params.n_threads = n_threads
+        params.warmup = False
+        handle = mtmd.mtmd_init_from_file(path.encode(), model.handle, params)
+        if not handle:
+            raise EngineError(f"could not load the vision projector {path!r} for this model")
+        self._handle: mtmd.mtmd_context_p | None = handle
+        self._held: tuple[bytes, Any] | None = None
+        if not mtmd.mtmd_support_vision(handle):
+            self.free()
+            raise EngineError(f"{path!r} is not a vision projector (it has no image encoder)")
+        if mtmd.mtmd_decode_use_mrope(handle):
+            self.free()
+            raise EngineError(f"{path!r} places images on a grid of positions (M-RoPE): not supported by epistula")
+        self._marker: bytes = mtmd.mtmd_default_marker()
+        self.path = path
+        try:
+            self.layout(None)  # a projector that does not fit the model fails now, not per request
+        except EngineError as exc:
+            self.free()
+            raise EngineError(f"the vision projector {path!r} does not fit this model: {exc}") from None
+
+    def _tokenize(self, data: bytes | None) -> Any:
+        """The chunks (text and image) of the encoded image ``data`` (None: an 8x8 black
+        probe); the caller frees them."""
+        handle = self._live()
+        if data is None:
+            bitmap = mtmd.mtmd_bitmap_init(8, 8, (ctypes.c_uint8 * (8 * 8 * 3))())
+        else:
+            buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            bitmap = mtmd.mtmd_helper_bitmap_init_from_buf(handle, buffer, len(data), False)
+        if not bitmap:
+            raise ImageUnreadable("the image could not be decoded")
+        chunks = mtmd.mtmd_input_chunks_init()
+        try:
+            text = mtmd.mtmd_input_text(
+                text=self._marker, text_len=len(self._marker), add_special=False, parse_special=True
+            )
+            bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+            status = mtmd.mtmd_tokenize(handle, chunks, ctypes.byref(text), bitmaps, 1)
+        finally:
+            mtmd.mtmd_bitmap_free(bitmap)  # the chunks hold their own preprocessed copies
+        if status != 0:
+            mtmd.mtmd_input_chunks_free(chunks)
+            raise ImageUnreadable(f"the image could not be preprocessed (libmtmd status {status})")
+        return chunks
+
+    @contextmanager
+    def _chunks(self, data: bytes | None) -> Iterator[Any]:
+        """The image's chunks, freed on exit."""
+        chunks = self._tokenize(data)
+        try:
+            yield chunks
+        finally:
+            mtmd.mtmd_input_chunks_free(chunks)
+
+    def _held_chunks(self, data: bytes) -> Any:
+        """The worker's chunks of ``data``, kept until another image comes: an image cut into
+        tiles is preprocessed once for all its embedding runs, not once per run."""
+        if self._held is not None and self._held[0] == data:
+            return self._held[1]
+        self._release_held()
+        chunks = self._tokenize(data)
+        self._held = (data, chunks)
+        return chunks
+
+    def _release_held(self) -> None:
+        if self._held is not None:
+            mtmd.mtmd_input_chunks_free(self._held[1])
+            self._held = None
+
+    def layout(self, data: bytes | None) -> tuple[PromptPart, ...]:
+        """What the image puts into a prompt: wrapper text ids and embedding runs, in order
+        (``None``: a small probe image)."""
+        parts: list[PromptPart] = []
+        with self._chunks(data) as chunks:
+            images = 0
+            for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+                chunk = mtmd.mtmd_input_chunks_get(chunks, i)
+                kind = mtmd.mtmd_input_chunk_get_type(chunk)
+                if kind == mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                    size = ctypes.c_size_t(0)
+                    tokens = mtmd.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(size))
+                    ids = tuple(int(tokens[k]) for k in range(size.value)) if tokens else ()
+                    if any(t < 0 for t in ids):
+                        raise EngineError("the projector wraps images in tokens this model does not have")
+                    if ids:
+                        parts.append(TextIds(ids=ids))
+                    continue
+                if kind != mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE:
+                    raise ImageUnreadable("the projector made a non-image chunk from an image")
+                n_tokens = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
+                if mtmd.mtmd_input_chunk_get_n_pos(chunk) != n_tokens:
+                    raise ImageUnreadable("this projector places images on a position grid (M-RoPE): not supported")
+                parts.append(ImageEmbedding(chunk=images, n_tokens=n_tokens))
+                images += 1
+        return tuple(parts)
+
+    def decode(self, ctx: NativeContext, data: bytes, chunk: int, n_past: int, seq_id: int, n_batch: int) -> int:
+        """Encode image chunk ``chunk`` of ``data`` and decode its embeddings into sequence
+        ``seq_id`` from position ``n_past`` (worker thread); returns the position after it."""
+        handle = self._live()
+        chunks = self._held_chunks(data)
+        found = None
+        seen = 0
+        for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+            candidate = mtmd.mtmd_input_chunks_get(chunks, i)
+            if mtmd.mtmd_input_chunk_get_type(candidate) == mtmd.MTMD_INPUT_CHUNK_TYPE_IMAGE:
+                if seen == chunk:
+                    found = candidate
+                    break
+                seen += 1
+        if found is None:
+            raise EngineError(f"image chunk {chunk} not found")
+        status = mtmd.mtmd_encode_chunk(handle, found)
+        if status != 0:
+            raise EngineError(f"the vision encoder failed (status {status})")
+        embeddings = mtmd.mtmd_get_output_embd(handle)
+        after = ll.llama_pos(0)
+        status = mtmd.mtmd_helper_decode_image_chunk(
+            handle, ctx.handle, found, embeddings, n_past, seq_id, n_batch, ctypes.byref(after), _NO_CALLBACK, None
+        )
+        if status != 0:
+            raise ImageDecodeFailed(f"decoding the image embeddings failed (status {status})")
+        return int(after.value)
+
+    def _live(self) -> mtmd.mtmd_context_p:
+        if self._handle is None:
+            raise EngineError("vision projector closed")
+        return self._handle
+
+    def free(self) -> None:
+        self._release_held()
+        if self._handle is not None:
+            mtmd.mtmd_free(self._handle)
+            self._handle = None
+
+
+def image_at(images: tuple[PromptImage, ...], pos: int) -> PromptImage | None:
+    """The image run starting at prompt position ``pos``, if any."""
+    return next((image for image in images if image.start == pos), None)
+
+
+def text_end(images: tuple[PromptImage, ...], pos: int, end: int) -> int:
+    """Where prefilling text from ``pos`` must stop: ``end``, or an image run before it."""
+    return min([end, *(image.start for image in images if pos <= image.start < end)])
+
+
+def check_runs(images: tuple[PromptImage, ...], prompt_len: int, projector: Projector | None) -> None:
+    """Image runs must be served by a projector, lie inside the prompt in order, and leave
+    the prompt's last position to text (its logits start the reply)."""
+    if images and projector is None:
+        raise EngineError("this model has no vision projector: it cannot read images")
+    pos = 0
+    for image in images:
+        if image.start < pos or image.length <= 0 or image.start + image.length >= prompt_len:
+            raise EngineError("image runs overlap or reach the end of the prompt")
+        pos = image.start + image.length
