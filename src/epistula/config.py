@@ -6,6 +6,7 @@ This is the only module that reads the environment.
 from __future__ import annotations
 
 import os
+import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -397,3 +398,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         config_file = path
 
     return _FileBacked(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def data_dir_key(data_dir: Path, name: str) -> bytes:
+    """A 32-byte secret kept in ``data_dir/name`` (made on first use, mode 0600), so what it
+    signs or seals stays valid across restarts."""
+    path = data_dir / name
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 from pathlib import Path
 
+from epistula.config import data_dir_key
 from epistula.errors import InvalidRequestError
 from epistula.protocol.content import ThinkingBlockParam
 from epistula.protocol.messages import (
@@ -30,12 +30,7 @@ class ThinkingSigner:
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> ThinkingSigner:
         """The key lives in the data directory so signatures survive restarts."""
-        path = data_dir / "thinking.key"
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(secrets.token_bytes(32))
-            path.chmod(0o600)
-        return cls(path.read_bytes())
+        return cls(data_dir_key(data_dir, "thinking.key"))
 
     def sign(self, thinking: str) -> str:
         mac = hmac.new(self._key, thinking.encode(), hashlib.sha256).digest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -60,6 +60,17 @@ class ServerTool(Protocol):
         """Run one call of the tool that ``definition`` offered. Failures are results (a
         block carrying an ``error_code``), never exceptions."""
         ...
+
+
+Code = TypeVar("Code", bound=str)
+
+
+class ToolFailed(Exception, Generic[Code]):
+    """A server tool's run ends with the error result ``code`` (``detail`` is for the log)."""
+
+    def __init__(self, code: Code, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code: Code = code
 
 
 Definition = TypeVar("Definition", bound=BaseModel)

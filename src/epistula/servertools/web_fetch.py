@@ -34,6 +34,7 @@ from epistula.protocol.web import (
     WebFetchToolResultErrorCode,
 )
 
+from .base import ToolFailed
 from .egress import AddressPolicy, AddressRefused, GuardedBackend
 from .html_text import html_text
 
@@ -46,12 +47,8 @@ SNIFFED = frozenset({"application/octet-stream", "binary/octet-stream", "applica
 _CHUNK = 64 * 1024
 
 
-class FetchRefused(Exception):
+class FetchRefused(ToolFailed[WebFetchToolResultErrorCode]):
     """The fetch ends with ``code`` (a ``web_fetch_tool_result_error``)."""
-
-    def __init__(self, code: WebFetchToolResultErrorCode, detail: str = "") -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code: WebFetchToolResultErrorCode = code
 
 
 @dataclass(frozen=True, slots=True)

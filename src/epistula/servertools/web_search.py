@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,20 +25,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from epistula.config import Settings, WebSearchSettings
+from epistula.config import Settings, WebSearchSettings, data_dir_key
 from epistula.protocol.web import WebSearchResultBlock, WebSearchToolResultError, WebSearchToolResultErrorCode
 
+from .base import ToolFailed
 from .web_fetch import domain_matches
 
 KEY_FILE = "web_search.key"
 
 
-class SearchFailed(Exception):
+class SearchFailed(ToolFailed[WebSearchToolResultErrorCode]):
     """The search ends with ``code`` (a ``web_search_tool_result_error``)."""
-
-    def __init__(self, code: WebSearchToolResultErrorCode, detail: str = "") -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code: WebSearchToolResultErrorCode = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +112,7 @@ class ContentSeal:
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> ContentSeal:
         """The key lives in the data directory so sealed results survive restarts."""
-        path = data_dir / KEY_FILE
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(secrets.token_bytes(32))
-            path.chmod(0o600)
-        return cls(path.read_bytes())
+        return cls(data_dir_key(data_dir, KEY_FILE))
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()

@@ -11,7 +11,7 @@ calls of one request (``max_uses_exceeded``), and each failure is a result block
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from epistula.errors import InvalidRequestError
 from epistula.protocol.messages import MessageCreateParams, UserMessageParam
@@ -31,7 +31,7 @@ from epistula.protocol.web import (
     WebSearchToolResultError,
 )
 
-from .base import Counter, ToolContext, parse_definition
+from .base import Counter, ToolContext, one_argument_tool, parse_definition
 from .web_documents import learn_pdf
 from .web_fetch import WebFetcher
 from .web_search import WebSearcher
@@ -39,30 +39,18 @@ from .web_search import WebSearcher
 CHARS_PER_TOKEN = 4
 """How ``max_content_tokens`` (an approximate limit in the real API) becomes characters."""
 
-FETCH = Tool.model_validate(
-    {
-        "name": "web_fetch",
-        "description": "Fetch a web page or PDF and read its text. Only URLs that the user gave or that "
-        "earlier web search or web fetch results contain can be fetched.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"url": {"type": "string", "description": "The URL to fetch."}},
-            "required": ["url"],
-            "additionalProperties": False,
-        },
-    }
+FETCH = one_argument_tool(
+    "web_fetch",
+    "Fetch a web page or PDF and read its text. Only URLs that the user gave or that "
+    "earlier web search or web fetch results contain can be fetched.",
+    "url",
+    "The URL to fetch.",
 )
-SEARCH = Tool.model_validate(
-    {
-        "name": "web_search",
-        "description": "Search the web: the results are pages with their title, URL and a snippet.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"query": {"type": "string", "description": "The search query."}},
-            "required": ["query"],
-            "additionalProperties": False,
-        },
-    }
+SEARCH = one_argument_tool(
+    "web_search",
+    "Search the web: the results are pages with their title, URL and a snippet.",
+    "query",
+    "The search query.",
 )
 
 
@@ -95,22 +83,31 @@ def _dump(value: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
-class WebFetchTool:
-    kinds: tuple[str, ...] = WEB_FETCH_TYPES
+class _WebTool:
+    """What web fetch and web search share: one model-facing tool, domain lists, no container."""
+
     needs_container = False
+    tool: ClassVar[Tool]
+    definition: ClassVar[type[WebFetchToolDefinition] | type[WebSearchToolDefinition]]
+
+    def model_tools(self, kind: str) -> list[Tool]:
+        return [self.tool]
+
+    def check(self, index: int, definition: VersionedTool) -> None:
+        _check_domains(index, parse_definition(index, definition, self.definition))
+
+    def forced(self, kind: str) -> str:
+        return self.tool.name
+
+
+class WebFetchTool(_WebTool):
+    kinds: tuple[str, ...] = WEB_FETCH_TYPES
     counter: Counter | None = "web_fetch_requests"
+    tool = FETCH
+    definition = WebFetchToolDefinition
 
     def __init__(self, fetcher: WebFetcher) -> None:
         self.fetcher = fetcher
-
-    def model_tools(self, kind: str) -> list[Tool]:
-        return [FETCH]
-
-    def check(self, index: int, definition: VersionedTool) -> None:
-        _check_domains(index, parse_definition(index, definition, WebFetchToolDefinition))
-
-    def forced(self, kind: str) -> str:
-        return FETCH.name
 
     async def execute(
         self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
@@ -147,22 +144,14 @@ def _shortened(fetched: WebFetchBlock, chars: int) -> WebFetchBlock:
     return fetched.model_copy(update={"content": document})
 
 
-class WebSearchTool:
+class WebSearchTool(_WebTool):
     kinds: tuple[str, ...] = WEB_SEARCH_TYPES
-    needs_container = False
     counter: Counter | None = "web_search_requests"
+    tool = SEARCH
+    definition = WebSearchToolDefinition
 
     def __init__(self, searcher: WebSearcher) -> None:
         self.searcher = searcher
-
-    def model_tools(self, kind: str) -> list[Tool]:
-        return [SEARCH]
-
-    def check(self, index: int, definition: VersionedTool) -> None:
-        _check_domains(index, parse_definition(index, definition, WebSearchToolDefinition))
-
-    def forced(self, kind: str) -> str:
-        return SEARCH.name
 
     async def execute(
         self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
