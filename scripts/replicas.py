@@ -17,7 +17,8 @@
 Prints one JSON line (``replicas``, ``upstreams``, ``database_url``, ``redis_url``,
 ``api_key``) once every replica answers ``/health``, then waits. On SIGINT or SIGTERM it
 sends SIGTERM to the replicas first (each drains: in-flight streams finish, see
-docs/deploy.md), then stops the upstreams.
+docs/deploy.md; after ``--drain-seconds`` a process still running is killed), then stops
+the upstreams.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ def main() -> None:
     parser.add_argument("--api-key", default="sk-replicas")
     parser.add_argument("--port", type=int, default=18600, help="the first replica's port (0: any free ports)")
     parser.add_argument("--workdir", type=Path, help="data directory and logs (default: a new temporary directory)")
+    parser.add_argument(
+        "--drain-seconds", type=float, default=120, help="how long a stopping process may drain before SIGKILL"
+    )
     parser.add_argument("serve_args", nargs="*", help="more `epistula serve` arguments (after --)")
     args = parser.parse_args()
     upstreams = start_llama_servers(args.llama_servers, args.binary, args.port and args.port + 100, args.slots)
@@ -142,7 +146,7 @@ def main() -> None:
                     proc.terminate()
             for proc, _ in group:
                 try:
-                    proc.wait(timeout=120)
+                    proc.wait(timeout=args.drain_seconds)
                 except subprocess.TimeoutExpired:
                     proc.kill()
 
