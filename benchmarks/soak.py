@@ -79,6 +79,7 @@ def main() -> int:
     for key, count in sorted(seen.items()):
         print(f"  {key}: {count}")
     print(f"  RSS MB: first {samples[0]:.0f}, peak {max(samples):.0f}, last {samples[-1]:.0f} ({len(samples)} samples)")
+    print(f"  RSS MB each minute: {', '.join(f'{mb:.0f}' for mb in samples[::12])}")  # sampled every 5 s
     print(f"  5xx other than 529: {errors}")
     return 1 if errors or seen["incomplete"] else 0
 

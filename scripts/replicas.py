@@ -9,12 +9,16 @@
   ``.ci/postgres.sh`` and ``.ci/redis.sh`` (Debian packages, started idempotently).
 * Replicas: ``--replicas N`` processes of ``epistula serve --engine remote --upstream ...``
   sharing that database, Redis, one data directory (files, the thinking-signature key) and
-  one API key, on consecutive ports from ``--port``.
+  one API key, on consecutive ports from ``--port`` (``--port 0``: any free ports). Other
+  settings come from the environment (``EPISTULA_RATE_LIMITS``...), as for ``epistula serve``.
+* ``--workdir``: where the data directory and each replica's log go (default: a new
+  temporary directory).
 
 Prints one JSON line (``replicas``, ``upstreams``, ``database_url``, ``redis_url``,
 ``api_key``) once every replica answers ``/health``, then waits. On SIGINT or SIGTERM it
 sends SIGTERM to the replicas first (each drains: in-flight streams finish, see
-docs/deploy.md), then stops the upstreams.
+docs/deploy.md; after ``--drain-seconds`` a process still running is killed), then stops
+the upstreams.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +38,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BINARY = Path.home() / ".cache/llama-server/11434.0.0/bin/llama-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def shared_url(script: str) -> str:
@@ -61,8 +72,9 @@ def start_llama_servers(count: int, binary: Path, port: int, slots: int) -> list
     gguf = resolve_model_path(default_models()[0].path)
     started = []
     for i in range(count):
-        url = f"http://127.0.0.1:{port + i}"
-        command = [str(binary), "-m", str(gguf), "--port", str(port + i), "-np", str(slots), "-c", str(slots * 4096)]
+        this_port = port + i if port else free_port()
+        url = f"http://127.0.0.1:{this_port}"
+        command = [str(binary), "-m", str(gguf), "--port", str(this_port), "-np", str(slots), "-c", str(slots * 4096)]
         started.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), url))
     for proc, url in started:
         wait_healthy(url, proc)
@@ -80,28 +92,31 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     parser.add_argument("--api-key", default="sk-replicas")
-    parser.add_argument("--port", type=int, default=18600)
+    parser.add_argument("--port", type=int, default=18600, help="the first replica's port (0: any free ports)")
+    parser.add_argument("--workdir", type=Path, help="data directory and logs (default: a new temporary directory)")
+    parser.add_argument(
+        "--drain-seconds", type=float, default=120, help="how long a stopping process may drain before SIGKILL"
+    )
     parser.add_argument("serve_args", nargs="*", help="more `epistula serve` arguments (after --)")
     args = parser.parse_args()
-    upstreams = start_llama_servers(args.llama_servers, args.binary, args.port + 100, args.slots)
+    upstreams = start_llama_servers(args.llama_servers, args.binary, args.port and args.port + 100, args.slots)
     upstream_urls = args.upstream + [url for _, url in upstreams]
     if args.engine == "remote" and not upstream_urls:
         raise SystemExit("the remote engine needs --llama-servers K or --upstream URL")
     database_url = args.database_url or shared_url("postgres.sh")
     redis_url = args.redis_url or shared_url("redis.sh")
     replicas: list[tuple[subprocess.Popen[bytes], str]] = []
-    logs = Path(tempfile.mkdtemp(prefix="epistula-replicas-"))
+    logs = args.workdir or Path(tempfile.mkdtemp(prefix="epistula-replicas-"))
+    logs.mkdir(parents=True, exist_ok=True)
     for i in range(args.replicas):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EPISTULA_")}
+        port = args.port + i if args.port else free_port()
         # One data directory for all: uploaded files and the thinking-signature key live there.
-        env |= {"EPISTULA_API_KEY": args.api_key, "EPISTULA_DATA_DIR": str(logs / "data")}
+        env = {**os.environ, "EPISTULA_API_KEY": args.api_key, "EPISTULA_DATA_DIR": str(logs / "data")}
         env |= {"EPISTULA_DATABASE_URL": database_url, "EPISTULA_REDIS_URL": redis_url}
-        command = [sys.executable, "-m", "epistula", "serve", "--engine", args.engine, "--port", str(args.port + i)]
+        command = [sys.executable, "-m", "epistula", "serve", "--engine", args.engine, "--port", str(port)]
         command += [arg for url in upstream_urls for arg in ("--upstream", url)] + args.serve_args
         with (logs / f"replica{i}.log").open("wb") as log:
-            replicas.append(
-                (subprocess.Popen(command, env=env, stdout=log, stderr=log), f"http://127.0.0.1:{args.port + i}")
-            )
+            replicas.append((subprocess.Popen(command, env=env, stdout=log, stderr=log), f"http://127.0.0.1:{port}"))
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -131,7 +146,7 @@ def main() -> None:
                     proc.terminate()
             for proc, _ in group:
                 try:
-                    proc.wait(timeout=120)
+                    proc.wait(timeout=args.drain_seconds)
                 except subprocess.TimeoutExpired:
                     proc.kill()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from epistula.auth.keys import Principal
 from epistula.batches.runner import BatchRunner
@@ -26,6 +28,7 @@ from epistula.models.loader import build_engine
 from epistula.protocol.messages import MessageCreateParams
 from epistula.storage.batches import BatchStore
 from epistula.storage.database import open_database
+from epistula.storage.schema import batch_requests
 
 from .support import fake_settings
 
@@ -193,3 +196,46 @@ def test_graceful_stop_hands_running_requests_back(harness: Harness) -> None:
         await harness.close()
 
     run(scenario())
+
+
+class Exploding(FakeEngine):
+    """Raises an exception of ours (not an engine error) on ``#explode``."""
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        if "#explode" in self.detokenize(list(request.prompt)):
+            raise KeyError("secret detail")
+        async for event in super().generate(request):
+            yield event
+
+
+def test_an_item_that_fails_inside_says_where_its_cause_is_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An engine failure and an exception of ours each end their item as ``api_error`` whose
+    message says what kind of failure it was (never its text) and whose ``request_id`` names
+    the log record holding the traceback; params that no longer validate (stored by an older
+    version) end as ``invalid_request_error`` naming the field."""
+
+    async def scenario() -> dict[str, Any]:
+        harness.catalog = await build_catalog(fake_settings(harness.tmp), lambda _s, _c: Exploding())
+        record = await harness.service.create(WS, "2023-06-01", body("#fail-before", "#explode", "#say:old"))
+        stale = {"model": "claude-haiku-4-5", "max_tokens": "8", "messages": [{"role": "user", "content": "hi"}]}
+        with harness.database.write() as conn:
+            conn.execute(update(batch_requests).where(batch_requests.c.idx == 2).values(params=json.dumps(stale)))
+        await harness.start()
+        await until(lambda: harness.ended(record.id))
+        by_id = {r["custom_id"]: r["result"] for r in await results(harness.service, record.id)}
+        await harness.close()
+        return by_id
+
+    with caplog.at_level(logging.ERROR, logger="epistula.batches"):
+        run_result = asyncio.run(scenario())
+    engine, ours, stale = (run_result[f"r{i}"]["error"] for i in range(3))
+    assert stale["error"]["type"] == "invalid_request_error" and "max_tokens" in stale["error"]["message"]
+    for envelope, cause in ((engine, "EngineError"), (ours, "KeyError")):
+        assert envelope["error"]["type"] == "api_error", envelope
+        assert "server log" in envelope["error"]["message"] and "secret" not in envelope["error"]["message"]
+        logged = [r for r in caplog.records if envelope["request_id"] in r.getMessage()]
+        assert len(logged) == 1 and logged[0].exc_info is not None, caplog.text
+        assert cause in caplog.text.split(envelope["request_id"], 1)[1]
+    assert "(KeyError)" in ours["error"]["message"]

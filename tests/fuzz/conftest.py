@@ -1,18 +1,22 @@
-"""The fuzz suites' shared parts: their server, the wire contract's status -> error.type
-table, the case counter, reported at the end of the run (the count of cases tried is part
-of what a fuzz run proves), and whether a whole fuzz suite was selected."""
+"""The fuzz suites' shared parts: their server (``epistula serve`` in a process of its own,
+probed for ``/health`` by another), the wire contract's status -> error.type table, the case
+counter, reported at the end of the run (the count of cases tried is part of what a fuzz run
+proves), and whether a whole fuzz suite was selected."""
 
 from __future__ import annotations
 
-import threading
-import time
+import json
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import LiveServer, fake_settings, start_server
+from processes import KEY, ServeProcess
 
 FUZZ_STATS = pytest.StashKey[Counter[str]]()
 ADMIN_KEY = "sk-admin-fuzz"
@@ -28,30 +32,49 @@ def record_latency(stats: Counter[str], label: str, seconds: float) -> None:
     stats[key] = max(stats[key], round(seconds * 1000))
 
 
-def _probe_health(live: LiveServer, stats: Counter[str], stop: threading.Event) -> None:
-    with httpx.Client(base_url=live.base_url, timeout=30) as http:
-        while not stop.wait(HEALTH_EVERY):
-            start = time.perf_counter()
-            status = http.get("/health").status_code
-            record_latency(stats, "/health", time.perf_counter() - start)
-            stats["health probes"] += 1
-            stats[f"health {status}"] += 1
+class FuzzServer(ServeProcess):
+    """``epistula serve`` on the fake engine with an Admin API key, in a process of its own:
+    what the fuzz measures (``/health``, the slowest answer) is the server's time, not the
+    test process's, which builds multi-MB hostile bodies between requests."""
+
+    api_key = KEY
+    env = {"EPISTULA_ADMIN_API_KEY": ADMIN_KEY, "EPISTULA_LOG_LEVEL": "warning"}
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir, env=self.env)
+        models = httpx.get(f"{self.base_url}/v1/models", headers=self.headers(), timeout=30)
+        assert models.status_code == 200, models.text
+        self.model_id: str = models.json()["data"][0]["id"]
+
+
+def _stop_probe(probe: subprocess.Popen[str], stats: Counter[str], suite: str) -> None:
+    probe.send_signal(signal.SIGTERM)
+    out, _ = probe.communicate(timeout=60)
+    seen = json.loads(out)
+    stats["health probes"] += seen["probes"]
+    for status, count in seen["statuses"].items():
+        stats[f"health {status}"] += count
+    stats["slowest ms /health"] = max(stats["slowest ms /health"], seen["slowest_ms"])
+    stats[f"slowest ms /health during {suite}"] = seen["slowest_ms"]
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server per test module, with an Admin API key: these suites create and delete
-    batches, files, keys and workspaces that other suites must not see. ``/health`` is
-    probed throughout; its slowest answer is reported with the fuzz statistics."""
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fuzz"), admin_api_key=ADMIN_KEY))
-    stop = threading.Event()
-    stats = request.config.stash.setdefault(FUZZ_STATS, Counter())
-    prober = threading.Thread(target=_probe_health, args=(live, stats, stop), daemon=True)
-    prober.start()
-    yield live
-    stop.set()
-    prober.join()
-    live.stop()
+def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
+    """A server per test module: these suites create and delete batches, files, keys and
+    workspaces that other suites must not see. ``/health`` is probed throughout from a
+    third process; its slowest answer is reported with the fuzz statistics."""
+    suite = request.module.__name__.rsplit(".", 1)[-1]
+    live = FuzzServer(tmp_path_factory.mktemp("fuzz"))
+    probe_script = str(Path(__file__).with_name("health_probe.py"))
+    probe = subprocess.Popen(
+        [sys.executable, probe_script, live.base_url, str(HEALTH_EVERY)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield live
+        assert live.proc.poll() is None, f"the fuzz server exited with {live.proc.returncode}:\n{live.log()}"
+    finally:
+        _stop_probe(probe, request.config.stash.setdefault(FUZZ_STATS, Counter()), suite)
+        live.stop()
 
 
 # The status -> error.type table of the wire contract (spec §1.5), written out here rather

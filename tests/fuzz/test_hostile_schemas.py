@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import MODEL, LiveServer, assert_error
+from conftest import MODEL, assert_error
 
-from .conftest import record_latency
+from .conftest import FuzzServer, record_latency
 
 LEAVES: list[dict[str, Any]] = [
     {"type": "string"},
@@ -97,7 +97,7 @@ def seen() -> Counter[str]:
     return Counter()
 
 
-def _post(live: LiveServer, path: str, payload: dict[str, Any], fuzz_stats: Counter[str]) -> httpx.Response:
+def _post(live: FuzzServer, path: str, payload: dict[str, Any], fuzz_stats: Counter[str]) -> httpx.Response:
     raw = json.dumps(payload).encode()
     resp = httpx.post(live.base_url + path, content=raw, headers=live.headers(), timeout=120)
     record_latency(fuzz_stats, "hostile-schema", resp.elapsed.total_seconds())
@@ -109,7 +109,7 @@ def _post(live: LiveServer, path: str, payload: dict[str, Any], fuzz_stats: Coun
 )
 @given(schema=SCHEMAS, as_format=st.booleans(), count=st.booleans())
 def test_hostile_schemas_are_answered_cheaply_in_the_envelope(
-    fuzz_server: LiveServer, fuzz_stats: Counter[str], seen: Counter[str], schema: Any, as_format: bool, count: bool
+    fuzz_server: FuzzServer, fuzz_stats: Counter[str], seen: Counter[str], schema: Any, as_format: bool, count: bool
 ) -> None:
     assume(_size(schema, {}) < MAX_BODY)
     body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "#say:{}"}]}

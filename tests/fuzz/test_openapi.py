@@ -17,20 +17,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from conftest import LiveServer, body, fake_settings
+from conftest import body, fake_settings
 from epistula.api.openapi import error_types
 from epistula.api.operations import AUTHED_ERRORS, Api
 from epistula.api.surface import document
 from epistula.http.app import create_app
 
-from .conftest import ADMIN_KEY, ERROR_TYPES
+from .conftest import ADMIN_KEY, ERROR_TYPES, FuzzServer
 
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 Pair = tuple[str, str]
 
 
 @pytest.fixture(scope="module")
-def served(fuzz_server: LiveServer) -> dict[str, Any]:
+def served(fuzz_server: FuzzServer) -> dict[str, Any]:
     resp = httpx.get(fuzz_server.base_url + "/openapi.json")  # no key, no version: a public document
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("application/json")
@@ -54,8 +54,9 @@ def _described(document: dict[str, Any]) -> set[Pair]:
     return {(method, path) for path, item in document["paths"].items() for method in item}
 
 
-def test_every_mounted_route_is_described_with_its_methods(fuzz_server: LiveServer, served: dict[str, Any]) -> None:
-    mounted = _mounted(fuzz_server.app.routes)
+def test_every_mounted_route_is_described_with_its_methods(tmp_path: Path, served: dict[str, Any]) -> None:
+    """The fuzz server's app, built here from the settings ``epistula serve`` got."""
+    mounted = _mounted(create_app(fake_settings(tmp_path, admin_api_key=ADMIN_KEY)).routes)
     assert ("get", "/metrics") in mounted and ("post", "/v1/messages") in mounted, mounted
     missing = mounted - _described(served)
     assert not missing, f"routes missing from /openapi.json: {sorted(missing)}"
@@ -71,7 +72,7 @@ def test_a_turned_off_api_is_described_but_not_mounted(tmp_path: Path) -> None:
 class _Ids:
     """Real objects for every id a described path takes, so a 404 could only be the router's."""
 
-    def __init__(self, live: LiveServer) -> None:
+    def __init__(self, live: FuzzServer) -> None:
         self.http = httpx.Client(base_url=live.base_url, timeout=30)
         self.user = {"x-api-key": live.api_key, "anthropic-version": "2023-06-01"}
         self.admin = {**self.user, "x-api-key": ADMIN_KEY}
@@ -119,7 +120,7 @@ def _calls(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def test_every_described_operation_is_routed_and_answers_a_documented_status(
-    fuzz_server: LiveServer, served: dict[str, Any]
+    fuzz_server: FuzzServer, served: dict[str, Any]
 ) -> None:
     ids = _Ids(fuzz_server)
     answered: dict[str, int] = {}
@@ -159,7 +160,7 @@ def test_error_responses_pin_the_type_of_their_status(served: dict[str, Any]) ->
         assert pinned["properties"]["type"] == {"const": ERROR_TYPES[status]} == {"const": table[status]}, name
 
 
-def test_an_undescribed_method_on_a_described_path_is_405(fuzz_server: LiveServer, served: dict[str, Any]) -> None:
+def test_an_undescribed_method_on_a_described_path_is_405(fuzz_server: FuzzServer, served: dict[str, Any]) -> None:
     path = "/v1/messages"
     assert set(served["paths"][path]) == {"post"}
     resp = httpx.request("DELETE", fuzz_server.base_url + path, headers=fuzz_server.headers(), timeout=30)

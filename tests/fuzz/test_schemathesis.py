@@ -44,10 +44,10 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from conftest import MODEL, LiveServer
+from conftest import MODEL
 from epistula.api.surface import document
 
-from .conftest import ADMIN_KEY, ERROR_TYPES, record_latency, selected
+from .conftest import ADMIN_KEY, ERROR_TYPES, FuzzServer, record_latency, selected
 
 EXAMPLES = int(os.environ.get("EPISTULA_TEST_FUZZ_EXAMPLES", "40"))
 _SEED = os.environ.get("EPISTULA_TEST_FUZZ_SEED", "20260501")
@@ -168,7 +168,7 @@ def anthropic_envelope(ctx: Any, response: schemathesis.Response, case: schemath
 
 
 @pytest.fixture(scope="module")
-def session(fuzz_server: LiveServer) -> Iterator[requests.Session]:
+def session(fuzz_server: FuzzServer) -> Iterator[requests.Session]:
     with requests.Session() as s:
         yield s
 
@@ -187,7 +187,7 @@ FRAMING_HEADERS = {"content-length", "transfer-encoding"}
 @schema.parametrize()
 @hypothesis.settings(deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
 def test_fuzz(
-    case: schemathesis.Case, fuzz_server: LiveServer, session: requests.Session, fuzz_stats: Counter[str]
+    case: schemathesis.Case, fuzz_server: FuzzServer, session: requests.Session, fuzz_stats: Counter[str]
 ) -> None:
     if _uses_directive(case):
         fuzz_stats["skipped"] += 1
@@ -223,7 +223,7 @@ def test_the_fuzzer_ran_and_saw_both_outcomes(request: pytest.FixtureRequest, fu
 
 
 def test_fuzzed_batches_end_without_internal_errors(
-    request: pytest.FixtureRequest, fuzz_server: LiveServer, fuzz_stats: Counter[str]
+    request: pytest.FixtureRequest, fuzz_server: FuzzServer, fuzz_stats: Counter[str]
 ) -> None:
     """Batch items are validated when processed, so a bad item's error is a result line,
     not a response: no item the fuzzer sent may end as ``api_error`` (a 500 in disguise)."""
@@ -247,4 +247,7 @@ def test_fuzzed_batches_end_without_internal_errors(
                 fuzz_stats[f"batch item {result['type']}"] += 1
                 if result["type"] == "errored" and result["error"]["error"]["type"] == "api_error":
                     internal.append(result)
-        assert not internal, internal
+        # The runner logs each internal failure, with its traceback, under the result's request_id.
+        log = fuzz_server.log()
+        causes = [log[log.find(r["error"]["request_id"]) :][:4000] for r in internal]
+        assert not internal, (internal, causes)

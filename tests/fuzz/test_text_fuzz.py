@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import MODEL, LiveServer, assert_error, parse_sse
+from conftest import MODEL, assert_error, parse_sse
 
-from .conftest import selected
+from .conftest import FuzzServer, record_latency, selected
 
 DIRECTIVES = re.compile(r"#(fail-before|fail-after|overload|slow|prefill|forever|think|think-long)\b")
 FRAGMENTS = [
@@ -53,9 +53,11 @@ SETTINGS = settings(
 )
 
 
-def _post(live: LiveServer, path: str, payload: dict[str, Any]) -> httpx.Response:
+def _post(live: FuzzServer, path: str, payload: dict[str, Any], fuzz_stats: Counter[str]) -> httpx.Response:
     raw = json.dumps(payload)  # ensure_ascii: a lone surrogate travels as its \\uXXXX escape
-    return httpx.post(live.base_url + path, content=raw.encode(), headers=live.headers(), timeout=60)
+    resp = httpx.post(live.base_url + path, content=raw.encode(), headers=live.headers(), timeout=60)
+    record_latency(fuzz_stats, "text", resp.elapsed.total_seconds())
+    return resp
 
 
 def _has_surrogate(*texts: str) -> bool:
@@ -82,7 +84,8 @@ def seen() -> Counter[str]:
     max_tokens=st.integers(1, 80),
 )
 def test_messages_survive_any_text(
-    fake_server: LiveServer,
+    fuzz_server: FuzzServer,
+    fuzz_stats: Counter[str],
     seen: Counter[str],
     text: str,
     echo: bool,
@@ -104,7 +107,7 @@ def test_messages_survive_any_text(
         payload["stop_sequences"] = stops
     if system is not None:
         payload["system"] = system
-    resp = _post(fake_server, "/v1/messages", payload)
+    resp = _post(fuzz_server, "/v1/messages", payload, fuzz_stats)
     seen[f"messages {resp.status_code}"] += 1
     if _has_surrogate(prompt, *stops, system or ""):
         assert_error(resp, 400, "invalid_request_error", contains="surrogate")
@@ -132,14 +135,19 @@ def test_messages_survive_any_text(
 @SETTINGS
 @given(text=TEXT, system=st.none() | TEXT, tool_description=st.none() | TEXT)
 def test_count_tokens_survives_any_text(
-    fake_server: LiveServer, seen: Counter[str], text: str, system: str | None, tool_description: str | None
+    fuzz_server: FuzzServer,
+    fuzz_stats: Counter[str],
+    seen: Counter[str],
+    text: str,
+    system: str | None,
+    tool_description: str | None,
 ) -> None:
     payload: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
     if system is not None:
         payload["system"] = system
     if tool_description is not None:
         payload["tools"] = [{"name": "t", "description": tool_description, "input_schema": {"type": "object"}}]
-    resp = _post(fake_server, "/v1/messages/count_tokens", payload)
+    resp = _post(fuzz_server, "/v1/messages/count_tokens", payload, fuzz_stats)
     seen[f"count_tokens {resp.status_code}"] += 1
     if _has_surrogate(text, system or "", tool_description or ""):
         assert_error(resp, 400, "invalid_request_error", contains="surrogate")
@@ -155,13 +163,15 @@ def test_count_tokens_survives_any_text(
 # Assistant turn), so one always runs: the 200 side of test_both_outcomes_were_reached.
 @example(turns=[("Human", "Tell me about tides.")], tail="\n\nAssistant:")
 def test_text_completions_survive_any_prompt(
-    fake_server: LiveServer, seen: Counter[str], turns: list[tuple[str, str]], tail: str
+    fuzz_server: FuzzServer, fuzz_stats: Counter[str], seen: Counter[str], turns: list[tuple[str, str]], tail: str
 ) -> None:
     """``POST /v1/complete``: the prompt is parsed into turns by its markers."""
     prompt = "".join(f"\n\n{role}: {text}" for role, text in turns) + tail
     if DIRECTIVES.search(prompt):
         return
-    resp = _post(fake_server, "/v1/complete", {"model": MODEL, "prompt": prompt, "max_tokens_to_sample": 16})
+    resp = _post(
+        fuzz_server, "/v1/complete", {"model": MODEL, "prompt": prompt, "max_tokens_to_sample": 16}, fuzz_stats
+    )
     seen[f"complete {resp.status_code}"] += 1
     if _has_surrogate(prompt):
         assert_error(resp, 400, "invalid_request_error", contains="surrogate")
@@ -177,13 +187,13 @@ def test_text_completions_survive_any_prompt(
     stream=st.booleans(),
 )
 def test_chat_completions_survive_any_text(
-    fake_server: LiveServer, seen: Counter[str], messages: list[tuple[str, str]], stream: bool
+    fuzz_server: FuzzServer, fuzz_stats: Counter[str], seen: Counter[str], messages: list[tuple[str, str]], stream: bool
 ) -> None:
     """``POST /v1/chat/completions``: errors are OpenAI-shaped there, with the same statuses."""
     if any(DIRECTIVES.search(text) for _, text in messages):
         return
     payload = {"model": MODEL, "messages": [{"role": r, "content": c} for r, c in messages], "stream": stream}
-    resp = _post(fake_server, "/v1/chat/completions", payload)
+    resp = _post(fuzz_server, "/v1/chat/completions", payload, fuzz_stats)
     seen[f"chat {resp.status_code}"] += 1
     assert resp.status_code < 500, resp.text
     if resp.status_code != 200:

@@ -34,12 +34,15 @@ import socket
 import time
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from epistula import ids
 from epistula.auth.keys import Principal
-from epistula.errors import ApiError, InternalServerError, OverloadedError, RateLimitError
+from epistula.errors import ApiError, InternalServerError, InvalidRequestError, OverloadedError, RateLimitError
 from epistula.files.service import FileService
 from epistula.generation.accumulate import accumulate_async
 from epistula.generation.service import BATCH_PRIORITY, MessageRequest, MessageService
+from epistula.generation.validation import format_validation_error
 from epistula.protocol.messages import MessageCreateParams
 from epistula.storage.batches import CANCELED_RESULT, BatchStore, ClaimedRequest, FinalStatus
 
@@ -52,6 +55,27 @@ LOST_CLAIM_AGE = 30.0
 could not be written while the database was away) goes back to the queue."""
 MAX_OVERLOAD_RETRIES = 50
 """An engine that stays overloaded for this many tries in a row errors the request."""
+
+
+def item_params(stored: str) -> MessageCreateParams:
+    """A stored item's params, validated as at creation (json + strict python validation:
+    pydantic's own JSON parser stops at 200 levels of nesting, which the create endpoint
+    accepts). Params that no longer validate (stored by an older version with looser rules)
+    are the item's ``invalid_request_error``, not an internal error."""
+    try:
+        return MessageCreateParams.model_validate(json.loads(stored), strict=True)
+    except ValidationError as exc:
+        raise InvalidRequestError(format_validation_error(exc)) from exc
+
+
+def internal_error(exc: BaseException) -> InternalServerError:
+    """What the client reads for a failure of ours: which kind, and where its cause is
+    (the server log, under the result's ``request_id``); never the exception's text."""
+    kind = "" if isinstance(exc, ApiError) else f" ({type(exc).__name__})"
+    return InternalServerError(
+        f"Internal server error{kind} while running this batch request; the server log has "
+        "the cause under this result's request_id"
+    )
 
 
 def new_worker_id() -> str:
@@ -261,34 +285,44 @@ class BatchRunner:
             log.exception("batch worker: releasing %s/%d failed", request.batch_id, request.index)
 
     async def _generate(self, request: ClaimedRequest) -> tuple[FinalStatus, str]:
+        request_id = ids.request_id()
         try:
-            # As at creation (json + strict python validation): pydantic's own JSON parser stops at
-            # 200 levels of nesting, which the create endpoint accepts.
-            params = MessageCreateParams.model_validate(json.loads(request.params), strict=True)
+            params = item_params(request.params)
             # Usage rows of batch items carry no key (the accounting contract); the creating key
             # only decides whether the batch may still run (``_owner_gone``).
             principal = Principal(key_id="", workspace_id=request.workspace_id, name="batch")
             item = MessageRequest(
-                params, principal, request.api_version, ids.request_id(), priority=BATCH_PRIORITY, batch=True
+                params, principal, request.api_version, request_id, priority=BATCH_PRIORITY, batch=True
             )
             generation = await self._messages.start(item)
             try:
                 message = await accumulate_async(generation.events)
             finally:
                 await generation.close()
+            message.usage.service_tier = "batch"
+            return "succeeded", succeeded_result(message)
         except OverloadedError:
             raise _Requeue() from None
         except RateLimitError as exc:
             raise _Requeue(pause=exc.retry_after or self._overload_backoff) from None
         except ApiError as exc:
-            return "errored", errored_result(exc)
+            if exc.status < 500:
+                return "errored", errored_result(exc, request_id)
+            failure: Exception = exc
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("batch request %s/%s failed", request.batch_id, request.custom_id)
-            return "errored", errored_result(InternalServerError("Internal server error"))
-        message.usage.service_tier = "batch"
-        return "succeeded", succeeded_result(message)
+        except Exception as exc:
+            failure = exc
+        # The traceback holds the cause (an engine error is chained to the ApiError it became).
+        log.error(
+            "batch request %s/%s failed (request_id %s): %r",
+            request.batch_id,
+            request.custom_id,
+            request_id,
+            failure,
+            exc_info=failure,
+        )
+        return "errored", errored_result(internal_error(failure), request_id)
 
     async def _complete(self, batch_id: str, index: int, status: FinalStatus, result: str) -> None:
         """Write the result; retried briefly because the database may be busy. A False

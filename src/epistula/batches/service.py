@@ -117,10 +117,11 @@ def succeeded_result(message: Message) -> str:
     return MessageBatchSucceededResult(message=message).model_dump_json()
 
 
-def errored_result(error: ApiError) -> str:
-    """The full error envelope, with a request id of its own (as the real API does)."""
+def errored_result(error: ApiError, request_id: str | None = None) -> str:
+    """The full error envelope, with a request id of its own (as the real API does): the
+    one the item ran under, where it ran, so that the server log can be searched for it."""
     envelope = ErrorResponse(
-        error=ErrorObject(type=error.error_type, message=error.message), request_id=ids.request_id()
+        error=ErrorObject(type=error.error_type, message=error.message), request_id=request_id or ids.request_id()
     )
     return MessageBatchErroredResult(error=envelope).model_dump_json(exclude_none=True)
 
