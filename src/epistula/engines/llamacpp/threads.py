@@ -9,8 +9,14 @@ fell to a few tokens/s where one held ~150. No fixed count is right for both, so
 adaptive policy measures: for every batch shape (decode steps bucketed by their token
 count) it keeps a moving average of the step time with each candidate count (all cores,
 and all but one), uses the faster one, and now and then tries the other again, less often
-the worse it was; a new batch shape starts with the count that won last (at first the
-fewest threads, which cannot collapse). ``llama_set_n_threads`` costs nothing, so the count can change per step.
+the worse it was. A new batch shape runs its first step with the count that won last (at
+first the fewest threads, which cannot collapse) and its second with the other, so an idle
+machine gets every core within a request rather than after sixteen steps of each shape (at
+one stream that start cost ~8% of the tokens and the cold prefill ran on one core).
+Averages are of seconds per token: one bucket holds prompt chunks of 32 to 512 tokens, and
+comparing a count timed on 512-token chunks with one timed on 40-token prompts picked the
+wrong count for every later prompt (a long request made the next short ones prefill on
+one core). ``llama_set_n_threads`` costs nothing, so the count can change per step.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ def cores() -> int:
 @dataclass
 class _Bucket:
     average: dict[int, float] = field(default_factory=dict)
-    """Seconds per step by thread count."""
+    """Seconds per token by thread count."""
     steps: int = 0
 
 
@@ -70,8 +76,8 @@ class ThreadPolicy:
         """The thread count for a step of ``n_tokens`` tokens.
 
         A batch shape not measured with every count uses the count that won last (at
-        first the fewest threads: safe on a busy machine) and tries the other one every
-        :data:`EXPLORE_EVERY` steps; once both are measured, the faster one is used and
+        first the fewest threads: safe on a busy machine) for its first step and tries
+        the other from its second; once both are measured, the faster one is used and
         the other is retried less often the slower it was.
         """
         if len(self.candidates) == 1:
@@ -80,7 +86,7 @@ class ThreadPolicy:
         bucket.steps += 1
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            return untried[0] if bucket.steps % EXPLORE_EVERY == 0 else self._preferred
+            return untried[0] if bucket.steps > 1 else self._preferred
         best = min(self.candidates, key=lambda n: bucket.average[n])
         self._preferred = best
         other = next(n for n in self.candidates if n != best)
@@ -89,12 +95,13 @@ class ThreadPolicy:
         return other if bucket.steps % interval == 0 else best
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
-        """Add a step's measured wall time."""
-        if len(self.candidates) == 1:
+        """Add a step's measured wall time (averaged per token)."""
+        if len(self.candidates) == 1 or n_tokens < 1:
             return
         average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
+        per_token = seconds / n_tokens
         old = average.get(n_threads)
-        average[n_threads] = seconds if old is None else old + ALPHA * (seconds - old)
+        average[n_threads] = per_token if old is None else old + ALPHA * (per_token - old)
 
     def __str__(self) -> str:
         if len(self.candidates) == 1:
