@@ -52,6 +52,8 @@ def test_thread_policy_prefers_the_faster_count_and_keeps_checking() -> None:
         later.append(n)
         policy.record(16, n, speed[n])
     assert later[-100:].count(1) > 90
+    # A new shape takes the winner; the count that collapsed is not tried on its second step.
+    assert [policy.choose(200) for _ in range(8)] == [1] * 8
 
 
 def test_thread_policy_compares_prompt_chunks_of_different_sizes_per_token() -> None:

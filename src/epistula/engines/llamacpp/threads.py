@@ -12,7 +12,9 @@ and all but one), uses the faster one, and now and then tries the other again, l
 the worse it was. A new batch shape runs its first step with the count that won last (at
 first the fewest threads, which cannot collapse) and its second with the other, so an idle
 machine gets every core within a request rather than after sixteen steps of each shape (at
-one stream that start cost ~8% of the tokens and the cold prefill ran on one core).
+one stream that start cost ~8% of the tokens and the cold prefill ran on one core); once
+one shape is measured, a new shape takes its winner and tries the other count only as
+often as that shape does (on a busy machine a collapsed two-thread prefill cost seconds).
 Averages are of seconds per token: one bucket holds prompt chunks of 32 to 512 tokens, and
 comparing a count timed on 512-token chunks with one timed on 40-token prompts picked the
 wrong count for every later prompt (a long request made the next short ones prefill on
@@ -55,6 +57,9 @@ class ThreadPolicy:
     candidates: tuple[int, ...]
     _buckets: dict[int, _Bucket] = field(default_factory=dict, init=False)
     _preferred: int = field(default=0, init=False)
+    _interval: int = field(default=0, init=False)
+    """Steps between tries of the losing count, from the last shape measured with both
+    (0: no shape has been yet)."""
 
     def __post_init__(self) -> None:
         self._preferred = self.candidates[-1]
@@ -76,9 +81,12 @@ class ThreadPolicy:
         """The thread count for a step of ``n_tokens`` tokens.
 
         A batch shape not measured with every count uses the count that won last (at
-        first the fewest threads: safe on a busy machine) for its first step and tries
-        the other from its second; once both are measured, the faster one is used and
-        the other is retried less often the slower it was.
+        first the fewest threads: safe on a busy machine). Until some shape has been
+        measured with both, the other count is tried from a shape's second step; after
+        that, new shapes try the losing count as rarely as the last measured shape
+        does (a count that collapsed on a busy machine is not tried again on every new
+        shape). Once a shape is measured with both, the faster one is used and the
+        other is retried less often the slower it was.
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
@@ -86,12 +94,13 @@ class ThreadPolicy:
         bucket.steps += 1
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            return untried[0] if bucket.steps > 1 else self._preferred
+            explore = bucket.steps > 1 if not self._interval else bucket.steps % self._interval == 0
+            return untried[0] if explore else self._preferred
         best = min(self.candidates, key=lambda n: bucket.average[n])
-        self._preferred = best
         other = next(n for n in self.candidates if n != best)
         ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
         interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
+        self._preferred, self._interval = best, interval
         return other if bucket.steps % interval == 0 else best
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
