@@ -9,12 +9,12 @@ fell to a few tokens/s where one held ~150. No fixed count is right for both, so
 adaptive policy measures: for every batch shape (decode steps bucketed by their token
 count) it keeps a moving average of the step time with each candidate count (all cores,
 and all but one), uses the faster one, and now and then tries the other again, less often
-the worse it was. A new batch shape runs its first step with the count that won last (at
-first the fewest threads, which cannot collapse) and its second with the other, so an idle
-machine gets every core within a request rather than after sixteen steps of each shape (at
-one stream that start cost ~8% of the tokens and the cold prefill ran on one core); once
-one shape is measured, a new shape takes its winner and tries the other count only as
-often as that shape does (on a busy machine a collapsed two-thread prefill cost seconds).
+the worse it was. A new batch shape runs with the count that won last (at first the
+fewest threads, which cannot collapse). The first shape tries the other count on its
+second step, so an idle machine gets every core within the first request rather than
+after sixteen steps (at one stream that start cost ~8% of the tokens, and the cold prefill
+ran on one core); later shapes try the loser only as often as the last measured shape
+does (on a busy machine a collapsed two-thread prefill cost seconds).
 Averages are of seconds per token: one bucket holds prompt chunks of 32 to 512 tokens, and
 comparing a count timed on 512-token chunks with one timed on 40-token prompts picked the
 wrong count for every later prompt (a long request made the next short ones prefill on
