@@ -43,8 +43,8 @@ def test_thread_policy_prefers_the_faster_count_and_keeps_checking() -> None:
         n = policy.choose(16)
         picks.append(n)
         policy.record(16, n, speed[n])
-    assert picks[:15] == [1] * 15 and picks[15] == 2  # the safe count first, then the other is tried
-    assert 0 < picks[16:].count(1) < 40  # then mostly the faster one, the other now and then
+    assert picks[:2] == [1, 2]  # the safe count first, then at once the other is tried
+    assert 0 < picks[2:].count(1) < 40  # then mostly the faster one, the other now and then
     speed = {2: 0.200, 1: 0.018}  # the machine got busy: two threads collapse
     later = []
     for _ in range(200):
@@ -52,6 +52,19 @@ def test_thread_policy_prefers_the_faster_count_and_keeps_checking() -> None:
         later.append(n)
         policy.record(16, n, speed[n])
     assert later[-100:].count(1) > 90
+    # A new shape takes the winner; the count that collapsed is not tried on its second step.
+    assert [policy.choose(200) for _ in range(8)] == [1] * 8
+
+
+def test_thread_policy_compares_prompt_chunks_of_different_sizes_per_token() -> None:
+    """A long prompt's 512-token chunks and a short prompt share a bucket: the count
+    that is faster per token must win, whichever count the long chunks ran with."""
+    policy = ThreadPolicy.adaptive(2)
+    per_token = {2: 0.0025, 1: 0.005}
+    for n_tokens in (40, 40, 512, 512, 512, 476):  # short prompts, then a long one
+        n = policy.choose(n_tokens)
+        policy.record(n_tokens, n, per_token[n] * n_tokens)
+    assert [policy.choose(40) for _ in range(8)].count(2) >= 7
 
 
 def test_fixed_and_single_core_policies_never_change() -> None:

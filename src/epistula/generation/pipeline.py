@@ -116,6 +116,8 @@ class MessageRun:
         self._first_event_wait = first_event_wait
         self._agen: AsyncIterator[TokenEvent] | None = None
         self._pending: asyncio.Future[TokenEvent] | None = None
+        """The engine's first event, while nobody has taken it."""
+        self._exhausted = False
         self._cache_usage: PromptCacheUsage | None = None
         self._buffered: TokenEvent | None = None
         self.message_id = ids.message_id()
@@ -143,8 +145,9 @@ class MessageRun:
                 return
             # The cache report comes at once; keep watching for an early failure.
             report = await self._next_event()
-            assert isinstance(report, PromptCacheUsage)
+            assert isinstance(report, PromptCacheUsage) and self._agen is not None
             self._cache_usage = report
+            self._pending = asyncio.ensure_future(anext(self._agen))
 
     def _start(
         self, prompt: tuple[int, ...], sampling: SamplingParams, cache_points: tuple[CachePoint, ...] = ()
@@ -159,6 +162,7 @@ class MessageRun:
             images=self._prepared.images,  # every prompt run starts with the prepared one
         )
         self._agen = self._engine.generate(request)
+        self._exhausted = False
         self._pending = asyncio.ensure_future(anext(self._agen))
 
     async def _close_thinking(self, generated: list[int], produced: int) -> str:
@@ -187,22 +191,25 @@ class MessageRun:
                 await agen.aclose()  # type: ignore[attr-defined]
 
     async def _next_event(self) -> TokenEvent | None:
+        """The engine's next event (None at its end). Only the first one, which ``open``
+        may wait for with a timeout, comes through a task: the rest are awaited
+        directly, saving a task and an event-loop pass per token."""
         if self._buffered is not None:
             event, self._buffered = self._buffered, None
             return event
-        if self._pending is None:
+        if self._agen is None or self._exhausted:
             return None
         try:
-            event = await self._pending
+            if self._pending is not None:
+                pending, self._pending = self._pending, None
+                return await pending
+            return await anext(self._agen)
         except StopAsyncIteration:
-            self._pending = None
+            self._exhausted = True
             return None
         except EngineError as exc:
-            self._pending = None
+            self._exhausted = True
             raise map_engine_error(exc, self._request_id) from exc
-        assert self._agen is not None
-        self._pending = asyncio.ensure_future(anext(self._agen))
-        return event
 
     async def _usage(self) -> Usage:
         """The prompt's usage split; with breakpoints it comes from the engine's

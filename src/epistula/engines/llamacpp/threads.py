@@ -9,8 +9,16 @@ fell to a few tokens/s where one held ~150. No fixed count is right for both, so
 adaptive policy measures: for every batch shape (decode steps bucketed by their token
 count) it keeps a moving average of the step time with each candidate count (all cores,
 and all but one), uses the faster one, and now and then tries the other again, less often
-the worse it was; a new batch shape starts with the count that won last (at first the
-fewest threads, which cannot collapse). ``llama_set_n_threads`` costs nothing, so the count can change per step.
+the worse it was. A new batch shape runs with the count that won last (at first the
+fewest threads, which cannot collapse). The first shape tries the other count on its
+second step, so an idle machine gets every core within the first request rather than
+after sixteen steps (at one stream that start cost ~8% of the tokens, and the cold prefill
+ran on one core); later shapes try the loser only as often as the last measured shape
+does (on a busy machine a collapsed two-thread prefill cost seconds).
+Averages are of seconds per token: one bucket holds prompt chunks of 32 to 512 tokens, and
+comparing a count timed on 512-token chunks with one timed on 40-token prompts picked the
+wrong count for every later prompt (a long request made the next short ones prefill on
+one core). ``llama_set_n_threads`` costs nothing, so the count can change per step.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ def cores() -> int:
 @dataclass
 class _Bucket:
     average: dict[int, float] = field(default_factory=dict)
-    """Seconds per step by thread count."""
+    """Seconds per token by thread count."""
     steps: int = 0
 
 
@@ -49,6 +57,9 @@ class ThreadPolicy:
     candidates: tuple[int, ...]
     _buckets: dict[int, _Bucket] = field(default_factory=dict, init=False)
     _preferred: int = field(default=0, init=False)
+    _interval: int = field(default=0, init=False)
+    """Steps between tries of the losing count, from the last shape measured with both
+    (0: no shape has been yet)."""
 
     def __post_init__(self) -> None:
         self._preferred = self.candidates[-1]
@@ -70,9 +81,12 @@ class ThreadPolicy:
         """The thread count for a step of ``n_tokens`` tokens.
 
         A batch shape not measured with every count uses the count that won last (at
-        first the fewest threads: safe on a busy machine) and tries the other one every
-        :data:`EXPLORE_EVERY` steps; once both are measured, the faster one is used and
-        the other is retried less often the slower it was.
+        first the fewest threads: safe on a busy machine). Until some shape has been
+        measured with both, the other count is tried from a shape's second step; after
+        that, new shapes try the losing count as rarely as the last measured shape
+        does (a count that collapsed on a busy machine is not tried again on every new
+        shape). Once a shape is measured with both, the faster one is used and the
+        other is retried less often the slower it was.
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
@@ -80,21 +94,23 @@ class ThreadPolicy:
         bucket.steps += 1
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            return untried[0] if bucket.steps % EXPLORE_EVERY == 0 else self._preferred
+            explore = bucket.steps > 1 if not self._interval else bucket.steps % self._interval == 0
+            return untried[0] if explore else self._preferred
         best = min(self.candidates, key=lambda n: bucket.average[n])
-        self._preferred = best
         other = next(n for n in self.candidates if n != best)
         ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
         interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
+        self._preferred, self._interval = best, interval
         return other if bucket.steps % interval == 0 else best
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
-        """Add a step's measured wall time."""
-        if len(self.candidates) == 1:
+        """Add a step's measured wall time (averaged per token)."""
+        if len(self.candidates) == 1 or n_tokens < 1:
             return
         average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
+        per_token = seconds / n_tokens
         old = average.get(n_threads)
-        average[n_threads] = seconds if old is None else old + ALPHA * (seconds - old)
+        average[n_threads] = per_token if old is None else old + ALPHA * (per_token - old)
 
     def __str__(self) -> str:
         if len(self.candidates) == 1:
