@@ -133,3 +133,20 @@ def test_a_silent_server_times_out_and_a_broken_one_fails() -> None:
                 pass
 
     asyncio.run(serving(handler, check, read_timeout=0.3))
+
+
+def test_a_backlog_pauses_reading_and_the_connection_still_serves_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("epistula.engines.remote.wire.PAUSE_AT", 2)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            await read_request(reader)
+            writer.write(sse_chunked())  # all three events in one read: over the backlog limit
+            await writer.drain()
+
+    async def check(pool: Pool) -> None:
+        assert await collect(pool) == EVENTS
+        assert await collect(pool) == EVENTS
+        assert pool.opened == 1
+
+    asyncio.run(serving(handler, check))

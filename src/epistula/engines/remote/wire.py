@@ -259,8 +259,10 @@ class _Connection(asyncio.Protocol):
 
     async def events_of(self, request: bytes) -> AsyncGenerator[bytes]:
         """Send ``request``; the ``data:`` payloads of its answer. Raises :class:`WireError`."""
-        self._reset()
         assert self.transport is not None
+        if self._paused:  # the last answer ended with its events still queued
+            self.transport.resume_reading()
+        self._reset()
         self._last = self._loop.time()
         self.transport.write(request)
         try:
