@@ -142,7 +142,9 @@ async def level(
 def routing(epistula_url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in httpx.get(f"{epistula_url}/metrics").text.splitlines():
-        if line.startswith(("epistula_upstream_routed_requests_total", "epistula_upstream_route_hit_ratio")):
+        if line.startswith(
+            ("epistula_upstream_routed_requests_total", "epistula_upstream_route_hit_ratio", "epistula_prompt_cache")
+        ):
             name, value = line.rsplit(" ", 1)
             out[name.split("{")[0]] = float(value)
     return out
