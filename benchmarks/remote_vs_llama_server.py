@@ -93,7 +93,23 @@ def summary(start: float, results: list[tuple[float, float, int]]) -> dict[str, 
     }
 
 
-async def level(n: int, tokens: int, llama_url: str, epistula_url: str, run: int) -> dict[str, object]:
+def cpu_s(pid: int) -> float:
+    """User plus system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_token_ms(seconds: float, tokens: int) -> float:
+    return round(1000 * seconds / max(tokens, 1), 3)
+
+
+async def level(
+    n: int, tokens: int, llama_url: str, epistula_url: str, run: int, pids: tuple[int, int]
+) -> dict[str, object]:
+    """One level; CPU per output token (noise-robust where wall clock is not) of
+    llama-server on each path and of epistula on its own."""
+    llama_pid, epistula_pid = pids
     vocab = load_vocab(str(default_model_path()))
     timeout = httpx.Timeout(600.0)
     limits = httpx.Limits(max_connections=n + 8)
@@ -103,14 +119,22 @@ async def level(n: int, tokens: int, llama_url: str, epistula_url: str, run: int
         warm = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"w{run}", i)), True) for i in range(n)]
         await asyncio.gather(*(direct_stream(client, llama_url, p, 1) for p in warm))
         prompts = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"d{run}", i)), True) for i in range(n)]
+        llama_cpu = cpu_s(llama_pid)
         start = time.perf_counter()
         direct = await asyncio.gather(*(direct_stream(client, llama_url, p, tokens) for p in prompts))
         direct_summary = summary(start, direct)
+        direct_summary["llama_server_cpu_ms_per_token"] = per_token_ms(
+            cpu_s(llama_pid) - llama_cpu, direct_summary["tokens"]
+        )
+        llama_cpu, epistula_cpu = cpu_s(llama_pid), cpu_s(epistula_pid)
         start = time.perf_counter()
         via = await asyncio.gather(
             *(epistula_stream(client, epistula_url, question(f"e{run}", i), tokens) for i in range(n))
         )
         via_summary = summary(start, via)
+        produced = int(via_summary["tokens"])
+        via_summary["llama_server_cpu_ms_per_token"] = per_token_ms(cpu_s(llama_pid) - llama_cpu, produced)
+        via_summary["epistula_cpu_ms_per_token"] = per_token_ms(cpu_s(epistula_pid) - epistula_cpu, produced)
     ratio = via_summary["tokens_per_s"] / direct_summary["tokens_per_s"]
     return {"streams": n, "direct": direct_summary, "epistula_remote": via_summary, "ratio": round(ratio, 3)}
 
@@ -118,7 +142,9 @@ async def level(n: int, tokens: int, llama_url: str, epistula_url: str, run: int
 def routing(epistula_url: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in httpx.get(f"{epistula_url}/metrics").text.splitlines():
-        if line.startswith(("epistula_upstream_routed_requests_total", "epistula_upstream_route_hit_ratio")):
+        if line.startswith(
+            ("epistula_upstream_routed_requests_total", "epistula_upstream_route_hit_ratio", "epistula_prompt_cache")
+        ):
             name, value = line.rsplit(" ", 1)
             out[name.split("{")[0]] = float(value)
     return out
@@ -126,7 +152,7 @@ def routing(epistula_url: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 16, 64], help="levels, in this order")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1))
@@ -140,12 +166,13 @@ def main() -> None:
     try:
         wait_healthy(llama, llama_url, "llama-server")
         serve_args = ["--engine", "remote", "--upstream", llama_url, "--n-seq-max", str(slots)]
-        with server(*serve_args) as (_proc, epistula_url):
-            asyncio.run(level(1, 4, llama_url, epistula_url, run=0))  # warm up both paths
+        with server(*serve_args) as (proc, epistula_url):
+            pids = (llama.pid, proc.pid)
+            asyncio.run(level(1, 4, llama_url, epistula_url, run=0, pids=pids))  # warm up both paths
             load_before = os.getloadavg()
             results = []
-            for n in args.streams:
-                results.append(asyncio.run(level(n, args.tokens, llama_url, epistula_url, run=n)))
+            for run, n in enumerate(args.streams, start=1):
+                results.append(asyncio.run(level(n, args.tokens, llama_url, epistula_url, run=run, pids=pids)))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             report = {
                 "model": Path(default_model_path()).name,

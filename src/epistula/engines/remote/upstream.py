@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from epistula.engines.remote.dialects import Chunk, Dialect, UpstreamProtocolError
+from epistula.engines.remote.wire import Pool, WireError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Upstream:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=connect_timeout)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
         self._client = httpx.AsyncClient(base_url=self.url, timeout=timeout, limits=limits)
+        self._streams = Pool(self.url, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        """Generation streams (the per-token hot path) bypass httpx: see :mod:`.wire`."""
 
     def __repr__(self) -> str:
         return f"Upstream({self.url!r}, {self.dialect.name})"
@@ -83,6 +86,7 @@ class Upstream:
         self.healthy = True
 
     async def close(self) -> None:
+        self._streams.close()
         await self._client.aclose()
 
     # -- control requests -------------------------------------------------
@@ -133,20 +137,12 @@ class Upstream:
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]:
         """The chunks of one generation; closing the iterator drops the connection
         (llama-server, vLLM and SGLang all abort a request whose client went away)."""
-        request = self._client.build_request("POST", self.dialect.generate_path, json=body)
+        events = self._streams.sse(self.dialect.generate_path, body)
+        parse = self.dialect.parse
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(self.url, f"connect: {exc!r}") from exc
-        try:
-            if response.status_code != 200:
-                detail = (await response.aread())[:300].decode("utf-8", errors="replace")
-                raise UpstreamFailed(
-                    self.url, f"answered {response.status_code}: {detail}", status=response.status_code
-                )
-            async for data in _sse_data(response, self.url):
-                if data == "[DONE]":
-                    return
+            async for data in events:
+                if data == b"[DONE]":
+                    continue  # the body ends right after it; read on to keep the connection
                 try:
                     payload = json.loads(data)
                 except ValueError as exc:
@@ -154,22 +150,10 @@ class Upstream:
                 if isinstance(payload, dict) and "error" in payload:
                     raise UpstreamFailed(self.url, f"error event: {json.dumps(payload['error'])[:300]}")
                 try:
-                    yield self.dialect.parse(payload)
+                    yield parse(payload)
                 except UpstreamProtocolError as exc:
                     raise UpstreamFailed(self.url, str(exc)) from exc
+        except WireError as exc:
+            raise UpstreamFailed(self.url, str(exc), status=exc.status) from exc
         finally:
-            await response.aclose()
-
-
-async def _sse_data(response: httpx.Response, url: str) -> AsyncIterator[str]:
-    """The ``data:`` payloads of an SSE body (one line each, as these servers send)."""
-    try:
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                yield line[5:].strip()
-            elif line.startswith("error:"):
-                raise UpstreamFailed(url, f"error event: {line[6:].strip()[:300]}")
-    except httpx.TimeoutException as exc:
-        raise UpstreamFailed(url, "stream timed out (no data within the read timeout)") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamFailed(url, f"stream broke off: {exc!r}") from exc
+            await events.aclose()
