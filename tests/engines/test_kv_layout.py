@@ -70,3 +70,18 @@ def test_thread_policy_compares_prompt_chunks_of_different_sizes_per_token() -> 
 def test_fixed_and_single_core_policies_never_change() -> None:
     assert {ThreadPolicy.fixed(3).choose(n) for n in (1, 16, 512)} == {3}
     assert ThreadPolicy.adaptive(1).candidates == (1,)
+
+
+def test_thread_policy_does_not_blame_a_count_for_the_step_that_switched_to_it() -> None:
+    """The first step after a change of count wakes or parks ggml's extra thread. Timed alone,
+    every try of two threads after one-thread steps looked slow, and one stream on an idle
+    2-core machine stayed on one core."""
+    policy = ThreadPolicy.adaptive(2)
+    base = {2: 0.010, 1: 0.014}
+    last, picks = 1, []  # the context starts on the safe count
+    for _ in range(400):
+        n = policy.choose(1)
+        picks.append(n)
+        policy.record(1, n, base[n] + (0.02 if n != last else 0.0))
+        last = n
+    assert picks[-200:].count(2) > 180

@@ -18,7 +18,12 @@ does (on a busy machine a collapsed two-thread prefill cost seconds).
 Averages are of seconds per token: one bucket holds prompt chunks of 32 to 512 tokens, and
 comparing a count timed on 512-token chunks with one timed on 40-token prompts picked the
 wrong count for every later prompt (a long request made the next short ones prefill on
-one core). ``llama_set_n_threads`` costs nothing, so the count can change per step.
+one core). ``llama_set_n_threads`` costs nothing, so the count can change per step, but
+the first step after a change pays for waking (or parking) ggml's extra thread: timed alone,
+a single two-thread try after many one-thread steps always looked slow, so one stream on an
+idle 2-core machine stayed on one core (72 tok/s against 100 with two threads fixed). A try
+is therefore a run of ``EXPLORE_RUN`` steps, and the first step after a change of count is
+not recorded.
 """
 
 from __future__ import annotations
@@ -28,9 +33,14 @@ from dataclasses import dataclass, field
 
 ALPHA = 0.25
 """Weight of a new step in the moving averages (recent steps count most: load changes)."""
-EXPLORE_EVERY = 16
-"""Steps between tries of the other count when both are about as fast."""
-MAX_EXPLORE_EVERY = 512
+EXPLORE_EVERY = 64
+"""Steps between tries of the other count when both are about as fast. Tries are only for
+noticing that the losing count got faster (the machine went quiet): a winner that slows
+down is seen at once, since every step it runs is timed. Each try costs a thread wake-up or
+park and steps on the slower count: at 16, one stream on an idle 2-core machine lost ~10%."""
+MAX_EXPLORE_EVERY = 1024
+EXPLORE_RUN = 3
+"""Steps a try of the other count lasts (the first, after the switch, is not timed)."""
 LARGEST_BUCKET = 6
 """Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
 
@@ -48,6 +58,9 @@ class _Bucket:
     average: dict[int, float] = field(default_factory=dict)
     """Seconds per token by thread count."""
     steps: int = 0
+    trying: int = 0
+    """Steps left in the current try of another count."""
+    tried: int = 0
 
 
 @dataclass
@@ -60,6 +73,9 @@ class ThreadPolicy:
     _interval: int = field(default=0, init=False)
     """Steps between tries of the losing count, from the last shape measured with both
     (0: no shape has been yet)."""
+
+    _last: int = field(default=0, init=False)
+    """The thread count of the previous step (its successor with another count is not timed)."""
 
     def __post_init__(self) -> None:
         self._preferred = self.candidates[-1]
@@ -92,20 +108,31 @@ class ThreadPolicy:
             return self.candidates[0]
         bucket = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket())
         bucket.steps += 1
+        if bucket.trying:
+            bucket.trying -= 1
+            return bucket.tried
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
             explore = bucket.steps > 1 if not self._interval else bucket.steps % self._interval == 0
-            return untried[0] if explore else self._preferred
+            return self._try(bucket, untried[0]) if explore else self._preferred
         best = min(self.candidates, key=lambda n: bucket.average[n])
         other = next(n for n in self.candidates if n != best)
         ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
         interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
         self._preferred, self._interval = best, interval
-        return other if bucket.steps % interval == 0 else best
+        return self._try(bucket, other) if bucket.steps % interval == 0 else best
+
+    @staticmethod
+    def _try(bucket: _Bucket, n_threads: int) -> int:
+        bucket.trying, bucket.tried = EXPLORE_RUN - 1, n_threads
+        return n_threads
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
         """Add a step's measured wall time (averaged per token)."""
         if len(self.candidates) == 1 or n_tokens < 1:
+            return
+        switched, self._last = n_threads != self._last, n_threads
+        if switched:  # this step also woke or parked a thread: not what the count costs
             return
         average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
         per_token = seconds / n_tokens
