@@ -376,12 +376,20 @@ class Scheduler:
                 except EngineError as exc:
                     self._fail(job, exc, drop_kv=True)
                     break
-                slot.tokens.extend(job.prompt[job.n_past : end])
-                job.n_past = end
-                if job.write_at and job.n_past == job.write_at:
-                    self._write_cache(job)
-                    if job.sampling.max_tokens <= 0:  # pre-warming ends at its breakpoint
-                        self._finish(job, "max_tokens")
+                self._advance_prompt(job, end)
+
+    def _advance_prompt(self, job: Job, end: int) -> bool:
+        """The prompt is in the sequence up to ``end`` (text or image); write the cache when
+        that is its breakpoint. True when the job ended there (pre-warming wants no tokens)."""
+        assert job.slot is not None
+        job.slot.tokens.extend(job.prompt[job.n_past : end])
+        job.n_past = end
+        if job.write_at and job.n_past == job.write_at:
+            self._write_cache(job)
+            if job.sampling.max_tokens <= 0:
+                self._finish(job, "max_tokens")
+                return True
+        return False
 
     def _decoding(self) -> list[Job]:
         return [job for job in self._active if job.next_token is not None]
@@ -398,16 +406,11 @@ class Scheduler:
                 job.next_token = None
             else:
                 end = job.n_past + job.chunk
-                slot.tokens.extend(job.prompt[job.n_past : end])
-                job.n_past = end
                 job.chunks += 1
                 if job.chunks > 1 or job.batch_index < 0:
-                    self._emit(job, PromptProgress(done=job.n_past, total=len(job.prompt)))
-                if job.write_at and job.n_past == job.write_at:
-                    self._write_cache(job)
-                    if job.sampling.max_tokens <= 0:  # pre-warming: the breakpoints were all it wanted
-                        self._finish(job, "max_tokens")
-                        continue
+                    self._emit(job, PromptProgress(done=end, total=len(job.prompt)))
+                if self._advance_prompt(job, end):
+                    continue
             if job.batch_index >= 0:
                 self._accept(job, ctx.sample(job.chain, job.batch_index))
 
