@@ -4,46 +4,34 @@ Each step the worker admits queued jobs into free sequence slots, builds ONE
 ``llama_batch`` holding the next token of every decoding sequence plus a
 bounded chunk of pending prompt tokens, calls ``llama_decode`` once, and then
 samples each sequence that produced logits with its own native sampler chain.
-Chunked prefill keeps running streams flowing while a long prompt is read:
-with nobody decoding a step takes up to ``n_batch`` prompt tokens, otherwise
-only ``prefill_chunk`` (on 2 CPU cores prefill runs at ~200 tokens/s for a
-135M model, so a 512-token chunk would freeze every stream for seconds).
+With nobody decoding a step takes up to ``n_batch`` prompt tokens, otherwise only
+``prefill_chunk``, so running streams keep flowing while a long prompt is read.
 
-Slots keep their KV after a job finishes so later prompts can reuse a shared
-prefix (:mod:`epistula.engines.llamacpp.slots`). With a unified KV cache,
-``llama_decode`` may find no free cells (status 1): idle caches are evicted
-first, then the newest running sequence is failed with a clear error.
+Around that loop:
 
-Prompt caching (``cache_control``): a job may bring a snapshot to restore
-(the KV cells of a cached prefix, copied back into its slot instead of being
-prefilled) and breakpoints to write: its prefill then pauses exactly at the last
-breakpoint, the sequence is snapshotted into the
-:class:`~epistula.engines.prefix_store.PromptCache`, and prefill goes on. Usage was
-reported when the job was submitted; should a restore find no free cells (only
-possible with a unified cache) the prefix is prefilled instead, and a job
-cancelled before its breakpoint writes nothing.
-
-KV cells come on demand (:mod:`~epistula.engines.llamacpp.kv_layout`): when a
-step finds no room and the budget allows, the context is recreated with twice
-the cells and every sequence's cells are moved over (``_grow``) before idle
-caches are evicted or anything is preempted. Each step's ggml thread count
-comes from a :class:`~epistula.engines.llamacpp.threads.ThreadPolicy`.
-
-Events cross to asyncio through :mod:`~epistula.engines.llamacpp.delivery`:
-at most one wake-up per event loop per step, none while the loop is still
-busy with the previous step's events.
+* **Prefix reuse.** Slots keep their cells after a job as prefix caches
+  (:mod:`.slots`); out of work, the worker parks all idle caches but the newest in
+  host memory (:mod:`.parking`), so a lone stream does not attend over them.
+* **Prompt caching** (``cache_control``). A job may bring a snapshot to restore and
+  breakpoints to write: prefill pauses at the last breakpoint, the sequence is saved
+  into the :class:`~epistula.engines.prefix_store.PromptCache`, and prefill goes on.
+  Usage was reported at submission; a restore that finds no room is prefilled instead.
+* **KV on demand** (:mod:`.kv_layout`). When ``llama_decode`` finds no cells (status
+  1) the context is recreated with twice the cells, every sequence moved over
+  (``_grow``), up to the budget; then idle caches go, then the newest job fails.
+* **Threads and delivery.** Each step's ggml thread count comes from a
+  :class:`~.threads.ThreadPolicy`; events cross to asyncio through :mod:`.delivery`,
+  at most one wake-up per event loop per step.
 """
 
 from __future__ import annotations
 
-import ctypes
 import heapq
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import cast
 
 from epistula.engines.base import (
     EngineError,
@@ -56,7 +44,7 @@ from epistula.engines.base import (
 from epistula.engines.llamacpp.delivery import Mailboxes
 from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
-from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable
+from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable, restore
 from epistula.engines.llamacpp.threads import ThreadPolicy
 from epistula.engines.llamacpp.vision import ImageDecodeFailed, Projector, image_at, text_end
 from epistula.engines.prefix_store import PromptCache, Snapshot, common_prefix
@@ -162,6 +150,7 @@ class Scheduler:
                 "waiting": len(self._pending),
                 "slots": self._n_seq_max,
                 "cached_slots": len(self._slots.cached_idle()),
+                "parked_caches": len(self._slots.parking),
                 "kv_cells": self._cells,
             }
 
@@ -185,6 +174,8 @@ class Scheduler:
                     for job in list(self._active):
                         self._fail(job, EngineError(f"generation failed: {exc}"), drop_kv=True)
                 self._flush()
+                if not self._active:
+                    self._settle()
         finally:
             self._shutdown()
 
@@ -194,6 +185,14 @@ class Scheduler:
             while not self._stopping and not self._active and not self._pending:
                 self._cond.wait()
             return not self._stopping
+
+    def _settle(self) -> None:
+        """Out of work: tidy the idle prefix caches (:meth:`SlotTable.settle`)."""
+        with self._cond:
+            if self._pending or self._stopping:
+                return
+        assert self._ctx is not None
+        self._slots.settle(self._ctx)
 
     def _step(self) -> None:
         self._drop_cancelled()
@@ -237,18 +236,10 @@ class Scheduler:
         if cells <= self._cells or old is None:
             return False
         self._drop_cancelled()  # their cells need not move
-        saved = [(slot, old.seq_snapshot(slot.seq_id)) for slot in self._slots.slots if slot.tokens]
-        old.free()
-        self._ctx = ctx = self._make_context(cells)
-        ctx.set_threads(old.n_threads)
+        self._ctx = self._make_context(cells)
         self._cells = cells
-        log.info("KV cache grown to %d cells (%d sequences moved)", cells, len(saved))
-        for slot, data in saved:
-            if data is not None and ctx.seq_restore(data, slot.seq_id):
-                continue
-            slot.tokens = []
-            if slot.job is not None:
-                self._fail(slot.job, EngineError("KV cache could not be grown"), drop_kv=True)
+        for job in self._slots.move(old, self._ctx):
+            self._fail(job, EngineError("KV cache could not be grown"), drop_kv=True)
         return True
 
     def _drop_cancelled(self) -> None:
@@ -285,27 +276,13 @@ class Scheduler:
         """Restore the job's cache hit (when it beats the slot's own prefix), and
         write its breakpoints at once if the slot already holds them."""
         hit, job.cache_hit = job.cache_hit, None
-        if hit is not None:
-            self._restore(job, hit)
+        if hit is not None and hit.data is not None:
+            assert self._ctx is not None
+            restore(job, self._ctx, hit.tokens, hit.data, common_prefix(hit.tokens, job.prompt))
         if job.write_at and job.n_past >= job.write_at:
             self._write_cache(job)
             if job.sampling.max_tokens <= 0:
                 self._finish(job, "max_tokens")
-
-    def _restore(self, job: Job, hit: Snapshot) -> None:
-        ctx, slot = self._ctx, job.slot
-        assert ctx is not None and slot is not None
-        n = min(common_prefix(hit.tokens, job.prompt), len(job.prompt) - 1)
-        if n <= job.n_past or hit.data is None:
-            return
-        if not ctx.seq_restore(cast("ctypes.Array[ctypes.c_uint8]", hit.data), slot.seq_id):
-            log.warning("prompt cache: no KV room to restore %d tokens; prefilling them", n)
-            slot.tokens = []
-            job.n_past = job.cached_tokens = 0
-            return
-        ctx.seq_rm(slot.seq_id, n, -1)  # the snapshot may hold more than this prompt shares
-        slot.tokens = list(job.prompt[:n])
-        job.n_past = job.cached_tokens = n
 
     def _write_cache(self, job: Job) -> None:
         """Snapshot the job's sequence (its cells hold exactly ``slot.tokens``)."""

@@ -10,11 +10,17 @@ except the ``Job`` fields documented as shared.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 from epistula.engines.base import CachePoint, PromptImage, SamplingParams, TokenEvent
 from epistula.engines.llamacpp.native import NativeContext, SamplerChain
+from epistula.engines.llamacpp.parking import Parked, ParkingLot
 from epistula.engines.prefix_store import Snapshot, common_prefix
+
+log = logging.getLogger(__name__)
 
 Outcome = TokenEvent | BaseException
 """What the worker sends to a job's queue: an event, or an error to raise."""
@@ -73,10 +79,12 @@ class Slot:
 
 
 class SlotTable:
-    """The ``n_seq_max`` slots, slot choice and prefix reuse."""
+    """The ``n_seq_max`` slots, slot choice and prefix reuse (in the KV cache, and from
+    caches parked in host memory: :mod:`.parking`)."""
 
-    def __init__(self, n_slots: int) -> None:
+    def __init__(self, n_slots: int, parking: ParkingLot | None = None) -> None:
         self.slots = [Slot(seq_id=i) for i in range(n_slots)]
+        self.parking = parking if parking is not None else ParkingLot()
 
     def free(self) -> list[Slot]:
         return [s for s in self.slots if s.job is None]
@@ -114,6 +122,43 @@ class SlotTable:
         job.slot = target
         job.n_past = reuse
         job.cached_tokens = reuse
+        if ctx.kv_unified:
+            parked, n = self.parking.best(job.namespace, job.prompt)
+            if parked is not None and restore(job, ctx, parked.tokens, parked.data, n):
+                self.parking.take(parked)
+
+    def move(self, old: NativeContext, new: NativeContext) -> list[Job]:
+        """Move every sequence's cells from ``old`` (then freed) to ``new``; returns the
+        running jobs whose cells did not fit (an idle cache that does not is forgotten)."""
+        saved = [(slot, old.seq_snapshot(slot.seq_id)) for slot in self.slots if slot.tokens]
+        new.set_threads(old.n_threads)
+        old.free()
+        log.info("KV cache grown to %d cells (%d sequences moved)", new.n_ctx, len(saved))
+        lost: list[Job] = []
+        for slot, data in saved:
+            if data is None or not new.seq_restore(data, slot.seq_id):
+                slot.tokens = []
+                lost += [slot.job] if slot.job is not None else []
+        return lost
+
+    def settle(self, ctx: NativeContext) -> None:
+        """With no job running, park every idle cache but the most recently used one and
+        move that one's cells to the front of a unified cache (see :mod:`.parking`)."""
+        cached = sorted(self.cached_idle(), key=lambda s: s.last_used, reverse=True)
+        if not ctx.kv_unified or len(cached) < 2 or any(s.job for s in self.slots):
+            return
+        for slot in reversed(cached):  # the one kept last: clearing the cache empties every sequence
+            data = ctx.seq_snapshot(slot.seq_id)
+            ctx.seq_rm(slot.seq_id)
+            tokens, slot.tokens = tuple(slot.tokens), []
+            if data is None:
+                continue
+            if slot is cached[0]:
+                ctx.clear()  # every sequence is empty now: the cache fills from cell 0 again
+                if ctx.seq_restore(data, slot.seq_id):
+                    slot.tokens = list(tokens)
+            else:
+                self.parking.park(Parked(slot.namespace, tokens, data, slot.last_used))
 
     def _choose(self, job: Job, free: list[Slot], shared_cells: bool) -> tuple[Slot, Slot | None, int]:
         """Return (target slot, prefix source, reusable length).
@@ -150,3 +195,25 @@ class SlotTable:
             if n > best_len or (n == best_len and best is not None and slot.job is None):
                 best, best_len = slot, n
         return best, best_len
+
+
+def restore(job: Job, ctx: NativeContext, tokens: tuple[int, ...], data: object, shared: int) -> bool:
+    """Put saved cells (of ``tokens``, sharing ``shared`` tokens with the prompt) into the
+    job's sequence when that beats what it holds; False when it does not or finds no room
+    (the sequence is then empty and the prompt is prefilled from the start)."""
+    slot = job.slot
+    assert slot is not None
+    n = min(shared, len(job.prompt) - 1)  # the last prompt token must be decoded
+    if n <= job.n_past:
+        return False
+    restored = ctx.seq_restore(cast("ctypes.Array[ctypes.c_uint8]", data), slot.seq_id)
+    if not restored or ctx.seq_pos_max(slot.seq_id) < n - 1:
+        ctx.seq_rm(slot.seq_id)
+        log.warning("no KV room to restore %d cached tokens; prefilling them", n)
+        slot.tokens = []
+        job.n_past = job.cached_tokens = 0
+        return False
+    ctx.seq_rm(slot.seq_id, n, -1)  # the saved cells may hold more than this prompt shares
+    slot.tokens = list(tokens[:n])
+    job.n_past = job.cached_tokens = n
+    return True
