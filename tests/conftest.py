@@ -101,6 +101,28 @@ def start_server(settings: Settings, *, api_key: str = API_KEY, startup_timeout:
     return LiveServer(app=app, server=server, thread=thread, base_url=base_url, api_key=api_key)
 
 
+def serving(settings: Settings, *, start: Callable[..., Any] = start_server, **options: Any) -> Iterator[Any]:
+    """A fixture's server: ``yield from serving(settings)`` starts it (with ``start``, which
+    ``options`` go to), hands it to the tests, and stops it at teardown."""
+    live = start(settings, **options)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def client_fixture(server: str = "live") -> Any:
+    """A module's ``client`` fixture: the SDK against the module's own ``server`` fixture
+    (``client = client_fixture()`` in a module that defines ``live``)."""
+
+    @pytest.fixture(scope="module", name="client")
+    def module_client(request: pytest.FixtureRequest) -> anthropic.Anthropic:
+        live: LiveServer = request.getfixturevalue(server)
+        return live.client()
+
+    return module_client
+
+
 def fake_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(engine="fake", api_key=API_KEY, data_dir=tmp, **overrides)
 
@@ -112,31 +134,22 @@ def model_settings(tmp: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fake")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("fake")))
 
 
 @pytest.fixture(scope="session")
 def fast_ping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fast-ping"), ping_interval=0.2, first_event_wait=0.1))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("fast-ping"), ping_interval=0.2, first_event_wait=0.1))
 
 
 @pytest.fixture(scope="session")
 def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("small-body"), max_body_bytes=4096))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("small-body"), max_body_bytes=4096))
 
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8)
-    live = start_server(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8), startup_timeout=300.0)
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, start_server
+from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, serving, start_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("responses")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("responses")))
 
 
 def _post(live: LiveServer, payload: dict[str, Any], **headers: str) -> httpx.Response:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, body, fake_settings, start_server
+from conftest import LiveServer, body, fake_settings, serving, start_server
 from epistula.config import RateLimitConfig
 from health import free_port
 from real_parts import REDIS_ENV, needs_service
@@ -119,9 +119,7 @@ class _FullDisk:
 
 @pytest.fixture(scope="module")
 def files_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("disk-full")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("disk-full")))
 
 
 def test_a_disk_full_during_an_upload_is_a_clean_500_and_keeps_nothing(

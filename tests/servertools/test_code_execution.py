@@ -19,10 +19,12 @@ import pytest
 from conftest import (
     LiveServer,
     assert_error,
+    client_fixture,
     event_shapes,
     fake_settings,
     parse_sse,
     server_tool_turn,
+    serving,
     start_server,
 )
 
@@ -44,14 +46,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         code_execution_timeout=2.0,
         server_tool_max_steps=3,
     )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    yield from serving(settings)
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 def create(client: anthropic.Anthropic, content: Any, **extra: Any) -> Any:

@@ -17,11 +17,12 @@ import pytest
 from conftest import (
     LiveServer,
     assert_error,
+    client_fixture,
     event_shapes,
     fake_settings,
     parse_sse,
     server_tool_turn,
-    start_server,
+    serving,
 )
 from epistula.config import WebFetchSettings, WebSearchSettings
 
@@ -49,14 +50,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, searxng: Site) -> Iterator[Li
         web_search=WebSearchSettings(searxng_url=searxng.url("")),
         server_tool_max_steps=4,
     )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    yield from serving(settings)
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 def create(client: anthropic.Anthropic, content: Any, tools: list[Any], **extra: Any) -> Any:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import API_KEY, V2023, LiveServer, start_server
+from conftest import API_KEY, V2023, LiveServer, serving
 from epistula.config import Settings, WebFetchSettings
 from files.test_files_sdk import make_pdf
 
@@ -33,9 +33,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         web_fetch=WebFetchSettings(enabled=True, allowed_domains=["127.0.0.1"], allowed_networks=["127.0.0.1/32"]),
         server_tool_max_steps=1,
     )
-    server = start_server(settings, startup_timeout=300.0)
-    yield server
-    server.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
