@@ -14,6 +14,7 @@ Servers (session-scoped, started lazily on first use):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -109,6 +110,10 @@ def serving(settings: Settings, *, start: Callable[..., Any] = start_server, **o
         yield live
     finally:
         live.stop()
+
+
+running = contextlib.contextmanager(serving)
+"""``with running(settings) as live:``: a test's own server, stopped when the block ends."""
 
 
 def client_fixture(server: str = "live") -> Any:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_KEY, LiveServer, body, fake_settings, serving, start_server
+from conftest import API_KEY, LiveServer, body, fake_settings, running, serving
 from epistula.engines.fake import FakeEngine
 from epistula.http.app import create_app
 from live import serve_in_thread
@@ -168,11 +168,8 @@ def test_queue_depth_counts_requests_waiting_for_a_slot(tmp_path: Path) -> None:
 
 
 def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path, metrics_enabled=False))
-    try:
+    with running(fake_settings(tmp_path, metrics_enabled=False)) as live:
         assert httpx.get(live.base_url + "/metrics").status_code == 404
-    finally:
-        live.stop()
 
 
 @pytest.mark.model

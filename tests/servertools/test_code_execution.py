@@ -23,9 +23,9 @@ from conftest import (
     event_shapes,
     fake_settings,
     parse_sse,
+    running,
     server_tool_turn,
     serving,
-    start_server,
 )
 
 BETAS = ["code-execution-2025-08-25"]
@@ -252,11 +252,8 @@ def test_containers_belong_to_the_data_directory(
     }
     data_dir = live.app.state.epistula.settings.data_dir
     for replica_dir, shared in ((tmp_path_factory.mktemp("other-replica"), False), (data_dir, True)):
-        replica = start_server(fake_settings(replica_dir, code_execution=True, code_execution_timeout=2.0))
-        try:
+        with running(fake_settings(replica_dir, code_execution=True, code_execution_timeout=2.0)) as replica:
             response = httpx.post(f"{replica.base_url}/v1/messages", json=body, headers=replica.headers(), timeout=60)
-        finally:
-            replica.stop()
         if shared:
             assert response.status_code == 200 and response.json()["content"][1]["content"]["stdout"] == "kept\n"
         else:
