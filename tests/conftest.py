@@ -313,6 +313,21 @@ def server_tool_turn(result_type: str) -> list[EventShape]:
     ]
 
 
+def streamed_tool_turn(
+    live: LiveServer, body: dict[str, Any], tool: str, result_type: str, headers: dict[str, str] | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """Streams ``body``, a turn that calls server tool ``tool``: checks that its events (pings
+    left out) are a :func:`server_tool_turn` with ``result_type`` and that the
+    ``server_tool_use`` block starts with empty input; returns the events and that block."""
+    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=headers or live.headers(), timeout=60)
+    assert response.status_code == 200
+    events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
+    assert event_shapes(events) == server_tool_turn(result_type)
+    use: dict[str, Any] = next(data["content_block"] for _, data in events if data.get("index") == 1)
+    assert use == {"type": "server_tool_use", "id": use["id"], "name": tool, "input": {}, "caller": {"type": "direct"}}
+    return events, use
+
+
 def stop_reference(text: str, stops: list[str]) -> tuple[str, str | None]:
     """What stop sequences should do to ``text``, written plainly: it ends at the earliest
     position where any (non-empty) stop sequence is complete, the longest one completed

@@ -20,12 +20,10 @@ from conftest import (
     LiveServer,
     assert_error,
     client_fixture,
-    event_shapes,
     fake_settings,
-    parse_sse,
     running,
-    server_tool_turn,
     serving,
+    streamed_tool_turn,
 )
 
 BETAS = ["code-execution-2025-08-25"]
@@ -107,20 +105,9 @@ def test_stream_event_sequence(live: LiveServer, client: anthropic.Anthropic) ->
         "messages": [{"role": "user", "content": call("echo '#say:Done.'", "Running.")}],
     }
     headers = live.headers(**{"anthropic-beta": BETAS[0]})
-    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=headers, timeout=60)
-    assert response.status_code == 200
-    events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    assert event_shapes(events) == server_tool_turn("bash_code_execution_tool_result")
+    events, use = streamed_tool_turn(live, body, "bash_code_execution", "bash_code_execution_tool_result", headers)
     start = events[0][1]["message"]
     assert start["content"] == [] and start["stop_reason"] is None and start["container"] is None
-    use = next(data["content_block"] for _, data in events if data.get("index") == 1)
-    assert use == {
-        "type": "server_tool_use",
-        "id": use["id"],
-        "name": "bash_code_execution",
-        "input": {},
-        "caller": {"type": "direct"},
-    }
     partial = "".join(
         data["delta"]["partial_json"]
         for name, data in events
