@@ -7,6 +7,7 @@ carries points at a real page of that PDF."""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -42,12 +43,16 @@ def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
     url = site.url("/log.pdf")
     client = live.client(version=V2023, timeout=120.0)
     question = f"Fetch {url} and tell me what happened at midnight."
-    message = client.beta.messages.create(
+    # Greedy, with the fetch tool: the forced call, then the answer to the turn sent back.
+    ask = functools.partial(
+        client.beta.messages.create,
         model="claude-haiku-4-5",
         max_tokens=120,
         extra_body={"temperature": 0.0},
         betas=["web-fetch-2025-09-10"],
         tools=[TOOL],
+    )
+    message = ask(
         tool_choice={"type": "tool", "name": "web_fetch"},
         messages=[{"role": "user", "content": question}],
     )
@@ -73,12 +78,7 @@ def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
         },
     }
     hits = site.hits["/log.pdf"]
-    answer = client.beta.messages.create(
-        model="claude-haiku-4-5",
-        max_tokens=120,
-        extra_body={"temperature": 0.0},
-        betas=["web-fetch-2025-09-10"],
-        tools=[TOOL],
+    answer = ask(
         tool_choice={"type": "none"},  # an answer, not another call
         messages=[
             {"role": "user", "content": question},
