@@ -15,7 +15,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import API_KEY, LiveServer, serving
+from conftest import API_KEY, LiveServer, start_server
 from epistula.config import Settings
 from epistula.engines.remote.engine import load_vocab
 from real_parts import smollm2_gguf
@@ -37,7 +37,9 @@ def server(upstream: UpstreamDouble, tmp_path_factory: pytest.TempPathFactory) -
     settings = Settings(
         engine="remote", upstream=[upstream.spec], api_key=API_KEY, data_dir=tmp_path_factory.mktemp("remote")
     )
-    yield from serving(settings)
+    live = start_server(settings)
+    yield live
+    live.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import API_KEY, LiveServer, serving
+from conftest import API_KEY, LiveServer, start_server
 from epistula.config import Settings
 
 from .projector import build_projector
@@ -24,4 +24,6 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
         mmproj=str(build_projector(tmp / "mmproj-test.gguf")),
         prompt_cache_min_tokens=1,
     )
-    yield from serving(settings, startup_timeout=300.0)
+    live = start_server(settings, startup_timeout=300.0)
+    yield live
+    live.stop()

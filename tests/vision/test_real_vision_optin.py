@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, MODEL, V2023, LiveServer, serving
+from conftest import API_KEY, MODEL, V2023, LiveServer, start_server
 from epistula.config import ModelConfig, Settings
 
 from .projector import solid_png
@@ -30,7 +30,9 @@ def real_vision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     settings = Settings(
         engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("real-vision"), models=[model], n_seq_max=1
     )
-    yield from serving(settings, startup_timeout=600.0)
+    live = start_server(settings, startup_timeout=600.0)
+    yield live
+    live.stop()
 
 
 def test_the_model_names_the_color_it_sees(real_vision: LiveServer) -> None:
