@@ -14,6 +14,7 @@ Servers (session-scoped, started lazily on first use):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -101,6 +102,32 @@ def start_server(settings: Settings, *, api_key: str = API_KEY, startup_timeout:
     return LiveServer(app=app, server=server, thread=thread, base_url=base_url, api_key=api_key)
 
 
+def serving(settings: Settings, *, start: Callable[..., Any] = start_server, **options: Any) -> Iterator[Any]:
+    """A fixture's server: ``yield from serving(settings)`` starts it (with ``start``, which
+    ``options`` go to), hands it to the tests, and stops it at teardown."""
+    live = start(settings, **options)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+running = contextlib.contextmanager(serving)
+"""``with running(settings) as live:``: a test's own server, stopped when the block ends."""
+
+
+def client_fixture(server: str = "live") -> Any:
+    """A module's ``client`` fixture: the SDK against the module's own ``server`` fixture
+    (``client = client_fixture()`` in a module that defines ``live``)."""
+
+    @pytest.fixture(scope="module", name="client")
+    def module_client(request: pytest.FixtureRequest) -> anthropic.Anthropic:
+        live: LiveServer = request.getfixturevalue(server)
+        return live.client()
+
+    return module_client
+
+
 def fake_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(engine="fake", api_key=API_KEY, data_dir=tmp, **overrides)
 
@@ -112,31 +139,22 @@ def model_settings(tmp: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fake")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("fake")))
 
 
 @pytest.fixture(scope="session")
 def fast_ping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("fast-ping"), ping_interval=0.2, first_event_wait=0.1))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("fast-ping"), ping_interval=0.2, first_event_wait=0.1))
 
 
 @pytest.fixture(scope="session")
 def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("small-body"), max_body_bytes=4096))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("small-body"), max_body_bytes=4096))
 
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8)
-    live = start_server(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8), startup_timeout=300.0)
 
 
 @pytest.fixture(scope="session")
@@ -293,6 +311,21 @@ def server_tool_turn(result_type: str) -> list[EventShape]:
         ("message_delta", None, None),
         ("message_stop", None, None),
     ]
+
+
+def streamed_tool_turn(
+    live: LiveServer, body: dict[str, Any], tool: str, result_type: str, headers: dict[str, str] | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """Streams ``body``, a turn that calls server tool ``tool``: checks that its events (pings
+    left out) are a :func:`server_tool_turn` with ``result_type`` and that the
+    ``server_tool_use`` block starts with empty input; returns the events and that block."""
+    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=headers or live.headers(), timeout=60)
+    assert response.status_code == 200
+    events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
+    assert event_shapes(events) == server_tool_turn(result_type)
+    use: dict[str, Any] = next(data["content_block"] for _, data in events if data.get("index") == 1)
+    assert use == {"type": "server_tool_use", "id": use["id"], "name": tool, "input": {}, "caller": {"type": "direct"}}
+    return events, use
 
 
 def stop_reference(text: str, stops: list[str]) -> tuple[str, str | None]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from batches.support import Live, start_live, wait_ended
-from conftest import model_settings
+from conftest import model_settings, serving
 
 from .support import (
     ADMIN_KEY,
@@ -39,9 +39,7 @@ def model_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         n_seq_max=4,
         prices=PRICES,
     )
-    live = start_live(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(settings, start=start_live, startup_timeout=300.0)
 
 
 def test_reports_sum_to_real_model_usage(model_live: Live) -> None:

@@ -25,7 +25,7 @@ from conftest import (
     fake_settings,
     fake_tokens,
     parse_sse,
-    start_server,
+    serving,
     wait_until,
 )
 
@@ -281,9 +281,7 @@ def test_headers_are_sent_before_the_first_token_of_a_slow_prefill(fast_ping_ser
 @pytest.fixture()
 def private_server(tmp_path: Path) -> Iterator[LiveServer]:
     """A server of its own, so that the engine's ``active`` counter is not shared."""
-    live = start_server(fake_settings(tmp_path))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path))
 
 
 def test_client_disconnect_mid_stream_stops_generation(private_server: LiveServer) -> None:

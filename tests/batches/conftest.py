@@ -3,18 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anthropic
 import pytest
 
-from .support import BACKENDS, Live, backend_server
+from .support import Live, backend_fixture
 
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def batch_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with backend_server(request.param, tmp_path_factory.mktemp(f"batches-{request.param}")) as live:
-        yield live
+batch_server = backend_fixture("batch_server", "batches")
 
 
 @pytest.fixture()

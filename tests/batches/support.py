@@ -21,6 +21,7 @@ from urllib.parse import quote
 import anthropic
 import pytest
 
+from conftest import serving
 from epistula.config import Settings
 from epistula.http.app import create_app
 from epistula.storage.batches import BatchQuota, BatchRecord, BatchStore, NewRequest
@@ -119,11 +120,20 @@ def fake_settings(data_dir: Any, **overrides: Any) -> Settings:
 def backend_server(backend: str, data_dir: Path, **overrides: Any) -> Iterator[Live]:
     """A live fake-engine server on ``backend``'s database (:func:`database_url`), stopped on exit."""
     with database_url(backend) as url:
-        live = start_live(fake_settings(data_dir, database_url=url, **overrides))
-        try:
+        yield from serving(fake_settings(data_dir, database_url=url, **overrides), start=start_live)
+
+
+def backend_fixture(name: str, data_prefix: str, **overrides: Any) -> Any:
+    """A session fixture ``name``: a live fake-engine server per storage backend in
+    :data:`BACKENDS` (its data dir ``{data_prefix}-{backend}``; ``overrides`` to its settings)."""
+
+    @pytest.fixture(scope="session", params=BACKENDS, name=name)
+    def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+        data_dir = tmp_path_factory.mktemp(f"{data_prefix}-{request.param}")
+        with backend_server(request.param, data_dir, **overrides) as live:
             yield live
-        finally:
-            live.stop()
+
+    return server
 
 
 def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 30.0) -> Any:

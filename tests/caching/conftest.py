@@ -15,7 +15,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from conftest import MODEL, LiveServer, fake_settings, start_server
+from conftest import MODEL, LiveServer, fake_settings, serving
 
 
 class ManualClock:
@@ -33,9 +33,7 @@ class ManualClock:
 
 @pytest.fixture(scope="session")
 def cache_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("caching")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("caching")))
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from conftest import MODEL, V2023, LiveServer, add_key, model_settings, start_server
+from conftest import MODEL, V2023, LiveServer, add_key, model_settings, serving
 
 from .conftest import cached_system, prompt_tokens, total
 
@@ -34,9 +34,7 @@ def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
         n_ctx=4096,
         n_threads=1,
     )
-    live = start_server(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 def write_then_read(client: anthropic.Anthropic) -> tuple[anthropic.types.Message, anthropic.types.Message]:

@@ -13,7 +13,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import MODEL, LiveServer, add_key, assert_error, fake_settings, parse_sse, start_server
+from conftest import MODEL, LiveServer, add_key, assert_error, fake_settings, parse_sse, serving
 
 from .conftest import ManualClock, ask, cached_system, document, prompt_tokens, total
 
@@ -212,9 +212,7 @@ def test_workspaces_are_isolated_keys_of_one_workspace_share(cache_server: LiveS
 @pytest.fixture(scope="module")
 def small_cache_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # The fake engine counts 1,024 bytes per cached token: room for two 2,100-token prefixes.
-    live = start_server(fake_settings(tmp_path_factory.mktemp("small-cache"), prompt_cache_bytes=4500 * 1024))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("small-cache"), prompt_cache_bytes=4500 * 1024))
 
 
 def test_lru_eviction_under_a_small_budget(small_cache_server: LiveServer) -> None:

@@ -23,7 +23,7 @@ from conftest import (
     assert_error,
     fake_settings,
     parse_sse,
-    start_server,
+    running,
     wait_until,
 )
 from epistula.config import RateLimitConfig
@@ -249,8 +249,7 @@ def test_failure_after_the_stream_started_is_an_error_event(legacy: LegacySDK, f
 
 def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> None:
     """Completions pass the same gate as /v1/messages: one request bucket for both."""
-    live = start_server(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=2)]))
-    try:
+    with running(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=2)])) as live:
         message = httpx.post(
             live.base_url + "/v1/messages",
             headers=live.headers(),
@@ -264,13 +263,10 @@ def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> No
         refused = post(live, {**ok, "stream": True})
         assert_error(refused, 429, "rate_limit_error")
         assert int(refused.headers["retry-after"]) >= 1
-    finally:
-        live.stop()
 
 
 def test_a_client_hanging_up_mid_stream_stops_generation(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path))
-    try:
+    with running(fake_settings(tmp_path)) as live:
         engine = live.engine
         payload = {
             "model": MODEL,
@@ -287,5 +283,3 @@ def test_a_client_hanging_up_mid_stream_stops_generation(tmp_path: Path) -> None
                     assert engine.active == 1  # still generating, before we hang up
                     break
         assert wait_until(lambda: engine.active == 0, timeout=5), "generation kept running after the client went away"
-    finally:
-        live.stop()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, serving
 from epistula.console import static_files
 
 ADMIN_KEY = "sk-admin-console-test"
@@ -27,6 +27,4 @@ def static_paths() -> list[str]:
 @pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = fake_settings(tmp_path_factory.mktemp("console"), admin_api_key=ADMIN_KEY, prices=PRICES)
-    live = start_server(settings)
-    yield live
-    live.stop()
+    yield from serving(settings)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, assert_error, fake_settings, start_server
+from conftest import LiveServer, assert_error, fake_settings, running
 
 from .conftest import STATIC_DIR, static_paths
 
@@ -191,9 +191,6 @@ def test_storage_holds_only_the_admin_key() -> None:
 
 
 def test_console_enabled_false_serves_no_console(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path, console_enabled=False))
-    try:
+    with running(fake_settings(tmp_path, console_enabled=False)) as live:
         assert_error(get(live, "/console/"), 404, "not_found_error")
         assert get(live, "/health").status_code == 200
-    finally:
-        live.stop()

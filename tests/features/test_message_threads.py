@@ -7,7 +7,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from .weather import CALL, weather_tool
+from .weather import run_weather_agent
 
 
 def test_thread_field_gets_the_documented_error(client: anthropic.Anthropic) -> None:
@@ -25,14 +25,7 @@ def test_thread_field_gets_the_documented_error(client: anthropic.Anthropic) -> 
 def test_tool_runner_with_default_threading_falls_back_to_full_history(client: anthropic.Anthropic) -> None:
     """No ``thread=False`` needed: the runner asks for a thread, reads the rejection's
     ``details`` and carries on unthreaded (the SDK's ``continue_unthreaded`` behaviour)."""
-    calls: list[str] = []
-    runner = client.beta.messages.tool_runner(
-        model="claude-sonnet-4-6",
-        max_tokens=300,
-        tools=[weather_tool(calls, "#say:It is sunny.")],
-        messages=[{"role": "user", "content": f"#say:{CALL}"}],
-    )
-    final = runner.until_done()
+    calls, final = run_weather_agent(client, "#say:It is sunny.")
     assert calls == ["Paris"]
     assert final.stop_reason == "end_turn"
     assert final.content[0].type == "text" and final.content[0].text == "It is sunny."

@@ -26,7 +26,7 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from conftest import API_KEY, LiveServer, model_settings, start_server
+from conftest import API_KEY, LiveServer, model_settings, serving
 from epistula.config import ModelConfig, SamplingDefaults
 
 from . import claude_code as cc
@@ -50,9 +50,7 @@ def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.1),
     )
     settings = model_settings(tmp_path_factory.mktemp("qwen"), models=[model], n_seq_max=2)
-    live = start_server(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 def _post(live: LiveServer, body: dict[str, Any]) -> httpx.Response:

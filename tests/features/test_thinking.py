@@ -6,17 +6,23 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types import Message
 
 MODEL = "fake-reasoner"
 
 
-def test_thinking_block_then_text_with_valid_signature(reasoning_client: anthropic.Anthropic) -> None:
-    message = reasoning_client.messages.create(
+def thought(client: anthropic.Anthropic, content: str, *, max_tokens: int = 2048) -> Message:
+    """The reply to one user turn, with thinking enabled on a 1,024-token budget."""
+    return client.messages.create(
         model=MODEL,
-        max_tokens=2048,
+        max_tokens=max_tokens,
         thinking={"type": "enabled", "budget_tokens": 1024},
-        messages=[{"role": "user", "content": "#think:step one, step two #say:The answer is 4."}],
+        messages=[{"role": "user", "content": content}],
     )
+
+
+def test_thinking_block_then_text_with_valid_signature(reasoning_client: anthropic.Anthropic) -> None:
+    message = thought(reasoning_client, "#think:step one, step two #say:The answer is 4.")
     assert [b.type for b in message.content] == ["thinking", "text"]
     thinking = message.content[0]
     assert thinking.type == "thinking"
@@ -47,12 +53,7 @@ def test_signature_round_trip_and_tamper_rejection(reasoning_client: anthropic.A
 
 
 def test_budget_closes_thinking(reasoning_client: anthropic.Anthropic) -> None:
-    message = reasoning_client.messages.create(
-        model=MODEL,
-        max_tokens=4000,
-        thinking={"type": "enabled", "budget_tokens": 1024},
-        messages=[{"role": "user", "content": "#think-long #say:Done."}],
-    )
+    message = thought(reasoning_client, "#think-long #say:Done.", max_tokens=4000)
     thinking = message.content[0]
     assert thinking.type == "thinking"
     # The fake tokenizer is byte-level: 1024 thinking tokens are about 1024 characters,

@@ -8,7 +8,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from .weather import CALL, weather_tool
+from .weather import CALL, run_weather_agent
 
 WEATHER = {
     "name": "get_weather",
@@ -173,16 +173,8 @@ def test_tool_definition_validation(client: anthropic.Anthropic, tools: list[Any
 
 def test_sdk_tool_runner(client: anthropic.Anthropic) -> None:
     """The SDK's own agent loop helper runs the tool and sends the result back."""
-    calls: list[str] = []
-    runner = client.beta.messages.tool_runner(
-        model="claude-sonnet-4-6",
-        max_tokens=300,
-        tools=[weather_tool(calls, "sunny")],
-        messages=[{"role": "user", "content": f"#say:{CALL}"}],
-        # epistula does not implement the server-side message-threads beta yet (it answers
-        # `thread` with the documented `thread_unsupported_request` error): send full history.
-        thread=False,
-    )
-    final = runner.until_done()
+    # epistula does not implement the server-side message-threads beta yet (it answers
+    # `thread` with the documented `thread_unsupported_request` error): send full history.
+    calls, final = run_weather_agent(client, "sunny", thread=False)
     assert calls == ["Paris"]
     assert final.stop_reason == "end_turn"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 from anthropic import beta_tool
 
 FORECAST_SCHEMA: dict[str, Any] = {
@@ -35,3 +36,17 @@ def weather_tool(calls: list[str], reply: str) -> Any:
         return reply
 
     return get_weather
+
+
+def run_weather_agent(client: anthropic.Anthropic, reply: str, **options: Any) -> tuple[list[str], Any]:
+    """The SDK's ``tool_runner`` on a turn that asks for Paris's weather (``options`` to
+    it), until done: the cities the tool was asked about, and the final message."""
+    calls: list[str] = []
+    runner = client.beta.messages.tool_runner(
+        model="claude-sonnet-4-6",
+        max_tokens=300,
+        tools=[weather_tool(calls, reply)],
+        messages=[{"role": "user", "content": f"#say:{CALL}"}],
+        **options,
+    )
+    return calls, runner.until_done()

@@ -7,23 +7,18 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from batches.support import BACKENDS, Live, backend_server, fake_settings, start_live
+from batches.support import Live, backend_fixture, fake_settings, start_live
+from conftest import serving
 
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def files_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """Default settings: uploads are not downloadable, as on the real API."""
-    with backend_server(request.param, tmp_path_factory.mktemp(f"files-{request.param}")) as live:
-        yield live
+files_server = backend_fixture("files_server", "files")
+"""Default settings: uploads are not downloadable, as on the real API."""
 
 
 @pytest.fixture(scope="session")
 def download_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """``files_downloadable=True`` and a 1 KiB file limit (the 413 path without 500 MB uploads)."""
     settings = fake_settings(tmp_path_factory.mktemp("files-dl"), files_downloadable=True, max_file_bytes=1024)
-    live = start_live(settings)
-    yield live
-    live.stop()
+    yield from serving(settings, start=start_live)
 
 
 @pytest.fixture()

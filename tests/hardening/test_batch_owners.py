@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, serving
 
 ADMIN_KEY = "sk-epi-admin01-hardening-batches"
 ITEMS = 12
@@ -20,9 +20,7 @@ ITEMS = 12
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = fake_settings(tmp_path_factory.mktemp("owners"), admin_api_key=ADMIN_KEY, batch_concurrency=1)
-    live = start_server(settings)
-    yield live
-    live.stop()
+    yield from serving(settings)
 
 
 def _admin(live: LiveServer, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

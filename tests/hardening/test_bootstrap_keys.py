@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, running
 from epistula.auth.bootstrap import mint_first_key, open_key_store, register_configured_keys
 from epistula.auth.keys import KeyStore
 from epistula.auth.throttle import FAILURE_BURST, AuthThrottle
@@ -108,8 +108,7 @@ def test_throttle_forgets_the_oldest_clients() -> None:
 
 
 def test_failed_authentication_is_throttled_with_the_envelope(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path, auth_throttle_exempt=[]))
-    try:
+    with running(fake_settings(tmp_path, auth_throttle_exempt=[])) as live:
         url = f"{live.base_url}/v1/models"
         with httpx.Client() as client:
             for _ in range(FAILURE_BURST):
@@ -121,8 +120,6 @@ def test_failed_authentication_is_throttled_with_the_envelope(tmp_path: Path) ->
             assert int(refused.headers["retry-after"]) >= 1
             # While the bucket is empty even a good key waits: guessing cannot go on.
             assert client.get(url, headers=live.headers()).status_code == 429
-    finally:
-        live.stop()
 
 
 def test_loopback_is_exempt_by_default(fake_server: LiveServer) -> None:

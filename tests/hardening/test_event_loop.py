@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import epistula.api.request as request_module
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, serving
 
 GIVE_UP = 10.0
 """How long a held stage waits for /health before going on (the test then fails)."""
@@ -26,9 +26,7 @@ BIG = 32 * 1024 * 1024 - 4096
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("loop"), max_body_bytes=32 * 1024 * 1024))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("loop"), max_body_bytes=32 * 1024 * 1024))
 
 
 class Hold:

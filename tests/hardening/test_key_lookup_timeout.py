@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from batches.support import needs_postgres, postgres_schema
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, running
 
 pytestmark = needs_postgres
 
@@ -22,12 +22,8 @@ the connection default 30 s)."""
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    with postgres_schema() as url:
-        live = start_server(fake_settings(tmp_path_factory.mktemp("pg-auth"), database_url=url))
-        try:
-            yield live, url
-        finally:
-            live.stop()
+    with postgres_schema() as url, running(fake_settings(tmp_path_factory.mktemp("pg-auth"), database_url=url)) as live:
+        yield live, url
 
 
 def test_a_locked_key_table_fails_fast_and_auth_recovers(server: tuple[LiveServer, str]) -> None:

@@ -12,7 +12,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import MODEL, LiveServer, assert_error, body, fake_settings, start_server
+from conftest import MODEL, LiveServer, assert_error, body, fake_settings, serving
 from epistula.config import RateLimitConfig
 
 ADMIN_KEY = "sk-epi-admin01-hardening-limit-groups"
@@ -29,9 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = fake_settings(
         tmp_path_factory.mktemp("groups"), admin_api_key=ADMIN_KEY, rate_limits=rules, batch_concurrency=2
     )
-    live = start_server(settings)
-    yield live
-    live.stop()
+    yield from serving(settings)
 
 
 def _admin(live: LiveServer, path: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -8,15 +8,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import LiveServer, fake_settings, start_server
+from conftest import LiveServer, fake_settings, serving
 from epistula.observability.metrics import method_label
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("labels")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("labels")))
 
 
 def _label_values(live: LiveServer, label: str) -> set[str]:

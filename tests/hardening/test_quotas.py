@@ -13,7 +13,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, body, fake_settings, start_server
+from conftest import LiveServer, body, fake_settings, serving
 
 V = {"anthropic-version": "2023-06-01"}
 
@@ -28,9 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         file_default_expiry=7200,
         batch_concurrency=1,
     )
-    live = start_server(settings)
-    yield live
-    live.stop()
+    yield from serving(settings)
 
 
 def _announce_upload(live: LiveServer, length: int) -> tuple[int, bytes]:

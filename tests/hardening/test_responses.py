@@ -12,14 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, start_server
+from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, running, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("responses")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("responses")))
 
 
 def _post(live: LiveServer, payload: dict[str, Any], **headers: str) -> httpx.Response:
@@ -79,9 +77,6 @@ def test_results_url_ignores_the_host_header(server: LiveServer) -> None:
 
 
 def test_results_url_uses_the_configured_public_base_url(tmp_path_factory: pytest.TempPathFactory) -> None:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("public"), public_base_url="https://api.example.com/"))
-    try:
+    with running(fake_settings(tmp_path_factory.mktemp("public"), public_base_url="https://api.example.com/")) as live:
         batch = _ended_batch(live, host="evil.example")
         assert batch["results_url"] == f"https://api.example.com/v1/messages/batches/{batch['id']}/results"
-    finally:
-        live.stop()

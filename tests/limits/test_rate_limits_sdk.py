@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import MODEL, LiveServer, assert_error, body, fake_settings, parse_sse, start_server
+from conftest import MODEL, LiveServer, assert_error, body, fake_settings, parse_sse, running
 from epistula.config import RateLimitConfig
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -24,11 +24,8 @@ TRIOS = ("requests", "input-tokens", "output-tokens", "tokens")
 
 @contextmanager
 def limited(tmp_path: Path, *rules: RateLimitConfig, **settings: Any) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path, rate_limits=list(rules), **settings))
-    try:
+    with running(fake_settings(tmp_path, rate_limits=list(rules), **settings)) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str]:

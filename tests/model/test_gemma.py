@@ -16,7 +16,7 @@ import anthropic
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from conftest import API_KEY, LiveServer, start_server
+from conftest import API_KEY, LiveServer, serving
 from epistula.config import load_settings
 from epistula.prompting.builtin_templates import GEMMA3_TEMPLATE, builtin_template
 from epistula.prompting.prefixes import PrefixMeter
@@ -62,9 +62,7 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = load_settings(
         GEMMA_CONFIG, engine="llamacpp", api_key=API_KEY, data_dir=tmp_path_factory.mktemp("gemma"), n_seq_max=2
     )
-    live = start_server(settings, startup_timeout=300.0)
-    yield live
-    live.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 @pytest.mark.model

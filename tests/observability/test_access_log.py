@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import API_KEY, body, fake_settings, start_server
+from conftest import API_KEY, body, fake_settings, running
 from epistula.observability.logs import JsonFormatter, TextFormatter
 from processes import KEY, ServeProcess
 
@@ -91,11 +91,8 @@ def test_cli_json_logs_one_line_per_request_without_key_or_content(tmp_path: Pat
 
 
 def test_log_content_puts_the_request_body_in_the_record(tmp_path: Path, access_lines: Lines) -> None:
-    live = start_server(fake_settings(tmp_path, log_content=True))
-    try:
+    with running(fake_settings(tmp_path, log_content=True)) as live:
         resp = httpx.post(live.base_url + "/v1/messages", json=body(SECRET_TEXT), headers=live.headers())
-    finally:
-        live.stop()
     entry = next(r for r in records(access_lines.lines) if r["request_id"] == resp.headers["request-id"])
     assert json.loads(entry["request_body"])["messages"][0]["content"] == SECRET_TEXT
     assert API_KEY not in "\n".join(access_lines.lines)
@@ -104,12 +101,9 @@ def test_log_content_puts_the_request_body_in_the_record(tmp_path: Path, access_
 def test_content_is_off_by_default_and_429s_are_logged_with_model_and_key(tmp_path: Path, access_lines: Lines) -> None:
     from epistula.config import RateLimitConfig
 
-    live = start_server(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=1)]))
-    try:
+    with running(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=1)])) as live:
         first = httpx.post(live.base_url + "/v1/messages", json=body(SECRET_TEXT), headers=live.headers())
         second = httpx.post(live.base_url + "/v1/messages", json=body(SECRET_TEXT), headers=live.headers())
-    finally:
-        live.stop()
     assert (first.status_code, second.status_code) == (200, 429)
     by_id = {r["request_id"]: r for r in records(access_lines.lines)}
     refused = by_id[second.headers["request-id"]]

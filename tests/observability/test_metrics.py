@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_KEY, LiveServer, body, fake_settings, start_server
+from conftest import API_KEY, LiveServer, body, fake_settings, running, serving
 from epistula.engines.fake import FakeEngine
 from epistula.http.app import create_app
 from live import serve_in_thread
@@ -20,9 +20,7 @@ from live import serve_in_thread
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("metrics")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("metrics")))
 
 
 def scrape(live: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -170,11 +168,8 @@ def test_queue_depth_counts_requests_waiting_for_a_slot(tmp_path: Path) -> None:
 
 
 def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path, metrics_enabled=False))
-    try:
+    with running(fake_settings(tmp_path, metrics_enabled=False)) as live:
         assert httpx.get(live.base_url + "/metrics").status_code == 404
-    finally:
-        live.stop()
 
 
 @pytest.mark.model

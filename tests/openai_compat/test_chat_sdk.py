@@ -18,7 +18,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from conftest import API_KEY, MODEL, LiveServer, chatml, fake_settings, fake_tokens, start_server, wait_until
+from conftest import API_KEY, MODEL, LiveServer, chatml, fake_settings, fake_tokens, running, wait_until
 from epistula.config import RateLimitConfig
 
 from .conftest import openai_client
@@ -437,8 +437,7 @@ def test_errors_have_the_openai_shape(fake_server: LiveServer, oai: openai.OpenA
 
 
 def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=2)]))
-    try:
+    with running(fake_settings(tmp_path, rate_limits=[RateLimitConfig(requests_per_minute=2)])) as live:
         client = openai_client(live)
         raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=[user("#say:hi")])
         assert raw.parse().choices[0].message.content == "hi"
@@ -455,13 +454,10 @@ def test_the_gate_applies_rate_limits_shared_with_messages(tmp_path: Path) -> No
         assert raised.value.code == "rate_limit_exceeded"
         assert int(raised.value.response.headers["retry-after"]) >= 1
         assert raised.value.response.headers["x-ratelimit-remaining-requests"] == "0"
-    finally:
-        live.stop()
 
 
 def test_closing_a_stream_early_stops_generation(tmp_path: Path) -> None:
-    live = start_server(fake_settings(tmp_path))
-    try:
+    with running(fake_settings(tmp_path)) as live:
         engine = live.engine
         stream = openai_client(live).chat.completions.create(
             model=MODEL, messages=[user("#forever #slow:20")], max_tokens=100_000, stream=True
@@ -472,5 +468,3 @@ def test_closing_a_stream_early_stops_generation(tmp_path: Path) -> None:
                 break
         stream.close()
         assert wait_until(lambda: engine.active == 0, timeout=5), "generation kept running after the client went away"
-    finally:
-        live.stop()

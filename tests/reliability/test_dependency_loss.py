@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, body, fake_settings, start_server
+from conftest import LiveServer, body, fake_settings, running, serving
 from epistula.config import RateLimitConfig
 from health import free_port
 from real_parts import REDIS_ENV, needs_service
@@ -79,8 +79,7 @@ def _post(live: LiveServer) -> httpx.Response:
 @needs_redis
 def test_losing_redis_admits_without_limits_and_limits_return_with_it(redis: PrivateRedis, tmp_path: Path) -> None:
     rules = [RateLimitConfig(requests_per_minute=2)]
-    live = start_server(fake_settings(tmp_path / "data", rate_limits=rules, redis_url=redis.url))
-    try:
+    with running(fake_settings(tmp_path / "data", rate_limits=rules, redis_url=redis.url)) as live:
         assert [_post(live).status_code for _ in range(3)] == [200, 200, 429]
         redis.kill()
         down = _post(live)  # the bucket is empty, but its keeper is gone
@@ -89,8 +88,6 @@ def test_losing_redis_admits_without_limits_and_limits_return_with_it(redis: Pri
         redis.start()  # empty: every bucket full again
         after = [_post(live) for _ in range(4)]  # the first may still find the old connection dead
         assert [r.status_code for r in after if _limited(r)][:3] == [200, 200, 429]
-    finally:
-        live.stop()
 
 
 class _FullDisk:
@@ -119,9 +116,7 @@ class _FullDisk:
 
 @pytest.fixture(scope="module")
 def files_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(fake_settings(tmp_path_factory.mktemp("disk-full")))
-    yield live
-    live.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("disk-full")))
 
 
 def test_a_disk_full_during_an_upload_is_a_clean_500_and_keeps_nothing(

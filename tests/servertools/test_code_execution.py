@@ -19,11 +19,11 @@ import pytest
 from conftest import (
     LiveServer,
     assert_error,
-    event_shapes,
+    client_fixture,
     fake_settings,
-    parse_sse,
-    server_tool_turn,
-    start_server,
+    running,
+    serving,
+    streamed_tool_turn,
 )
 
 BETAS = ["code-execution-2025-08-25"]
@@ -44,14 +44,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         code_execution_timeout=2.0,
         server_tool_max_steps=3,
     )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    yield from serving(settings)
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 def create(client: anthropic.Anthropic, content: Any, **extra: Any) -> Any:
@@ -109,20 +105,9 @@ def test_stream_event_sequence(live: LiveServer, client: anthropic.Anthropic) ->
         "messages": [{"role": "user", "content": call("echo '#say:Done.'", "Running.")}],
     }
     headers = live.headers(**{"anthropic-beta": BETAS[0]})
-    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=headers, timeout=60)
-    assert response.status_code == 200
-    events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    assert event_shapes(events) == server_tool_turn("bash_code_execution_tool_result")
+    events, use = streamed_tool_turn(live, body, "bash_code_execution", "bash_code_execution_tool_result", headers)
     start = events[0][1]["message"]
     assert start["content"] == [] and start["stop_reason"] is None and start["container"] is None
-    use = next(data["content_block"] for _, data in events if data.get("index") == 1)
-    assert use == {
-        "type": "server_tool_use",
-        "id": use["id"],
-        "name": "bash_code_execution",
-        "input": {},
-        "caller": {"type": "direct"},
-    }
     partial = "".join(
         data["delta"]["partial_json"]
         for name, data in events
@@ -254,11 +239,8 @@ def test_containers_belong_to_the_data_directory(
     }
     data_dir = live.app.state.epistula.settings.data_dir
     for replica_dir, shared in ((tmp_path_factory.mktemp("other-replica"), False), (data_dir, True)):
-        replica = start_server(fake_settings(replica_dir, code_execution=True, code_execution_timeout=2.0))
-        try:
+        with running(fake_settings(replica_dir, code_execution=True, code_execution_timeout=2.0)) as replica:
             response = httpx.post(f"{replica.base_url}/v1/messages", json=body, headers=replica.headers(), timeout=60)
-        finally:
-            replica.stop()
         if shared:
             assert response.status_code == 200 and response.json()["content"][1]["content"]["stdout"] == "kept\n"
         else:

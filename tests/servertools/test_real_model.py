@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import V2023, LiveServer, model_settings, start_server
+from conftest import V2023, LiveServer, model_settings, serving
 
 pytestmark = pytest.mark.model
 
@@ -23,9 +23,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         code_execution_timeout=5.0,
         server_tool_max_steps=1,
     )
-    server = start_server(settings, startup_timeout=300.0)
-    yield server
-    server.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 def test_forced_code_execution_call(live: LiveServer) -> None:

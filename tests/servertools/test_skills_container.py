@@ -12,7 +12,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, assert_error, fake_settings, start_server
+from conftest import LiveServer, assert_error, client_fixture, fake_settings, serving
 from epistula.protocol.servertools import ContainerSkill
 from epistula.servertools.skills_mount import MountedSkill, skills_prompt
 
@@ -28,14 +28,10 @@ def bash(command: str) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(fake_settings(tmp_path_factory.mktemp("skills-container"), code_execution=True))
-    yield server
-    server.stop()
+    yield from serving(fake_settings(tmp_path_factory.mktemp("skills-container"), code_execution=True))
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 @pytest.fixture(scope="module")

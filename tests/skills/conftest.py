@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from batches.support import BACKENDS, Live, backend_server, fake_settings, start_live
+from batches.support import Live, backend_fixture, fake_settings, start_live
+from conftest import serving
 
 Upload = tuple[str, bytes, str]
 
@@ -28,19 +29,14 @@ def skill_files(directory: str = "pdf-helper", **front: str | None) -> list[Uplo
     ]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def skills_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with backend_server(request.param, tmp_path_factory.mktemp(f"skills-{request.param}")) as live:
-        yield live
+skills_server = backend_fixture("skills_server", "skills")
 
 
 @pytest.fixture(scope="session")
 def tight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """Budgets small enough to cross: 3 files, 4 KiB in all."""
     settings = fake_settings(tmp_path_factory.mktemp("skills-tight"), skills_max_files=3, skills_max_upload_bytes=4096)
-    live = start_live(settings)
-    yield live
-    live.stop()
+    yield from serving(settings, start=start_live)
 
 
 @pytest.fixture()

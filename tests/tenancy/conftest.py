@@ -4,22 +4,17 @@ hand out workspaces and keys through the Admin API (as a platform team would).""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from batches.support import BACKENDS, Live, backend_server
+from batches.support import Live, backend_fixture
 
 ADMIN_KEY = "sk-admin-test"
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def tenancy_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    data_dir = tmp_path_factory.mktemp(f"tenancy-{request.param}")
-    with backend_server(request.param, data_dir, admin_api_key=ADMIN_KEY) as live:
-        yield live
+tenancy_server = backend_fixture("tenancy_server", "tenancy", admin_api_key=ADMIN_KEY)
 
 
 @pytest.fixture()

@@ -5,6 +5,7 @@ contents), and its prompt-cache lookups never hit another workspace's entries.""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import anthropic
 import httpx
@@ -24,6 +25,18 @@ def _key(client: anthropic.Anthropic) -> str:
     return client.api_key
 
 
+def _not_found(resource_id: str, *operations: Callable[[str], object]) -> None:
+    """Each SDK operation on another workspace's ``resource_id`` answers 404."""
+    for operation in operations:
+        with pytest.raises(anthropic.NotFoundError):
+            operation(resource_id)
+
+
+def _raw_get(server: Live, client: anthropic.Anthropic, path: str) -> httpx.Response:
+    """``GET path`` with ``client``'s key, for the routes the SDK decodes (results, content)."""
+    return httpx.get(f"{server.base_url}{path}", headers={"x-api-key": _key(client), "anthropic-version": "2023-06-01"})
+
+
 def test_batches_are_invisible_to_other_workspaces(tenancy_server: Live, tenant: Tenant) -> None:
     (_, owner), (_, other) = tenant, _another(tenancy_server)
     batch = owner.messages.batches.create(
@@ -32,17 +45,10 @@ def test_batches_are_invisible_to_other_workspaces(tenancy_server: Live, tenant:
         ]
     )
     wait_ended(owner, batch.id)
-    with pytest.raises(anthropic.NotFoundError):
-        other.messages.batches.retrieve(batch.id)
-    with pytest.raises(anthropic.NotFoundError):
-        other.messages.batches.cancel(batch.id)
-    with pytest.raises(anthropic.NotFoundError):
-        other.messages.batches.delete(batch.id)
-    assert batch.id not in [b.id for b in other.messages.batches.list(limit=1000)]
-    resp = httpx.get(
-        f"{tenancy_server.base_url}/v1/messages/batches/{batch.id}/results",
-        headers={"x-api-key": _key(other), "anthropic-version": "2023-06-01"},
-    )
+    batches = other.messages.batches
+    _not_found(batch.id, batches.retrieve, batches.cancel, batches.delete)
+    assert batch.id not in [b.id for b in batches.list(limit=1000)]
+    resp = _raw_get(tenancy_server, other, f"/v1/messages/batches/{batch.id}/results")
     payload = assert_error(resp, 404, "not_found_error")
     assert "private" not in resp.text and "secret" not in str(payload)
     results = list(owner.messages.batches.results(batch.id))
@@ -52,15 +58,9 @@ def test_batches_are_invisible_to_other_workspaces(tenancy_server: Live, tenant:
 def test_files_are_invisible_to_other_workspaces(tenancy_server: Live, tenant: Tenant) -> None:
     (_, owner), (_, other) = tenant, _another(tenancy_server)
     uploaded = owner.beta.files.upload(file=("notes.txt", io.BytesIO(b"top secret notes"), "text/plain"))
-    with pytest.raises(anthropic.NotFoundError):
-        other.beta.files.retrieve_metadata(uploaded.id)
-    with pytest.raises(anthropic.NotFoundError):
-        other.beta.files.delete(uploaded.id)
+    _not_found(uploaded.id, other.beta.files.retrieve_metadata, other.beta.files.delete)
     assert uploaded.id not in [f.id for f in other.beta.files.list(limit=1000)]
-    resp = httpx.get(
-        f"{tenancy_server.base_url}/v1/files/{uploaded.id}/content",
-        headers={"x-api-key": _key(other), "anthropic-version": "2023-06-01"},
-    )
+    resp = _raw_get(tenancy_server, other, f"/v1/files/{uploaded.id}/content")
     assert_error(resp, 404, "not_found_error")
     assert b"top secret" not in resp.content
     with pytest.raises(anthropic.NotFoundError):  # nor can a message read it

@@ -15,7 +15,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, fake_settings, parse_sse, start_server
+from conftest import LiveServer, client_fixture, fake_settings, parse_sse, serving
 from epistula.config import WebFetchSettings, WebSearchSettings
 from files.test_files_sdk import make_pdf
 
@@ -47,14 +47,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, site: Site, searxng: Site) ->
         web_fetch=WebFetchSettings(enabled=True, allowed_domains=["127.0.0.1"], allowed_networks=["127.0.0.1/32"]),
         web_search=WebSearchSettings(searxng_url=searxng.url("")),
     )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    yield from serving(settings)
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 def ask(url: str) -> list[Any]:

@@ -17,11 +17,10 @@ import pytest
 from conftest import (
     LiveServer,
     assert_error,
-    event_shapes,
+    client_fixture,
     fake_settings,
-    parse_sse,
-    server_tool_turn,
-    start_server,
+    serving,
+    streamed_tool_turn,
 )
 from epistula.config import WebFetchSettings, WebSearchSettings
 
@@ -49,14 +48,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, searxng: Site) -> Iterator[Li
         web_search=WebSearchSettings(searxng_url=searxng.url("")),
         server_tool_max_steps=4,
     )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    yield from serving(settings)
 
 
-@pytest.fixture(scope="module")
-def client(live: LiveServer) -> anthropic.Anthropic:
-    return live.client()
+client = client_fixture()
 
 
 def create(client: anthropic.Anthropic, content: Any, tools: list[Any], **extra: Any) -> Any:
@@ -136,18 +131,7 @@ def test_search_stream_sequence(live: LiveServer, client: anthropic.Anthropic, s
         "tools": [SEARCH],
         "messages": [{"role": "user", "content": call("web_search", {"query": "say:Found it."}, "Searching.")}],
     }
-    response = httpx.post(f"{live.base_url}/v1/messages", json=body, headers=live.headers(), timeout=60)
-    assert response.status_code == 200
-    events = [(name, data) for name, data in parse_sse(response.text) if name != "ping"]
-    assert event_shapes(events) == server_tool_turn("web_search_tool_result")
-    use = next(data["content_block"] for _, data in events if data.get("index") == 1)
-    assert use == {
-        "type": "server_tool_use",
-        "id": use["id"],
-        "name": "web_search",
-        "input": {},
-        "caller": {"type": "direct"},
-    }
+    events, use = streamed_tool_turn(live, body, "web_search", "web_search_tool_result")
     result = next(data["content_block"] for _, data in events if data.get("index") == 2)
     [hit] = result["content"]
     assert result == {

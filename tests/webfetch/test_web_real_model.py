@@ -7,11 +7,12 @@ carries points at a real page of that PDF."""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import API_KEY, V2023, LiveServer, start_server
+from conftest import API_KEY, V2023, LiveServer, serving
 from epistula.config import Settings, WebFetchSettings
 from files.test_files_sdk import make_pdf
 
@@ -33,9 +34,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         web_fetch=WebFetchSettings(enabled=True, allowed_domains=["127.0.0.1"], allowed_networks=["127.0.0.1/32"]),
         server_tool_max_steps=1,
     )
-    server = start_server(settings, startup_timeout=300.0)
-    yield server
-    server.stop()
+    yield from serving(settings, startup_timeout=300.0)
 
 
 def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
@@ -44,12 +43,16 @@ def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
     url = site.url("/log.pdf")
     client = live.client(version=V2023, timeout=120.0)
     question = f"Fetch {url} and tell me what happened at midnight."
-    message = client.beta.messages.create(
+    # Greedy, with the fetch tool: the forced call, then the answer to the turn sent back.
+    ask = functools.partial(
+        client.beta.messages.create,
         model="claude-haiku-4-5",
         max_tokens=120,
         extra_body={"temperature": 0.0},
         betas=["web-fetch-2025-09-10"],
         tools=[TOOL],
+    )
+    message = ask(
         tool_choice={"type": "tool", "name": "web_fetch"},
         messages=[{"role": "user", "content": question}],
     )
@@ -75,12 +78,7 @@ def test_forced_fetch_then_cited_answer(live: LiveServer, site: Site) -> None:
         },
     }
     hits = site.hits["/log.pdf"]
-    answer = client.beta.messages.create(
-        model="claude-haiku-4-5",
-        max_tokens=120,
-        extra_body={"temperature": 0.0},
-        betas=["web-fetch-2025-09-10"],
-        tools=[TOOL],
+    answer = ask(
         tool_choice={"type": "none"},  # an answer, not another call
         messages=[
             {"role": "user", "content": question},

@@ -21,6 +21,13 @@ async def authorized(request: Request) -> tuple[Principal, str]:
     return principal, api_version(request)
 
 
+async def owned(request: Request, *params: str) -> tuple[str, ...]:
+    """:func:`authorized`, then the caller's workspace id and the path parameters
+    ``params``: the arguments of a service call on one resource the workspace owns."""
+    principal, _ = await authorized(request)
+    return (principal.workspace_id, *(request.path_params[name] for name in params))
+
+
 async def authorized_admin(request: Request) -> AdminPrincipal:
     """An Admin API key's principal (the API version is checked, and unused)."""
     admin = await authenticate_admin(request)

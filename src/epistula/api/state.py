@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from epistula.auth.keys import KeyStore
 from epistula.auth.throttle import AuthThrottle
 from epistula.config import Settings
+from epistula.errors import InternalServerError
 from epistula.generation.gate import Gate
 from epistula.generation.service import MessageService
 from epistula.generation.thinking import ThinkingSigner
@@ -19,6 +20,15 @@ if TYPE_CHECKING:
     from epistula.batches.service import BatchService
     from epistula.files.service import FileService
     from epistula.skills.service import SkillService
+
+S = TypeVar("S")
+
+
+def available(service: S | None, api: str) -> S:
+    """``service``, one that a server may run without; a 500 naming ``api`` when it does."""
+    if service is None:
+        raise InternalServerError(f"{api} is not available on this server")
+    return service
 
 
 @dataclass

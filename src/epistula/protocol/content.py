@@ -11,6 +11,7 @@ from .common import CacheControlEphemeral, CitationsConfig
 from .servertools import (
     BashCodeExecutionToolResultBlock,
     CodeExecutionToolResultBlock,
+    DirectCaller,
     ServerToolUseBlock,
     TextEditorCodeExecutionToolResultBlock,
     ToolUseBase,
@@ -340,10 +341,6 @@ class ThinkingBlock(ResponseModel):
 class RedactedThinkingBlock(ResponseModel):
     type: Literal["redacted_thinking"] = "redacted_thinking"
     data: str
-
-
-class DirectCaller(ResponseModel):
-    type: Literal["direct"] = "direct"
 
 
 class ToolUseBlock(ToolUseBase):

@@ -34,16 +34,21 @@ class ThinkingConfigDisabled(RequestModel):
     type: Literal["disabled"]
 
 
-class ThinkingConfigAdaptive(RequestModel):
+class _ThinkingConfigByModel(RequestModel):
+    """What the thinking modes that leave the budget to the model take (``type`` is
+    declared here, and narrowed by each mode, so that it comes first)."""
+
+    type: str
+    display: Display | None = None
+    block_binding: dict[str, Any] | None = None
+
+
+class ThinkingConfigAdaptive(_ThinkingConfigByModel):
     type: Literal["adaptive"]
-    display: Display | None = None
-    block_binding: dict[str, Any] | None = None
 
 
-class ThinkingConfigBetweenTools(RequestModel):
+class ThinkingConfigBetweenTools(_ThinkingConfigByModel):
     type: Literal["between_tools"]
-    display: Display | None = None
-    block_binding: dict[str, Any] | None = None
 
 
 ThinkingConfig = Annotated[
@@ -110,19 +115,24 @@ class ContextManagementConfig(LenientModel):
     edits: list[dict[str, Any]] | None = None
 
 
-class InputTokensValue(RequestModel):
+class _CountValue(RequestModel):
+    """A count of something in a context-management edit (``type`` is declared here, and
+    narrowed by each kind, so that it comes first)."""
+
+    type: str
+    value: int = Field(ge=0)
+
+
+class InputTokensValue(_CountValue):
     type: Literal["input_tokens"]
-    value: int = Field(ge=0)
 
 
-class ToolUsesValue(RequestModel):
+class ToolUsesValue(_CountValue):
     type: Literal["tool_uses"]
-    value: int = Field(ge=0)
 
 
-class ThinkingTurnsValue(RequestModel):
+class ThinkingTurnsValue(_CountValue):
     type: Literal["thinking_turns"]
-    value: int = Field(ge=0)
 
 
 class AllThinkingTurns(RequestModel):

@@ -32,7 +32,9 @@ class CodeExecutionToolDefinition(TolerantModel):
     name: Literal["code_execution"]
 
 
-class ServerToolCaller(ResponseModel):
+class DirectCaller(ResponseModel):
+    """Who called a tool: the model itself (``caller`` of ``tool_use`` and ``server_tool_use``)."""
+
     type: Literal["direct"] = "direct"
 
 
@@ -49,7 +51,7 @@ class ToolUseBase(ResponseModel):
 class ServerToolUseBlock(ToolUseBase):
     type: Literal["server_tool_use"] = "server_tool_use"
     name: ServerToolName
-    caller: ServerToolCaller = Field(default_factory=ServerToolCaller)
+    caller: DirectCaller = Field(default_factory=DirectCaller)
 
 
 class ExecutionResultBase(ResponseModel):

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ._base import ResponseModel
 from .content import ContentBlock, TextCitation
-from .errors import ErrorObject
+from .errors import ErrorResponse
 from .messages import ContextManagementResponse, Message, StopReason
 from .servertools import Container
 from .usage import MessageDeltaUsage
@@ -90,10 +90,9 @@ class PingEvent(ResponseModel):
     type: Literal["ping"] = "ping"
 
 
-class ErrorEvent(ResponseModel):
-    type: Literal["error"] = "error"
-    error: ErrorObject
-    request_id: str | None = None
+class ErrorEvent(ErrorResponse):
+    """The stream's ``error`` event: a failure after the response started, as the same
+    envelope a failed request gets."""
 
 
 RawMessageStreamEvent = Annotated[

@@ -14,6 +14,7 @@ the turn stops with ``pause_turn``; sending the turn back continues it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from epistula.auth.keys import Principal
 from epistula.citations import with_citations
@@ -85,20 +86,15 @@ class ServerToolMessageService(MessageService):
         return Generation(events=events, run=run, headers=admission.headers, gate=self.gate, admission=admission)
 
 
+@dataclass(frozen=True, slots=True)
 class _Loop:
-    def __init__(
-        self,
-        service: ServerToolMessageService,
-        session: Session,
-        params: MessageCreateParams,
-        model: ServedModel,
-        request: MessageRequest,
-    ) -> None:
-        self._service = service
-        self._session = session
-        self._params = params
-        self._model = model
-        self._request = request
+    """One request's steps, run by ``service`` in ``session``."""
+
+    service: ServerToolMessageService
+    session: Session
+    params: MessageCreateParams
+    model: ServedModel
+    request: MessageRequest
 
     async def events(self, run: MessageRun, step: MessageCreateParams) -> AsyncIterator[RawMessageStreamEvent]:
         turn: list[ContentBlock] = []
@@ -108,7 +104,7 @@ class _Loop:
             acc = Accumulator()
             final: RawMessageDeltaEvent | None = None
             try:
-                cited, results = self._session.citations(self._params, turn)
+                cited, results = self.session.citations(self.params, turn)
                 async for event in with_citations(run.events(), cited, results):
                     acc.add(event)
                     if isinstance(event, RawMessageStartEvent):
@@ -134,17 +130,17 @@ class _Loop:
             reason: StopReason | None = final.delta.stop_reason
             call = blocks[-1] if blocks and isinstance(blocks[-1], ServerToolUseBlock) else None
             if call is not None:
-                result = await self._session.execute(call)
+                result = await self.session.execute(call)
                 yield RawContentBlockStartEvent(index=len(turn), content_block=result)
                 yield RawContentBlockStopEvent(index=len(turn))
                 turn.append(result)
-                remaining = self._params.max_tokens - output_tokens
-                if self._session.calls >= self._service.max_steps:
+                remaining = self.params.max_tokens - output_tokens
+                if self.session.calls >= self.service.max_steps:
                     reason = "pause_turn"
                 elif remaining <= 0:
                     reason = "max_tokens"
                 else:
-                    step = self._session.model_params(self._params, turn, max_tokens=remaining)
+                    step = self.session.model_params(self.params, turn, max_tokens=remaining)
                     run = await self._next(step)
                     continue
             elif reason == "tool_use" and not any(isinstance(b, ToolUseBlock) for b in blocks):
@@ -154,16 +150,16 @@ class _Loop:
                 output_tokens=output_tokens,
                 cache_creation_input_tokens=cache_creation,
                 cache_read_input_tokens=cache_read,
-                server_tool_use=self._session.usage(),
+                server_tool_use=self.session.usage(),
             )
             delta = MessageDelta(
-                stop_reason=reason, stop_sequence=final.delta.stop_sequence, container=self._session.container()
+                stop_reason=reason, stop_sequence=final.delta.stop_sequence, container=self.session.container()
             )
             yield RawMessageDeltaEvent(delta=delta, usage=totals, context_management=final.context_management)
             yield RawMessageStopEvent()
             return
 
     async def _next(self, step: MessageCreateParams) -> MessageRun:
-        service, request = self._service, self._request
-        prepared = self._session.mark(await service.prepare(step, self._model, request))
-        return await service.open_run(self._model, prepared, request, None)
+        service, request = self.service, self.request
+        prepared = self.session.mark(await service.prepare(step, self.model, request))
+        return await service.open_run(self.model, prepared, request, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, select
@@ -27,6 +28,12 @@ def from_row(record: type[R], row: AnyRow, **computed: Any) -> R:
     for the ``computed`` ones (decoded, or not stored as such)."""
     columns = row._mapping
     return record(**{f.name: columns[f.name] for f in fields(record) if f.name not in computed}, **computed)
+
+
+def reader(record: type[R]) -> Callable[[AnyRow], R]:
+    """:func:`from_row` for ``record`` as a function of the row alone (a plain record: no
+    computed fields), for :func:`keyset_page` and single-row reads."""
+    return partial(from_row, record)
 
 
 def to_row(record: DataclassInstance) -> dict[str, Any]:

@@ -13,17 +13,21 @@ made then need no data migration.
 from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, Table, Text, UniqueConstraint, false, text
+from sqlalchemy.schema import SchemaItem
 
 from .columns import BigInt, Flag, Seconds, counters, only_where, optional, public_id, required, seq
 
 metadata = MetaData()
 
 
-batches = Table(
+def _listable(name: str, *items: SchemaItem) -> Table:
+    """A listable table: ``seq`` and the public ``id`` first, then ``items``; on SQLite
+    ``AUTOINCREMENT``, so that a deleted row's ``seq`` is never handed out again."""
+    return Table(name, metadata, seq(), public_id(), *items, sqlite_autoincrement=True)
+
+
+batches = _listable(
     "batches",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "workspace_id", "api_version", "processing_status"),
     *required(Integer, "request_count", "open_count"),
     *required(Seconds, "created_at", "expires_at"),
@@ -33,7 +37,6 @@ batches = Table(
     *required(BigInt, "params_bytes", server_default=text("0")),
     Index("batches_by_workspace", "workspace_id", "seq"),
     Index("batches_open", "expires_at", **only_where("processing_status <> 'ended'")),
-    sqlite_autoincrement=True,
 )
 
 batch_requests = Table(
@@ -52,63 +55,44 @@ batch_requests = Table(
     Index("batch_requests_running", "worker_id", **only_where("status = 'running'")),
 )
 
-files = Table(
+files = _listable(
     "files",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "workspace_id", "filename", "mime_type"),
     *required(BigInt, "size_bytes"),
     *required(Seconds, "created_at"),
     *required(Flag, "downloadable", server_default=false()),
     *optional(Seconds, "expires_at"),
     Index("files_by_workspace", "workspace_id", "seq"),
-    sqlite_autoincrement=True,
 )
 
-skills = Table(
+skills = _listable(
     "skills",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "workspace_id", "name", "display_name", "source", "latest_version_id"),
     *required(Seconds, "created_at", "updated_at"),
     Index("skills_by_workspace", "workspace_id", "seq"),
-    sqlite_autoincrement=True,
 )
 
-skill_versions = Table(
+skill_versions = _listable(
     "skill_versions",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "skill_id", "workspace_id", "version", "name", "description", "directory"),
     *required(BigInt, "size_bytes"),
     *required(Integer, "file_count"),
     *required(Seconds, "created_at"),
     Index("skill_versions_by_skill", "skill_id", "seq"),
     UniqueConstraint("skill_id", "version"),
-    sqlite_autoincrement=True,
 )
 
-workspaces = Table(
+workspaces = _listable(
     "workspaces",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "name", "display_color"),
     *required(Text, "tags", server_default=text("'{}'")),
     *optional(Text, "data_residency"),
     *required(Seconds, "created_at"),
     *optional(Seconds, "archived_at"),
-    sqlite_autoincrement=True,
 )
 
-api_keys = Table(
+api_keys = _listable(
     "api_keys",
-    metadata,
-    seq(),
-    public_id(),
     *required(Text, "kind"),
     *required(Text, "key_hash", unique=True),
     *required(Text, "name"),
@@ -118,7 +102,6 @@ api_keys = Table(
     *optional(Text, "created_by_id", "created_by_type"),
     *optional(Seconds, "expires_at"),
     Index("api_keys_by_workspace", "workspace_id", "seq"),
-    sqlite_autoincrement=True,
 )
 
 workspace_members = Table(

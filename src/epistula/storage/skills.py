@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 
 from .common import ListPage, PageQuery
 from .database import Database
-from .queries import AnyRow, from_row, keyset_page, to_row
+from .queries import keyset_page, reader, to_row
 from .schema import skill_versions, skills
 
 
@@ -48,12 +48,8 @@ class SkillQuery(PageQuery, total=False):
     source: str | None
 
 
-def _skill(row: AnyRow) -> SkillRecord:
-    return from_row(SkillRecord, row)
-
-
-def _version(row: AnyRow) -> SkillVersionRecord:
-    return from_row(SkillVersionRecord, row)
+_skill = reader(SkillRecord)
+_version = reader(SkillVersionRecord)
 
 
 class SkillStore:

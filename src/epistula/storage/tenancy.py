@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, func, select, true, update
 
 from .common import ListPage, PageQuery
 from .database import Database
-from .queries import AnyRow, from_row, insert_new, keyset_page, to_row
+from .queries import AnyRow, from_row, insert_new, keyset_page, reader, to_row
 from .schema import api_keys, workspace_members, workspaces
 
 KeyKind = Literal["api", "admin"]
@@ -106,12 +106,8 @@ def _workspace(row: AnyRow) -> WorkspaceRecord:
 _KEY_COLUMNS = tuple(c for c in api_keys.c if c.name not in ("seq", "key_hash"))
 
 
-def _key(row: AnyRow) -> ApiKeyRecord:
-    return from_row(ApiKeyRecord, row)
-
-
-def _member(row: AnyRow) -> MemberRecord:
-    return from_row(MemberRecord, row)
+_key = reader(ApiKeyRecord)
+_member = reader(MemberRecord)
 
 
 class TenancyStore:

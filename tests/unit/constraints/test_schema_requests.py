@@ -30,25 +30,23 @@ def post(http: httpx.Client, path: str, payload: dict[str, Any] | str) -> httpx.
     return http.post(path, json=payload, headers=headers)
 
 
+def assert_refused(http: httpx.Client, path: str, payload: dict[str, Any] | str, **text: str) -> None:
+    """``payload`` at ``path`` is a ``400 invalid_request_error``; ``text`` gives its
+    ``message``, or what it ``contains``."""
+    assert_error(post(http, path, payload), 400, "invalid_request_error", **text)
+
+
 @pytest.mark.parametrize("path", COUNT)
 def test_deep_tool_schema_is_400_with_its_path(http: httpx.Client, path: str) -> None:
     ok = {"name": "ok", "input_schema": {"type": "object"}}
     payload = body(tools=[ok, {"name": "deep", "input_schema": deep(40)}])
-    assert_error(
-        post(http, path, payload),
-        400,
-        "invalid_request_error",
-        contains="tools.1.input_schema: schema depth 33 exceeds the limit of 32",
-    )
+    assert_refused(http, path, payload, contains="tools.1.input_schema: schema depth 33 exceeds the limit of 32")
 
 
 def test_output_format_schema_is_checked(http: httpx.Client) -> None:
     payload = body(output_config={"format": {"type": "json_schema", "schema": {"enum": list(range(5_000))}}})
-    assert_error(
-        post(http, "/v1/messages", payload),
-        400,
-        "invalid_request_error",
-        message="output_config.format.schema.enum: 5000 values exceed the limit of 1000",
+    assert_refused(
+        http, "/v1/messages", payload, message="output_config.format.schema.enum: 5000 values exceed the limit of 1000"
     )
 
 
@@ -58,11 +56,8 @@ def test_non_finite_bound_in_the_body_is_400(http: httpx.Client) -> None:
         '"tools": [{"name": "t", "input_schema": {"type": "object", "properties": '
         '{"n": {"type": "integer", "maximum": Infinity}}}}]}'
     )
-    assert_error(
-        post(http, "/v1/messages", raw),
-        400,
-        "invalid_request_error",
-        message="tools.0.input_schema.properties.n.maximum: must be a finite number",
+    assert_refused(
+        http, "/v1/messages", raw, message="tools.0.input_schema.properties.n.maximum: must be a finite number"
     )
 
 

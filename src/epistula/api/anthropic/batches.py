@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from epistula.api.callers import authorized
+from epistula.api.callers import authorized, owned
 from epistula.api.operations import JSONL, PAGING, Api
 from epistula.api.paging import cursor, listed
 from epistula.api.request import app_state, public_base_url, read_json
+from epistula.api.state import available
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
-from epistula.errors import InternalServerError
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
 from epistula.protocol.models import Page
 
@@ -24,10 +24,7 @@ BATCH = BATCHES + "/{batch_id}"
 
 
 def _service(request: Request) -> BatchService:
-    service = app_state(request).batches
-    if service is None:
-        raise InternalServerError("the Message Batches API is not available on this server")
-    return service
+    return available(app_state(request).batches, "the Message Batches API")
 
 
 @API.post(BATCHES, "batches_create", request=MessageBatchCreateParams)
@@ -51,9 +48,9 @@ async def list_batches(request: Request) -> Page[MessageBatch]:
 @API.get(BATCH, "batches_retrieve", response=MessageBatch)
 async def get_batch(request: Request) -> Response:
     """Get a message batch"""
-    principal, _ = await authorized(request)
+    batch = await owned(request, "batch_id")
     service = _service(request)
-    record = await service.get(principal.workspace_id, request.path_params["batch_id"])
+    record = await service.get(*batch)
     progress = await service.progress(record.id)
     return JSONResponse(
         message_batch(record, public_base_url(request)).model_dump(mode="json"),
@@ -64,23 +61,22 @@ async def get_batch(request: Request) -> Response:
 @API.post(BATCH + "/cancel", "batches_cancel")
 async def cancel_batch(request: Request) -> MessageBatch:
     """Cancel a message batch"""
-    principal, _ = await authorized(request)
-    record = await _service(request).cancel(principal.workspace_id, request.path_params["batch_id"])
+    batch = await owned(request, "batch_id")
+    record = await _service(request).cancel(*batch)
     return message_batch(record, public_base_url(request))
 
 
 @API.delete(BATCH, "batches_delete")
 async def delete_batch(request: Request) -> DeletedMessageBatch:
     """Delete an ended message batch"""
-    principal, _ = await authorized(request)
-    batch_id = request.path_params["batch_id"]
-    await _service(request).delete(principal.workspace_id, batch_id)
+    workspace_id, batch_id = await owned(request, "batch_id")
+    await _service(request).delete(workspace_id, batch_id)
     return DeletedMessageBatch(id=batch_id)
 
 
 @API.get(BATCH + "/results", "batches_results", response=JSONL)
 async def batch_results(request: Request) -> Response:
     """Stream the results of an ended batch (JSONL)"""
-    principal, _ = await authorized(request)
-    lines = await _service(request).results(principal.workspace_id, request.path_params["batch_id"])
+    batch = await owned(request, "batch_id")
+    lines = await _service(request).results(*batch)
     return StreamingResponse(lines, media_type="application/x-jsonl")

@@ -16,11 +16,12 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from epistula.api.callers import authorized
+from epistula.api.callers import authorized, owned
 from epistula.api.operations import BYTES, IDS_NOTE, PAGING, Api, Content, Param, array_param
 from epistula.api.paging import decode_page, listed, page_cursor
 from epistula.api.request import app_state, query_limit
-from epistula.errors import InternalServerError, InvalidRequestError, RequestTooLargeError
+from epistula.api.state import available
+from epistula.errors import InvalidRequestError, RequestTooLargeError
 from epistula.files.service import FileService, file_metadata
 from epistula.protocol.files import DeletedFile, FileMetadata, FilePage
 
@@ -49,10 +50,7 @@ UPLOAD = Content(
 
 
 def _service(request: Request) -> FileService:
-    service = app_state(request).files
-    if service is None:
-        raise InternalServerError("the Files API is not available on this server")
-    return service
+    return available(app_state(request).files, "the Files API")
 
 
 async def bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -154,8 +152,8 @@ async def list_files(request: Request) -> FilePage:
 @API.get(FILE, "files_retrieve")
 async def get_file(request: Request) -> FileMetadata:
     """Get a file's metadata"""
-    principal, _ = await authorized(request)
-    record = await _service(request).get(principal.workspace_id, request.path_params["file_id"])
+    file = await owned(request, "file_id")
+    record = await _service(request).get(*file)
     return file_metadata(record)
 
 
@@ -171,8 +169,8 @@ async def stream_chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
 @API.get(FILE + "/content", "files_content", response=BYTES)
 async def file_content(request: Request) -> Response:
     """Download a file's bytes (only downloadable files)"""
-    principal, _ = await authorized(request)
-    record, handle = await _service(request).open_download(principal.workspace_id, request.path_params["file_id"])
+    file = await owned(request, "file_id")
+    record, handle = await _service(request).open_download(*file)
     return StreamingResponse(
         stream_chunks(handle),
         media_type=record.mime_type,
@@ -186,7 +184,6 @@ async def file_content(request: Request) -> Response:
 @API.delete(FILE, "files_delete")
 async def delete_file(request: Request) -> DeletedFile:
     """Delete a file"""
-    principal, _ = await authorized(request)
-    file_id = request.path_params["file_id"]
-    await _service(request).delete(principal.workspace_id, file_id)
+    workspace_id, file_id = await owned(request, "file_id")
+    await _service(request).delete(workspace_id, file_id)
     return DeletedFile(id=file_id)

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from epistula.api.anthropic.files import FORM_OVERHEAD, bounded, stream_chunks
-from epistula.api.callers import authorized
+from epistula.api.callers import authorized, owned
 from epistula.api.operations import Api, Content, Param
 from epistula.api.paging import decode_page, page_cursor
 from epistula.api.request import app_state, query_limit
-from epistula.errors import InternalServerError, InvalidRequestError
+from epistula.api.state import available
+from epistula.errors import InvalidRequestError
 from epistula.protocol.skills import (
     DeletedSkill,
     DeletedSkillVersion,
@@ -58,10 +59,7 @@ PAGE_PARAMS = (
 
 
 def _service(request: Request) -> SkillService:
-    service = app_state(request).skills
-    if service is None:
-        raise InternalServerError("the Skills API is not available on this server")
-    return service
+    return available(app_state(request).skills, "the Skills API")
 
 
 async def _form(request: Request, service: SkillService) -> FormData:
@@ -139,16 +137,15 @@ def _next(has_more: bool, data: list[Skill] | list[SkillVersion]) -> str | None:
 @API.get(SKILL, "skills_retrieve")
 async def get_skill(request: Request) -> Skill:
     """Get a skill"""
-    principal, _ = await authorized(request)
-    return skill_object(await _service(request).get(principal.workspace_id, request.path_params["skill_id"]))
+    skill = await owned(request, "skill_id")
+    return skill_object(await _service(request).get(*skill))
 
 
 @API.delete(SKILL, "skills_delete")
 async def delete_skill(request: Request) -> DeletedSkill:
     """Delete a skill and all its versions"""
-    principal, _ = await authorized(request)
-    skill_id = request.path_params["skill_id"]
-    await _service(request).delete(principal.workspace_id, skill_id)
+    workspace_id, skill_id = await owned(request, "skill_id")
+    await _service(request).delete(workspace_id, skill_id)
     return DeletedSkill(id=skill_id)
 
 
@@ -180,27 +177,24 @@ async def list_versions(request: Request) -> SkillVersionPage:
 @API.get(VERSION, "skills_versions_retrieve")
 async def get_version(request: Request) -> SkillVersion:
     """Get a skill version"""
-    principal, _ = await authorized(request)
-    path = request.path_params
-    record = await _service(request).get_version(principal.workspace_id, path["skill_id"], path["version"])
+    version = await owned(request, "skill_id", "version")
+    record = await _service(request).get_version(*version)
     return version_object(record)
 
 
 @API.delete(VERSION, "skills_versions_delete")
 async def delete_version(request: Request) -> DeletedSkillVersion:
     """Delete a skill version (not a skill's only one)"""
-    principal, _ = await authorized(request)
-    path = request.path_params
-    version_id = await _service(request).delete_version(principal.workspace_id, path["skill_id"], path["version"])
+    version = await owned(request, "skill_id", "version")
+    version_id = await _service(request).delete_version(*version)
     return DeletedSkillVersion(id=version_id)
 
 
 @API.get(VERSION + "/content", "skills_versions_content", response=ZIP)
 async def download_version(request: Request) -> Response:
     """Download a skill version's files as a zip archive"""
-    principal, _ = await authorized(request)
-    path = request.path_params
-    record, handle = await _service(request).open_archive(principal.workspace_id, path["skill_id"], path["version"])
+    version = await owned(request, "skill_id", "version")
+    record, handle = await _service(request).open_archive(*version)
     return StreamingResponse(
         stream_chunks(handle),
         media_type="application/zip",

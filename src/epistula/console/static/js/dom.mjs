@@ -87,6 +87,15 @@ export function field(label, control, hint) {
   return h("label", { class: "field" }, h("span", { class: "field-label" }, label), control, hint ? h("small", {}, hint) : null);
 }
 
+/** Submitting `form` calls `handler` with `input`'s trimmed value, unless that is empty (the page stays). */
+export function onSubmitValue(form, input, handler) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    if (value) handler(value);
+  });
+}
+
 let uid = 0;
 export function uniqueId(prefix) {
   uid += 1;

@@ -2,7 +2,7 @@
 // (#/workspaces, #/keys, ...), and the one place errors are shown.
 
 import { adminKey, ApiError, configure, organization, setAdminKey } from "./api.mjs";
-import { clear, field, h } from "./dom.mjs";
+import { clear, field, h, onSubmitValue } from "./dom.mjs";
 import * as cost from "./views/cost.mjs";
 import * as keys from "./views/keys.mjs";
 import * as metrics from "./views/metrics.mjs";
@@ -107,10 +107,7 @@ function signInForm() {
     field("Admin API key", input),
     submit,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const key = input.value.trim();
-    if (!key) return;
+  onSubmitValue(form, input, async (key) => {
     submit.disabled = true;
     try {
       const org = await organization(key); // verifies the key before keeping it

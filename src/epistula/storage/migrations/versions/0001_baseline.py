@@ -12,23 +12,21 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-from epistula.storage.columns import BigInt, Flag, Seconds, counters, only_where, optional, public_id, required, seq
+from epistula.storage.columns import BigInt, Flag, Seconds, counters, only_where, optional, required, seq
+from epistula.storage.migrations.tables import create_listable
 
 revision = "0001"
 down_revision = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_listable(
         "batches",
-        seq(),
-        public_id(),
         *required(sa.Text, "workspace_id", "api_version", "processing_status"),
         *required(sa.Integer, "request_count", "open_count"),
         *required(Seconds, "created_at", "expires_at"),
         *optional(Seconds, "ended_at", "cancel_initiated_at", "archived_at"),
         *counters("n_succeeded", "n_errored", "n_canceled", "n_expired"),
-        sqlite_autoincrement=True,
     )
     op.create_index("batches_by_workspace", "batches", ["workspace_id", "seq"])
     op.create_index("batches_open", "batches", ["expires_at"], **only_where("processing_status <> 'ended'"))
@@ -48,37 +46,29 @@ def upgrade() -> None:
         "batch_requests_pending", "batch_requests", ["batch_seq", "idx"], **only_where("status = 'pending'")
     )
     op.create_index("batch_requests_running", "batch_requests", ["worker_id"], **only_where("status = 'running'"))
-    op.create_table(
+    create_listable(
         "files",
-        seq(),
-        public_id(),
         *required(sa.Text, "workspace_id", "filename", "mime_type"),
         *required(BigInt, "size_bytes"),
         *required(Seconds, "created_at"),
         *required(Flag, "downloadable", server_default=sa.false()),
         *optional(Seconds, "expires_at"),
-        sqlite_autoincrement=True,
     )
     op.create_index("files_by_workspace", "files", ["workspace_id", "seq"])
-    workspaces = op.create_table(
+    workspaces = create_listable(
         "workspaces",
-        seq(),
-        public_id(),
         *required(sa.Text, "name", "display_color"),
         *required(sa.Text, "tags", server_default=sa.text("'{}'")),
         *optional(sa.Text, "data_residency"),
         *required(Seconds, "created_at"),
         *optional(Seconds, "archived_at"),
-        sqlite_autoincrement=True,
     )
     op.bulk_insert(
         workspaces,
         [{"id": "wrkspc_default", "name": "Default", "display_color": "#6C5BB9", "created_at": time.time()}],
     )
-    op.create_table(
+    create_listable(
         "api_keys",
-        seq(),
-        public_id(),
         *required(sa.Text, "kind"),
         *required(sa.Text, "key_hash", unique=True),
         *required(sa.Text, "name"),
@@ -87,7 +77,6 @@ def upgrade() -> None:
         *required(Seconds, "created_at"),
         *optional(sa.Text, "created_by_id", "created_by_type"),
         *optional(Seconds, "expires_at"),
-        sqlite_autoincrement=True,
     )
     op.create_index("api_keys_by_workspace", "api_keys", ["workspace_id", "seq"])
     op.create_table(

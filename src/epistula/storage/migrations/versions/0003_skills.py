@@ -6,32 +6,27 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from epistula.storage.columns import BigInt, Seconds, public_id, required, seq
+from epistula.storage.columns import BigInt, Seconds, required
+from epistula.storage.migrations.tables import create_listable
 
 revision = "0003"
 down_revision = "0002"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_listable(
         "skills",
-        seq(),
-        public_id(),
         *required(sa.Text, "workspace_id", "name", "display_name", "source", "latest_version_id"),
         *required(Seconds, "created_at", "updated_at"),
-        sqlite_autoincrement=True,
     )
     op.create_index("skills_by_workspace", "skills", ["workspace_id", "seq"])
-    op.create_table(
+    create_listable(
         "skill_versions",
-        seq(),
-        public_id(),
         *required(sa.Text, "skill_id", "workspace_id", "version", "name", "description", "directory"),
         *required(BigInt, "size_bytes"),
         *required(sa.Integer, "file_count"),
         *required(Seconds, "created_at"),
         sa.UniqueConstraint("skill_id", "version"),
-        sqlite_autoincrement=True,
     )
     op.create_index("skill_versions_by_skill", "skill_versions", ["skill_id", "seq"])
 

@@ -2,7 +2,7 @@
 // disable/enable, archive.
 
 import { createKey, listAll, listKeys, listWorkspaces, updateKey } from "../api.mjs";
-import { append, clear, field, formatDate, h, table } from "../dom.mjs";
+import { append, clear, field, formatDate, h, onSubmitValue, table } from "../dom.mjs";
 import { busy, DEFAULT_WORKSPACE, loading, statusBadge } from "./common.mjs";
 
 const STATUSES = ["active", "inactive", "archived", "expired"];
@@ -41,10 +41,7 @@ export function render(root, ctx, params) {
   const createIn = h("select", { name: "workspace_id" });
   const submit = h("button", { type: "submit" }, "Create key");
   const form = h("form", { class: "inline-form", method: "post" }, field("Name", createName), field("Workspace", createIn), submit);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const name = createName.value.trim();
-    if (!name) return;
+  onSubmitValue(form, createName, async (name) => {
     try {
       const created = await busy(submit, () => createKey(name, createIn.value || undefined));
       createName.value = "";

@@ -1,7 +1,7 @@
 // Workspaces: list (archived ones on request), create, archive.
 
 import { archiveWorkspace, createWorkspace, listAll, listWorkspaces } from "../api.mjs";
-import { clear, field, formatDate, h, table } from "../dom.mjs";
+import { clear, field, formatDate, h, onSubmitValue, table } from "../dom.mjs";
 import { busy, DEFAULT_WORKSPACE, loading, statusBadge } from "./common.mjs";
 
 export function render(root, ctx) {
@@ -16,10 +16,7 @@ export function render(root, ctx) {
     field("Name", name),
     submit,
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const value = name.value.trim();
-    if (!value) return;
+  onSubmitValue(form, name, async (value) => {
     try {
       const workspace = await busy(submit, () => createWorkspace(value));
       ctx.notify(`Created workspace “${workspace.name}” (${workspace.id}).`);
