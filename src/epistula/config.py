@@ -273,6 +273,10 @@ class Settings(BaseSettings):
     prompt_cache_bytes: int = 1 << 30
     """RAM for prompt-cache entries (KV snapshots of ``cache_control`` prefixes) per model;
     least recently used entries are evicted beyond it, 0 turns breakpoint caching off."""
+    parked_cache_bytes: int = Field(default=256 << 20, ge=0)
+    """RAM per model for idle prefix caches moved out of a unified KV cache when the engine
+    runs out of work (a later prompt sharing their prefix gets them back instead of
+    prefilling); least recently used ones go first, 0 forgets them instead."""
     prompt_cache_min_tokens: int = 1024
     """Shorter breakpoint prefixes are not cached (reported as uncached input, like the
     real API's minimum cacheable prompt length)."""

@@ -144,7 +144,13 @@ def test_max_tokens_zero_prewarms(engine: LlamaCppEngine) -> None:
 def test_unified_kv_cache_restores_too() -> None:
     async def scenario() -> None:
         eng = LlamaCppEngine(
-            str(MODEL), n_ctx=2048, n_seq_max=2, kv_unified=True, n_threads=1, prompt_cache_min_tokens=64
+            str(MODEL),
+            n_ctx=2048,
+            n_seq_max=2,
+            kv_unified=True,
+            n_threads=1,
+            prompt_cache_min_tokens=64,
+            parked_cache_bytes=0,  # the evicted slot's cells are not parked: the snapshot restores them
         )
         await eng.start()
         try:

@@ -64,6 +64,7 @@ def build_engine(settings: Settings, model: ModelConfig) -> Engine:
         name=model.id,
         prompt_cache_bytes=settings.prompt_cache_bytes,
         prompt_cache_min_tokens=settings.prompt_cache_min_tokens,
+        parked_cache_bytes=settings.parked_cache_bytes,
         kv_cache_tokens=settings.kv_cache_tokens,
         mmproj=str(resolve_model_path(model.mmproj)) if model.mmproj else None,
     )

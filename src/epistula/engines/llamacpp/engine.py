@@ -41,6 +41,7 @@ from epistula.engines.base import (
 )
 from epistula.engines.llamacpp.kv_layout import plan_layout
 from epistula.engines.llamacpp.native import NativeContext, NativeModel
+from epistula.engines.llamacpp.parking import PARKED_BYTES, ParkingLot
 from epistula.engines.llamacpp.scheduler import Scheduler
 from epistula.engines.llamacpp.slots import Job, Outcome
 from epistula.engines.llamacpp.threads import ThreadPolicy
@@ -73,6 +74,8 @@ class LlamaCppEngine:
     ``prefill_chunk`` prompt tokens so their streams keep flowing. ``max_queue``
     is how many requests may wait for a free sequence slot before
     :class:`~epistula.engines.base.EngineOverloaded` is raised.
+    ``parked_cache_bytes`` bounds the host memory for idle prefix caches moved
+    out of a unified cache (:mod:`~epistula.engines.llamacpp.parking`).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class LlamaCppEngine:
         prefill_chunk: int = 64,
         prompt_cache_bytes: int = 1 << 30,
         prompt_cache_min_tokens: int = 1024,
+        parked_cache_bytes: int = PARKED_BYTES,
         kv_cache_tokens: int | None = None,
         mmproj: str | None = None,
     ) -> None:
@@ -114,6 +118,7 @@ class LlamaCppEngine:
         self._closed = False
         self.prompt_cache = PromptCache(budget_bytes=prompt_cache_bytes, min_tokens=prompt_cache_min_tokens)
         """``cache_control`` prefixes of every namespace, as KV snapshots."""
+        self._parked_cache_bytes = parked_cache_bytes
         self._reused = 0
         self._prefilled = 0
         self._mmproj = mmproj
@@ -204,6 +209,7 @@ class LlamaCppEngine:
             max_queue=self._max_queue,
             prefill_chunk=self._prefill_chunk,
             cache=self.prompt_cache,
+            parking=ParkingLot(self._parked_cache_bytes),
             vision=vision,
         )
         await asyncio.to_thread(scheduler.start)

@@ -44,6 +44,7 @@ from epistula.engines.base import (
 from epistula.engines.llamacpp.delivery import Mailboxes
 from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
+from epistula.engines.llamacpp.parking import ParkingLot
 from epistula.engines.llamacpp.slots import Job, Outcome, SlotTable, restore
 from epistula.engines.llamacpp.threads import ThreadPolicy
 from epistula.engines.llamacpp.vision import ImageDecodeFailed, Projector, image_at, text_end
@@ -66,6 +67,7 @@ class Scheduler:
         max_queue: int,
         prefill_chunk: int,
         cache: PromptCache | None = None,
+        parking: ParkingLot | None = None,
         vision: Projector | None = None,
     ) -> None:
         self._model = model
@@ -85,7 +87,7 @@ class Scheduler:
         self._stopping = False
         self._orders = itertools.count()
         self._ticks = itertools.count(1)
-        self._slots = SlotTable(n_seq_max)
+        self._slots = SlotTable(n_seq_max, parking)
         self._active: list[Job] = []
         self._outbox: list[tuple[Job, Outcome]] = []
         self._mailboxes = Mailboxes()

@@ -147,18 +147,17 @@ class SlotTable:
         cached = sorted(self.cached_idle(), key=lambda s: s.last_used, reverse=True)
         if not ctx.kv_unified or len(cached) < 2 or any(s.job for s in self.slots):
             return
-        for slot in reversed(cached):  # the one kept last: clearing the cache empties every sequence
+        kept, *older = cached
+        for slot in older:
             data = ctx.seq_snapshot(slot.seq_id)
             ctx.seq_rm(slot.seq_id)
-            tokens, slot.tokens = tuple(slot.tokens), []
-            if data is None:
-                continue
-            if slot is cached[0]:
-                ctx.clear()  # every sequence is empty now: the cache fills from cell 0 again
-                if ctx.seq_restore(data, slot.seq_id):
-                    slot.tokens = list(tokens)
-            else:
-                self.parking.park(Parked(slot.namespace, tokens, data, slot.last_used))
+            if data is not None:
+                self.parking.park(Parked(slot.namespace, tuple(slot.tokens), data, slot.last_used))
+            slot.tokens = []
+        data = ctx.seq_snapshot(kept.seq_id)
+        ctx.clear()  # every sequence is empty now: the cache fills from cell 0 again
+        if data is None or not ctx.seq_restore(data, kept.seq_id):
+            kept.tokens = []
 
     def _choose(self, job: Job, free: list[Slot], shared_cells: bool) -> tuple[Slot, Slot | None, int]:
         """Return (target slot, prefix source, reusable length).
