@@ -123,3 +123,13 @@ def test_url_sources_are_off_by_default(fake_server: LiveServer, site: Site) -> 
     with pytest.raises(anthropic.BadRequestError, match="does not fetch document URLs"):
         create(fake_server.client(), ask(document))
     assert site.hits == {}
+
+
+def test_an_image_url_inside_a_custom_content_document(vision_server: LiveServer, site: Site) -> None:
+    client = vision_server.client()
+
+    def document(picture: dict[str, Any]) -> list[dict[str, Any]]:
+        content = [{"type": "text", "text": "A caption."}, picture]
+        return ask({"type": "document", "source": {"type": "content", "content": content}})
+
+    assert count(client, document(url_image(site.url("/cat.png")))) == count(client, document(image(PICTURE)))
