@@ -104,6 +104,8 @@ class Scheduler:
         self._ctx: NativeContext | None = None
         self._batch: NativeBatch | None = None
         self._ready = threading.Event()
+        self._encoded = False
+        """An image encoding finished since the worker last looked (set under ``_cond``)."""
         self._startup_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="llamacpp-worker", daemon=True)
         self.context_window = layout.window
@@ -205,6 +207,9 @@ class Scheduler:
         assert ctx is not None and batch is not None
         while self._active:
             in_batch = self._fill_batch(batch)
+            if batch.n_tokens == 0:  # every stream waits for the vision encoder
+                self._wait_for_encoder()
+                return
             status = self._decode(batch)
             if status == 0:
                 self._after_decode(in_batch)
@@ -358,14 +363,18 @@ class Scheduler:
         return in_batch
 
     def _read_images(self) -> None:
-        """Decode the image runs that prefills have reached (vision encoder + embeddings).
-        With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
+        """Decode the image runs that prefills have reached, once the projector's encoder thread
+        has encoded them (a run not encoded yet waits there, off the step). With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
         for job in [j for j in self._active if j.images and j.next_token is None]:
             while not job.done and (image := image_at(job.images, job.n_past)) is not None:
                 ctx, slot, end = self._ctx, job.slot, image.start + image.length
                 assert ctx is not None and slot is not None and self._vision is not None
                 try:
-                    pos = self._vision.decode(ctx, image.data, image.chunk, job.n_past, slot.seq_id, self._n_batch)
+                    pos = self._vision.decode(
+                        ctx, job.images, image, job.n_past, slot.seq_id, self._n_batch, self._wake
+                    )
+                    if pos is None:
+                        break  # the encoder thread reads it; other streams go on meanwhile
                     if pos != end:
                         raise EngineError(f"the image took {pos - job.n_past} positions, not {image.length}")
                 except ImageDecodeFailed as exc:
@@ -377,6 +386,18 @@ class Scheduler:
                     self._fail(job, exc, drop_kv=True)
                     break
                 self._advance_prompt(job, end)
+
+    def _wake(self) -> None:
+        """An image encoding is done (called on the encoder thread)."""
+        with self._cond:
+            self._encoded = True
+            self._cond.notify_all()
+
+    def _wait_for_encoder(self) -> None:
+        with self._cond:
+            if not self._encoded and not self._stopping:
+                self._cond.wait(0.1)  # submit() and _wake() notify
+            self._encoded = False
 
     def _advance_prompt(self, job: Job, end: int) -> bool:
         """The prompt is in the sequence up to ``end`` (text or image); write the cache when
