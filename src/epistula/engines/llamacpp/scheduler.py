@@ -364,19 +364,20 @@ class Scheduler:
 
     def _read_images(self) -> None:
         """Decode the image runs that prefills have reached, once the projector's encoder thread
-        has encoded them (a run not encoded yet waits there, off the step). With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
+        has encoded them (a run not encoded yet waits, off the step), in prefill-sized slices
+        while other streams decode. With no KV room the cache grows (or idle caches go) as
+        for text, then the image is read again."""
         for job in [j for j in self._active if j.images and j.next_token is None]:
             while not job.done and (image := image_at(job.images, job.n_past)) is not None:
                 ctx, slot, end = self._ctx, job.slot, image.start + image.length
                 assert ctx is not None and slot is not None and self._vision is not None
+                limit = self._prefill_chunk if self._decoding() else self._n_batch  # streams wait less
                 try:
-                    pos = self._vision.decode(
-                        ctx, job.images, image, job.n_past, slot.seq_id, self._n_batch, self._wake
-                    )
+                    pos = self._vision.decode(ctx, job.images, image, job.n_past, slot.seq_id, limit, self._wake)
                     if pos is None:
                         break  # the encoder thread reads it; other streams go on meanwhile
-                    if pos != end:
-                        raise EngineError(f"the image took {pos - job.n_past} positions, not {image.length}")
+                    if not job.n_past < pos <= end:
+                        raise EngineError(f"the image decode ended at {pos}, outside its run ({job.n_past}..{end})")
                 except ImageDecodeFailed as exc:
                     ctx.seq_rm(slot.seq_id, job.n_past, -1)
                     if not (self._grow() or self._relieve_kv_pressure()):
@@ -385,7 +386,8 @@ class Scheduler:
                 except EngineError as exc:
                     self._fail(job, exc, drop_kv=True)
                     break
-                self._advance_prompt(job, end)
+                if self._advance_prompt(job, pos) or (pos < end and self._decoding()):
+                    break  # the rest of the image in the next steps, between the streams' tokens
 
     def _wake(self) -> None:
         """An image encoding is done (called on the encoder thread)."""

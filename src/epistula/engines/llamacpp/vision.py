@@ -244,10 +244,12 @@ class Projector:
         n_batch: int,
         wake: Callable[[], None],
     ) -> int | None:
-        """Decode the embeddings of run ``image`` (one of the prompt's ``images``) into
-        sequence ``seq_id`` from position ``n_past``; returns the position after it. When
-        the run is not encoded yet, starts encoding it (and the same image's later runs) on
-        the encoder thread and returns None at once; ``wake`` is called when one is done."""
+        """Decode embeddings of run ``image`` (one of the prompt's ``images``) into sequence
+        ``seq_id`` from position ``n_past`` (the run's start or a position in it), at most
+        ``n_batch`` of them (the whole run for projectors that attend across it
+        non-causally); returns the position after them. When the run is not encoded yet,
+        starts encoding it (and the same image's later runs) on the encoder thread and
+        returns None at once; ``wake`` is called when one is done."""
         key = (image.digest, image.chunk)
         future = self._encoded.get(key)
         if future is None or not future.done():
@@ -260,6 +262,16 @@ class Projector:
         except EngineError:
             self._encoded.pop(key)
             raise
+        if mtmd.mtmd_decode_use_non_causal(self._live(), encoded.chunk):
+            pos = self._decode_whole(ctx, encoded, n_past, seq_id, image.length)
+        else:
+            count = min(n_batch, image.start + image.length - n_past)
+            pos = self._decode_slice(ctx, encoded, n_past - image.start, count, n_past, seq_id)
+        if pos >= image.start + image.length:
+            self._drop(key)
+        return pos
+
+    def _decode_whole(self, ctx: NativeContext, encoded: _Encoded, n_past: int, seq_id: int, n_batch: int) -> int:
         after = ll.llama_pos(0)
         status = mtmd.mtmd_helper_decode_image_chunk(
             self._live(), ctx.handle, encoded.chunk, encoded.embeddings, n_past, seq_id, n_batch,
@@ -267,8 +279,28 @@ class Projector:
         )  # fmt: skip
         if status != 0:  # kept: read again once the cache has room
             raise ImageDecodeFailed(f"decoding the image embeddings failed (status {status})")
-        self._drop(key)
         return int(after.value)
+
+    def _decode_slice(
+        self, ctx: NativeContext, encoded: _Encoded, offset: int, count: int, n_past: int, seq_id: int
+    ) -> int:
+        """Embeddings ``offset`` to ``offset + count`` of a run into the sequence at ``n_past``."""
+        batch = ll.llama_batch_init(count, self._n_embd, 1)
+        try:
+            width = self._n_embd * ctypes.sizeof(ctypes.c_float)
+            ctypes.memmove(batch.embd, ctypes.addressof(encoded.embeddings) + offset * width, count * width)
+            for i in range(count):
+                batch.pos[i] = n_past + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq_id
+                batch.logits[i] = 0
+            batch.n_tokens = count
+            status = ll.llama_decode(ctx.handle, batch)
+        finally:
+            ll.llama_batch_free(batch)
+        if status != 0:  # kept: read again once the cache has room
+            raise ImageDecodeFailed(f"decoding the image embeddings failed (status {status})")
+        return n_past + count
 
     def _live(self) -> mtmd.mtmd_context_p:
         if self._handle is None:
@@ -286,12 +318,16 @@ class Projector:
 
 
 def image_at(images: tuple[PromptImage, ...], pos: int) -> PromptImage | None:
-    """The image run starting at prompt position ``pos``, if any."""
-    return next((image for image in images if image.start == pos), None)
+    """The image run that prompt position ``pos`` is in (its start, or a part way through
+    it: a run is decoded in slices), if any."""
+    return next((image for image in images if image.start <= pos < image.start + image.length), None)
 
 
 def text_end(images: tuple[PromptImage, ...], pos: int, end: int) -> int:
-    """Where prefilling text from ``pos`` must stop: ``end``, or an image run before it."""
+    """Where prefilling text from ``pos`` must stop: ``end``, or an image run before it
+    (``pos`` itself when it is in one)."""
+    if image_at(images, pos) is not None:
+        return pos
     return min([end, *(image.start for image in images if pos <= image.start < end)])
 
 
