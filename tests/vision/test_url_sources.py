@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from conftest import MODEL, LiveServer
@@ -133,3 +134,22 @@ def test_an_image_url_inside_a_custom_content_document(vision_server: LiveServer
         return ask({"type": "document", "source": {"type": "content", "content": content}})
 
     assert count(client, document(url_image(site.url("/cat.png")))) == count(client, document(image(PICTURE)))
+
+
+def test_an_http_image_url_through_the_openai_chat_api(vision_server: LiveServer, site: Site) -> None:
+    client = openai.OpenAI(base_url=vision_server.base_url + "/v1", api_key=vision_server.api_key, max_retries=0)
+    reply = client.chat.completions.create(
+        model=MODEL,
+        max_tokens=2,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": site.url("/cat.png")}},
+                    {"type": "text", "text": "What is in the picture?"},
+                ],
+            }
+        ],
+    )
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens == count(vision_server.client(), ask(image(PICTURE)))
