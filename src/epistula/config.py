@@ -154,6 +154,11 @@ class UrlSourceSettings(WebFetchSettings):
 
     max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     """Largest body read (an image is also held to 5 MB, a PDF to 32 MB)."""
+    max_per_request: int = Field(default=100, gt=0)
+    """Most URL sources one request may name (the real API's image limit)."""
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Most bytes fetched for one request, all its URL sources together (the real API's
+    request size limit: URLs do not get around it)."""
     timeout: float = Field(default=10.0, gt=0)
     max_url_length: int = Field(default=2048, gt=0)
     user_agent: str = "epistula-url-source/1"

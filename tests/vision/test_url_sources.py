@@ -16,7 +16,9 @@ import pytest
 
 from conftest import MODEL, LiveServer
 from epistula.config import Settings, UrlSourceSettings
-from epistula.errors import InvalidRequestError
+from epistula.errors import InvalidRequestError, RequestTooLargeError
+from epistula.files.sources import resolve_file_documents
+from epistula.protocol.messages import MessageCountTokensParams
 from epistula.servertools.url_sources import UrlSourceFetcher
 from files.test_files_sdk import make_pdf
 from webfetch.conftest import Site, serving
@@ -153,3 +155,22 @@ def test_an_http_image_url_through_the_openai_chat_api(vision_server: LiveServer
     )
     assert reply.usage is not None
     assert reply.usage.prompt_tokens == count(vision_server.client(), ask(image(PICTURE)))
+
+
+def test_a_request_s_url_sources_are_bounded_in_number_and_bytes(site: Site) -> None:
+    def resolve(**limits: int) -> None:
+        settings = UrlSourceSettings(
+            enabled=True, allowed_domains=["127.0.0.1"], allowed_networks=["127.0.0.0/8"], **limits
+        )
+        params = MessageCountTokensParams.model_validate(
+            {"model": MODEL, "messages": ask(url_image(site.url("/cat.png")), url_image(site.url("/mislabeled")))}
+        )
+        asyncio.run(resolve_file_documents(params, None, "ws", urls=UrlSourceFetcher(settings), vision=True))
+
+    site.hits.clear()
+    with pytest.raises(InvalidRequestError, match="2 URL sources > 1 maximum per request"):
+        resolve(max_per_request=1)
+    assert site.hits == {}
+    with pytest.raises(RequestTooLargeError, match=r"content\.1\.image\.source\.url: the request.s URL sources exceed"):
+        resolve(max_request_bytes=len(PICTURE) + 10)
+    resolve(max_per_request=2, max_request_bytes=2 * len(PICTURE))

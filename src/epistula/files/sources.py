@@ -18,7 +18,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from epistula.errors import InvalidRequestError, NotFoundError
+from epistula.errors import InvalidRequestError, NotFoundError, RequestTooLargeError
 from epistula.protocol.content import (
     Base64ImageSource,
     Base64PDFSource,
@@ -43,6 +43,11 @@ P = TypeVar("P", MessageCreateParams, MessageCountTokensParams)
 class UrlSources(Protocol):
     """Fetches ``url`` sources within the operator's policy (``servertools.url_sources``)."""
 
+    max_per_request: int
+    """Most URL sources one request may name."""
+    max_request_bytes: int
+    """Most bytes fetched for one request, all its URL sources together."""
+
     async def image(self, url: str, where: str) -> Base64ImageSource:
         """The image at ``url`` (a 400 naming ``where`` when it cannot be fetched or is no image)."""
         ...
@@ -52,7 +57,7 @@ class UrlSources(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Resolver:
     files: FileService | None
     workspace_id: str
@@ -60,6 +65,27 @@ class _Resolver:
     vision: bool
     """The model sees: PDFs bring page images, and image URLs are fetched (else they are
     left for validation to refuse, without a fetch)."""
+    fetched: int = 0
+    """Bytes fetched for URL sources so far."""
+
+    def count_urls(self, block: Any) -> int:
+        if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
+            return sum(self.count_urls(inner) for inner in block.content)
+        if isinstance(block, DocumentBlockParam) and isinstance(block.source, ContentBlockSource):
+            content = block.source.content
+            return sum(self.count_urls(part) for part in content) if isinstance(content, list) else 0
+        is_pdf = isinstance(block, DocumentBlockParam) and isinstance(block.source, URLPDFSource)
+        is_image = isinstance(block, ImageBlockParam) and isinstance(block.source, URLImageSource) and self.vision
+        return int(is_pdf or is_image)
+
+    def spent(self, size: int, where: str) -> None:
+        """``size`` more bytes fetched, within the request's byte budget for URL sources."""
+        assert self.urls is not None
+        self.fetched += size
+        if self.fetched > self.urls.max_request_bytes:
+            raise RequestTooLargeError(
+                f"{where}: the request's URL sources exceed {self.urls.max_request_bytes} bytes together"
+            )
 
     def needs_rewrite(self, block: Any) -> bool:
         if isinstance(block, DocumentBlockParam):
@@ -91,6 +117,7 @@ class _Resolver:
             text = await pdf_source(data, f"{where}.source", None, images=self.vision)
         elif isinstance(source, URLPDFSource) and self.urls is not None:
             data = await self.urls.pdf(source.url, f"{where}.source.url")
+            self.spent(len(data), f"{where}.source.url")
             text = await pdf_source(data, f"{where}.source", None, images=self.vision)
         elif isinstance(source, ContentBlockSource) and isinstance(source.content, list):
             content = [
@@ -118,7 +145,10 @@ class _Resolver:
         Validation then checks it like any base64 image."""
         source = block.source
         if isinstance(source, URLImageSource) and self.urls is not None and self.vision:
-            return block.model_copy(update={"source": await self.urls.image(source.url, f"{where}.source.url")})
+            fetched = await self.urls.image(source.url, f"{where}.source.url")
+            encoded = fetched.data  # the bytes count, not their base64
+            self.spent(len(encoded) * 3 // 4 - encoded.endswith("=") - encoded.endswith("=="), f"{where}.source.url")
+            return block.model_copy(update={"source": fetched})
         if not isinstance(source, FileImageSource):
             return block
         if self.files is None:
@@ -164,6 +194,10 @@ async def resolve_file_documents(
     needs = resolver.needs_rewrite
     if not any(isinstance(m.content, list) and any(needs(b) for b in m.content) for m in params.messages):
         return params
+    if urls is not None:
+        named = sum(resolver.count_urls(b) for m in params.messages if isinstance(m.content, list) for b in m.content)
+        if named > urls.max_per_request:
+            raise InvalidRequestError(f"messages: {named} URL sources > {urls.max_per_request} maximum per request")
     messages = []
     for i, message in enumerate(params.messages):
         if isinstance(message.content, str) or not any(needs(b) for b in message.content):

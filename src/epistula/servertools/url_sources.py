@@ -37,6 +37,8 @@ class UrlSourceFetcher:
 
     def __init__(self, settings: UrlSourceSettings) -> None:
         self.settings = settings
+        self.max_per_request = settings.max_per_request
+        self.max_request_bytes = settings.max_request_bytes
         self._fetcher = WebFetcher(settings)
 
     async def _get(self, url: str, limit: int, where: str) -> bytes:
@@ -44,7 +46,7 @@ class UrlSourceFetcher:
             raise InvalidRequestError(f"{where}: fetching URL sources is not enabled on this server")
 
         async def read(final_url: str, response: httpcore.Response) -> bytes:
-            return await read_body(response, limit)
+            return await read_body(response, min(limit, self.settings.max_bytes))
 
         try:
             return await self._fetcher.get(url, read)

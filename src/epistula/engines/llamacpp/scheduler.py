@@ -104,8 +104,6 @@ class Scheduler:
         self._ctx: NativeContext | None = None
         self._batch: NativeBatch | None = None
         self._ready = threading.Event()
-        self._encoded = False
-        """An image encoding finished since the worker last looked (set under ``_cond``)."""
         self._startup_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="llamacpp-worker", daemon=True)
         self.context_window = layout.window
@@ -207,8 +205,9 @@ class Scheduler:
         assert ctx is not None and batch is not None
         while self._active:
             in_batch = self._fill_batch(batch)
-            if batch.n_tokens == 0:  # every stream waits for the vision encoder
-                self._wait_for_encoder()
+            if batch.n_tokens == 0:  # every stream waits for the vision encoder, whose thread wakes us
+                with self._cond:
+                    self._cond.wait(0.05)
                 return
             status = self._decode(batch)
             if status == 0:
@@ -390,16 +389,9 @@ class Scheduler:
                     break  # the rest of the image in the next steps, between the streams' tokens
 
     def _wake(self) -> None:
-        """An image encoding is done (called on the encoder thread)."""
+        """An image encoding is done (the encoder thread)."""
         with self._cond:
-            self._encoded = True
             self._cond.notify_all()
-
-    def _wait_for_encoder(self) -> None:
-        with self._cond:
-            if not self._encoded and not self._stopping:
-                self._cond.wait(0.1)  # submit() and _wake() notify
-            self._encoded = False
 
     def _advance_prompt(self, job: Job, end: int) -> bool:
         """The prompt is in the sequence up to ``end`` (text or image); write the cache when
