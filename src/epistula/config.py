@@ -145,6 +145,25 @@ class WebFetchSettings(BaseModel):
     user_agent: str = "epistula-web-fetch/1"
 
 
+class UrlSourceSettings(WebFetchSettings):
+    """Fetching ``url`` sources of ``image`` and PDF ``document`` blocks (docs/vision.md).
+
+    The same egress policy as ``web_fetch``: off by default, a host must be on
+    ``allowed_domains`` (``*``: any public host, as the real API), and only public
+    addresses are reached unless ``allowed_networks`` lists more."""
+
+    max_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Largest body read (an image is also held to 5 MB, a PDF to 32 MB)."""
+    max_per_request: int = Field(default=100, gt=0)
+    """Most URL sources one request may name (the real API's image limit)."""
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Most bytes fetched for one request, all its URL sources together (the real API's
+    request size limit: URLs do not get around it)."""
+    timeout: float = Field(default=10.0, gt=0)
+    max_url_length: int = Field(default=2048, gt=0)
+    user_agent: str = "epistula-url-source/1"
+
+
 class WebSearchSettings(BaseModel):
     """The ``web_search`` server tool's backend (README: "Server tools")."""
 
@@ -366,6 +385,9 @@ class Settings(BaseSettings):
     """Most files one skill upload may have."""
     web_fetch: WebFetchSettings = Field(default_factory=WebFetchSettings)
     """The ``web_fetch`` server tool (``EPISTULA_WEB_FETCH__ENABLED=true`` and an allow-list turn it on)."""
+    url_sources: UrlSourceSettings = Field(default_factory=UrlSourceSettings)
+    """Image and PDF ``url`` sources (``EPISTULA_URL_SOURCES__ENABLED=true`` and an allow-list
+    turn fetching on; off: they get a 400)."""
     web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
     """The ``web_search`` server tool's backend (``EPISTULA_WEB_SEARCH__SEARXNG_URL`` turns it on)."""
 

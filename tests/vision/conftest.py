@@ -1,4 +1,5 @@
-"""A real server (SmolLM2-135M on llama.cpp) with the tiny test projector: a vision model."""
+"""A real server (SmolLM2-135M on llama.cpp) with the tiny test projector: a vision model
+that may fetch URL sources from 127.0.0.1 (a test site)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import API_KEY, LiveServer, start_server
-from epistula.config import Settings
+from epistula.config import Settings, UrlSourceSettings
 
 from .projector import build_projector
 
@@ -23,6 +24,8 @@ def vision_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
         n_ctx=2048,
         mmproj=str(build_projector(tmp / "mmproj-test.gguf")),
         prompt_cache_min_tokens=1,
+        # URL sources on, for the local test site only (loopback is refused unless listed).
+        url_sources=UrlSourceSettings(enabled=True, allowed_domains=["127.0.0.1"], allowed_networks=["127.0.0.0/8"]),
     )
     live = start_server(settings, startup_timeout=300.0)
     yield live

@@ -26,22 +26,34 @@ _FFN = 64
 _TEXT_EMBD = 576  # SmolLM2-135M
 
 
-def build_projector(path: Path, kind: str = "mlp") -> Path:
+def build_projector(
+    path: Path,
+    kind: str = "mlp",
+    *,
+    width: int = _WIDTH,
+    patch: int = _PATCH,
+    embd: int = _EMBD,
+    ffn: int = _FFN,
+    blocks: int = 1,
+) -> Path:
     """``kind``: ``mlp`` (LLaVA), or ``idefics3`` (SmolVLM's: its tag tokens around each
-    image are missing from SmolLM2's vocabulary, so it does not fit the default model)."""
+    image are missing from SmolLM2's vocabulary, so it does not fit the default model).
+    The sizes default to the tiny test encoder; a benchmark makes a real-sized one (a
+    ViT-B/16 at 224 pixels: ``width=224, patch=16, embd=768, ffn=3072, blocks=12``), which
+    takes ``(width // patch) ** 2`` tokens per image."""
     rng = np.random.default_rng(0)
     writer = gguf.GGUFWriter(str(path), "clip")
     writer.add_string("general.name", "epistula test projector")
     writer.add_string("clip.projector_type", kind)
     writer.add_bool("clip.has_vision_encoder", True)
     for key, value in {
-        "image_size": _WIDTH,
-        "patch_size": _PATCH,
-        "embedding_length": _EMBD,
-        "feed_forward_length": _FFN,
+        "image_size": width,
+        "patch_size": patch,
+        "embedding_length": embd,
+        "feed_forward_length": ffn,
         "projection_dim": _TEXT_EMBD,
-        "block_count": 1,
-        "attention.head_count": 2,
+        "block_count": blocks,
+        "attention.head_count": max(2, embd // 64),
     }.items():
         writer.add_uint32(f"clip.vision.{key}", value)
     writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
@@ -62,25 +74,26 @@ def build_projector(path: Path, kind: str = "mlp") -> Path:
 
     llava = kind == "mlp"
     if llava:
-        weights("v.class_embd", _EMBD)
-        norm("v.pre_ln", _EMBD)
+        weights("v.class_embd", embd)
+        norm("v.pre_ln", embd)
     else:
         writer.add_uint32("clip.vision.projector.scale_factor", 2)
-        norm("v.post_ln", _EMBD)
-    weights("v.patch_embd.weight", _EMBD, 3, _PATCH, _PATCH)
-    writer.add_tensor("v.patch_embd.bias", np.zeros(_EMBD, dtype=np.float32))
-    weights("v.position_embd.weight", (_WIDTH // _PATCH) ** 2 + llava, _EMBD)
-    for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
-        linear(f"v.blk.0.{name}", _EMBD, _EMBD)
-    norm("v.blk.0.ln1", _EMBD)
-    norm("v.blk.0.ln2", _EMBD)
-    linear("v.blk.0.ffn_up", _FFN, _EMBD)
-    linear("v.blk.0.ffn_down", _EMBD, _FFN)
+        norm("v.post_ln", embd)
+    weights("v.patch_embd.weight", embd, 3, patch, patch)
+    writer.add_tensor("v.patch_embd.bias", np.zeros(embd, dtype=np.float32))
+    weights("v.position_embd.weight", (width // patch) ** 2 + llava, embd)
+    for block in range(blocks):
+        for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            linear(f"v.blk.{block}.{name}", embd, embd)
+        norm(f"v.blk.{block}.ln1", embd)
+        norm(f"v.blk.{block}.ln2", embd)
+        linear(f"v.blk.{block}.ffn_up", ffn, embd)
+        linear(f"v.blk.{block}.ffn_down", embd, ffn)
     if llava:
-        linear("mm.0", _TEXT_EMBD, _EMBD)
+        linear("mm.0", _TEXT_EMBD, embd)
         linear("mm.2", _TEXT_EMBD, _TEXT_EMBD)
     else:
-        weights("mm.model.fc.weight", _TEXT_EMBD, _EMBD * 4)
+        weights("mm.model.fc.weight", _TEXT_EMBD, embd * 4)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

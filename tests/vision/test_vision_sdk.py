@@ -107,7 +107,7 @@ def test_file_sourced_image(vision_server: LiveServer) -> None:
     [
         (image(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), "Could not process image"),
         (image(png(8001, 1)), "image dimensions exceed max allowed size"),
-        ({"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}, "does not fetch image URLs"),
+        ({"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}, "Unable to download"),
     ],
 )
 def test_bad_images_get_the_error_envelope(vision_server: LiveServer, block: dict[str, Any], message: str) -> None:

@@ -5,7 +5,7 @@ citation object that points at it.
 ``document_index`` counts every ``document`` block of the request in order, across all
 messages (inside ``tool_result`` content too), whether or not its citations are enabled,
 as the real API documents it. Documents arrive here after
-:func:`epistula.files.service.resolve_file_documents`, so PDFs and files are already
+:func:`epistula.files.sources.resolve_file_documents`, so PDFs and files are already
 text; :class:`~epistula.files.service.ExtractedTextSource` still carries the page texts
 and the file id; so do the fetched PDFs of web fetch (``epistula.servertools.web_documents``).
 """

@@ -1,16 +1,19 @@
-"""PDF text extraction in a sandboxed subprocess.
+"""PDF text extraction (and page images, for vision models) in a sandboxed subprocess.
 
-A hostile PDF can make a parser loop or allocate without bound, so pypdf never runs in
-the server process: each extraction is a fresh ``python -m epistula.files.pdf`` child that
-first limits its own CPU time and address space (``resource.setrlimit``), reads the PDF
+A hostile PDF can make a parser loop or allocate without bound, so pypdf and PDFium never
+run in the server process: each extraction is a fresh ``python -m epistula.files.pdf`` child
+that first limits its own CPU time and address space (``resource.setrlimit``), reads the PDF
 on stdin, checks the page budget before extracting anything, and writes the page texts
-as JSON. The server checks the byte budget before starting it, bounds the wall time, runs
-a few at a time, and turns any failure into a 400 without echoing the parser's message.
+(and, when asked, each page rendered by PDFium as a PNG of at most :data:`PAGE_IMAGE_SIDE`
+pixels on its longer side) as JSON. The server checks the byte budget before starting it,
+bounds the wall time, runs a few at a time, and turns any failure into a 400 without
+echoing the parser's message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -27,6 +30,8 @@ MEMORY_BYTES = 2 * 1024 * 1024 * 1024
 """Address-space limit of the child (the interpreter and pypdf take about 100 MB)."""
 WALL_SECONDS = 60.0
 CONCURRENCY = 2
+PAGE_IMAGE_SIDE = 1024
+"""The longer side, in pixels, of a rendered page image (the real API's long side is ~1568)."""
 """Extractions running at once per event loop; others wait their turn."""
 
 _TOO_MANY_PAGES = "too_many_pages"
@@ -50,6 +55,16 @@ def _child_env() -> dict[str, str]:
 
 async def pdf_pages(data: bytes, where: str) -> tuple[str, ...]:
     """The text of each page of the PDF ``data``, in order (pypdf's extraction, stripped)."""
+    pages, _ = await _read(data, where, images=False)
+    return pages
+
+
+async def pdf_pages_and_images(data: bytes, where: str) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """The text of each page and each page as a PNG image (for a model that sees)."""
+    return await _read(data, where, images=True)
+
+
+async def _read(data: bytes, where: str, *, images: bool) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
     if len(data) > MAX_PDF_BYTES:
         raise InvalidRequestError(f"{where}: A PDF may be at most {MAX_PDF_BYTES // (1024 * 1024)} MB.")
     async with _slot():
@@ -60,6 +75,7 @@ async def pdf_pages(data: bytes, where: str) -> tuple[str, ...]:
             str(CPU_SECONDS),
             str(MEMORY_BYTES),
             str(MAX_PDF_PAGES),
+            str(PAGE_IMAGE_SIDE if images else 0),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -84,7 +100,11 @@ async def pdf_pages(data: bytes, where: str) -> tuple[str, ...]:
         raise InvalidRequestError(f"{where}: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
     if "pages" not in result:
         raise InvalidRequestError(f"{where}: The PDF specified could not be read")
-    return tuple(str(page) for page in result["pages"])
+    pages = tuple(str(page) for page in result["pages"])
+    pngs = tuple(base64.b64decode(png) for png in result.get("images", ()))
+    if images and len(pngs) != len(pages):
+        raise InvalidRequestError(f"{where}: The PDF specified could not be read")
+    return pages, pngs
 
 
 # ---------------------------------------------------------------- the child
@@ -98,7 +118,42 @@ def _limit_self(cpu_seconds: int, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _extract(data: bytes, max_pages: int) -> dict[str, object]:
+def _png(width: int, height: int, rows: bytes, stride: int) -> bytes:
+    """An 8-bit RGB PNG of ``height`` rows of ``stride`` bytes (the first ``3 * width`` used)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    raw = b"".join(b"\x00" + rows[y * stride : y * stride + 3 * width] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def _page_images(data: bytes, side: int) -> list[str]:
+    """Each page rendered by PDFium (white background, RGB), its longer side ``side`` pixels
+    at most, as base64 PNGs."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(data)
+    try:
+        images = []
+        for index in range(len(document)):
+            page = document[index]
+            width, height = page.get_size()
+            scale = min(side / max(width, height, 1.0), 4.0)
+            bitmap = page.render(scale=scale, rev_byteorder=True, force_bitmap_format=pypdfium2.raw.FPDFBitmap_BGR)
+            rows = bytes(bitmap.buffer)
+            images.append(base64.b64encode(_png(bitmap.width, bitmap.height, rows, bitmap.stride)).decode())
+            bitmap.close()
+            page.close()
+        return images
+    finally:
+        document.close()
+
+
+def _extract(data: bytes, max_pages: int, image_side: int) -> dict[str, object]:
     import io
 
     from pypdf import PdfReader
@@ -107,17 +162,21 @@ def _extract(data: bytes, max_pages: int) -> dict[str, object]:
         reader = PdfReader(io.BytesIO(data))
         if len(reader.pages) > max_pages:
             return {"error": _TOO_MANY_PAGES}
-        return {"pages": [(page.extract_text() or "").strip() for page in reader.pages]}
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        if image_side <= 0:
+            return {"pages": pages}
+        return {"pages": pages, "images": _page_images(data, image_side)}
     except Exception:  # any parser failure (MemoryError, RecursionError too) is "could not be read"
         return {"error": _UNREADABLE}
 
 
 def main(argv: list[str]) -> None:
-    """``python -m epistula.files.pdf CPU_SECONDS MEMORY_BYTES MAX_PAGES`` < pdf > json"""
-    cpu_seconds, memory_bytes, max_pages = (int(arg) for arg in argv)
+    """``python -m epistula.files.pdf CPU_SECONDS MEMORY_BYTES MAX_PAGES IMAGE_SIDE`` < pdf > json
+    (``IMAGE_SIDE`` 0: no page images)."""
+    cpu_seconds, memory_bytes, max_pages, image_side = (int(arg) for arg in argv)
     _limit_self(cpu_seconds, memory_bytes)
     data = sys.stdin.buffer.read()
-    sys.stdout.buffer.write(json.dumps(_extract(data, max_pages)).encode())
+    sys.stdout.buffer.write(json.dumps(_extract(data, max_pages, image_side)).encode())
 
 
 if __name__ == "__main__":

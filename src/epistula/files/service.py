@@ -1,42 +1,30 @@
 """The Files API (beta): metadata in the database, bytes in the blob store, both scoped
 to the uploading key's workspace (another workspace gets 404, as for an unknown id).
 
-Also :func:`resolve_file_documents`, which turns ``document`` blocks that reference a
-file (``{"type": "file", "file_id": ...}``) or carry a base64 PDF into plain-text
-documents *before* a request is prepared: validation and prompt rendering then only
-ever see text, which is all a local text model can read anyway. The replacement source
-(:class:`ExtractedTextSource`) remembers the PDF's page texts and the file id, because
-citations point at pages and name the file. ``image`` blocks with file sources are
-checked the same way (the file must exist and be an image) and become base64 images,
-which validation refuses on a model that cannot see and a vision model reads.
+Also the extracted-text document sources that :mod:`.sources` puts in place of files
+and PDFs (:class:`ExtractedTextSource`, :func:`pdf_source`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import errno
 import mimetypes
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, TypeVar, Unpack
+from typing import BinaryIO, TypeVar, Unpack
 
 from pydantic import Field
 
 from epistula import ids
 from epistula.errors import InternalServerError, InvalidRequestError, NotFoundError, RequestTooLargeError
-from epistula.files.pdf import pdf_pages
+from epistula.files.pdf import pdf_pages, pdf_pages_and_images
 from epistula.protocol.content import (
     Base64ImageSource,
-    Base64PDFSource,
-    DocumentBlockParam,
-    FileDocumentSource,
-    FileImageSource,
     ImageBlockParam,
     PlainTextSource,
-    ToolResultBlockParam,
 )
 from epistula.protocol.files import FileMetadata
 from epistula.protocol.messages import MessageCountTokensParams, MessageCreateParams
@@ -239,23 +227,47 @@ class ExtractedTextSource(PlainTextSource):
     pages: tuple[str, ...] | None = Field(default=None, exclude=True)
     """A PDF's page texts in order (``None``: not a PDF)."""
     file_id: str | None = Field(default=None, exclude=True)
+    page_images: tuple[ImageBlockParam, ...] | None = Field(default=None, exclude=True)
+    """Each PDF page as a PNG image block, for a model that sees (``None``: text only)."""
 
 
-def pages_text(pages: tuple[str, ...]) -> str:
-    """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart."""
-    return "\n".join(f'<page number="{n}">\n{text}\n</page>' for n, text in enumerate(pages, 1))
+def pages_text(pages: Sequence[str], images: Sequence[str] = ()) -> str:
+    """Page texts, each wrapped in a ``<page>`` tag so the model can tell pages apart (and
+    preceded, inside it, by ``images[n]``: a page image's marker, where there are images)."""
+    shown = [f"{images[n]}\n" if n < len(images) else "" for n in range(len(pages))]
+    return "\n".join(f'<page number="{n + 1}">\n{shown[n]}{text}\n</page>' for n, text in enumerate(pages))
 
 
-def _pdf_source(pages: tuple[str, ...], file_id: str | None) -> ExtractedTextSource:
+async def pdf_source(data: bytes, where: str, file_id: str | None, *, images: bool) -> ExtractedTextSource:
+    """The PDF ``data`` as extracted text (and page images when ``images``: the model sees)."""
+    pngs: tuple[bytes, ...] = ()
+    if images:
+        pages, pngs = await pdf_pages_and_images(data, where)
+    else:
+        pages = await pdf_pages(data, where)
+    blocks = tuple(
+        ImageBlockParam(
+            type="image",
+            source=Base64ImageSource(type="base64", media_type="image/png", data=base64.b64encode(png).decode()),
+        )
+        for png in pngs
+    )
     return ExtractedTextSource(
-        type="text", media_type="text/plain", data=pages_text(pages), pages=pages, file_id=file_id
+        type="text",
+        media_type="text/plain",
+        data=pages_text(pages),
+        pages=pages,
+        file_id=file_id,
+        page_images=blocks or None,
     )
 
 
-async def file_document_source(record: FileRecord, data: bytes, where: str) -> ExtractedTextSource:
+async def file_document_source(
+    record: FileRecord, data: bytes, where: str, *, images: bool = False
+) -> ExtractedTextSource:
     mime = record.mime_type
     if mime == "application/pdf":
-        return _pdf_source(await pdf_pages(data, where), record.id)
+        return await pdf_source(data, where, record.id, images=images)
     if mime.startswith("text/") or mime in TEXT_MIME_TYPES:
         try:
             text = data.decode("utf-8")
@@ -265,104 +277,3 @@ async def file_document_source(record: FileRecord, data: bytes, where: str) -> E
     raise InvalidRequestError(
         f"{where}: file `{record.id}` has type `{mime}`, which cannot be used as a document (text and PDF files can)"
     )
-
-
-def _needs_rewrite(block: Any) -> bool:
-    if isinstance(block, DocumentBlockParam):
-        return isinstance(block.source, (FileDocumentSource, Base64PDFSource))
-    if isinstance(block, ImageBlockParam):
-        return isinstance(block.source, FileImageSource)
-    if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
-        return any(_needs_rewrite(inner) for inner in block.content)
-    return False
-
-
-async def _document(
-    block: DocumentBlockParam, where: str, files: FileService | None, workspace_id: str
-) -> DocumentBlockParam:
-    source = block.source
-    if isinstance(source, FileDocumentSource):
-        record, data = await _read_file(source.file_id, where, files, workspace_id)
-        text: PlainTextSource = await file_document_source(record, data, f"{where}.source")
-    elif isinstance(source, Base64PDFSource):
-        try:
-            data = base64.b64decode(source.data, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
-        text = _pdf_source(await pdf_pages(data, f"{where}.source"), None)
-    else:
-        return block
-    return block.model_copy(update={"source": text})
-
-
-async def _read_file(
-    file_id: str, where: str, files: FileService | None, workspace_id: str
-) -> tuple[FileRecord, bytes]:
-    if files is None:
-        raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
-    try:
-        return await files.read(workspace_id, file_id)
-    except NotFoundError as exc:
-        raise NotFoundError(f"{where}.source.file_id: {exc.message}", details=exc.details) from None
-
-
-async def _image_file(block: ImageBlockParam, where: str, files: FileService | None, workspace_id: str) -> Any:
-    """A file-sourced image as a base64 one: the file must exist in the workspace (404), be an
-    image (400) and be within the per-image size limit before it is read. Validation then
-    checks it like any base64 image (and refuses it on a text-only model)."""
-    if not isinstance(block.source, FileImageSource):
-        return block
-    if files is None:
-        raise InvalidRequestError(f"{where}.source: file sources need the Files API, which is not enabled")
-    try:
-        record = await files.get(workspace_id, block.source.file_id)
-    except NotFoundError as exc:
-        raise NotFoundError(f"{where}.source.file_id: {exc.message}", details=exc.details) from None
-    if record.mime_type not in IMAGE_MIME_TYPES:
-        raise InvalidRequestError(
-            f"{where}.source: file `{record.id}` has type `{record.mime_type}`, which cannot be used as an "
-            f"image (supported: {', '.join(IMAGE_MIME_TYPES)})"
-        )
-    if record.size_bytes > MAX_IMAGE_FILE_BYTES:
-        raise InvalidRequestError(
-            f"{where}.source: image exceeds 5 MB maximum: {record.size_bytes} bytes > {MAX_IMAGE_FILE_BYTES} bytes"
-        )
-    _, data = await _read_file(block.source.file_id, where, files, workspace_id)
-    encoded = base64.b64encode(data).decode("ascii")
-    source = Base64ImageSource(type="base64", media_type=record.mime_type, data=encoded)
-    return block.model_copy(update={"source": source})
-
-
-async def _resolve_block(block: Any, where: str, files: FileService | None, workspace_id: str) -> Any:
-    if isinstance(block, DocumentBlockParam):
-        return await _document(block, f"{where}.document", files, workspace_id)
-    if isinstance(block, ImageBlockParam):
-        return await _image_file(block, f"{where}.image", files, workspace_id)
-    return block
-
-
-async def resolve_file_documents(params: P, files: FileService | None, workspace_id: str) -> P:
-    """``params`` with file-sourced and base64-PDF documents replaced by their text, and
-    file-sourced images checked (the same object when there are none, so the common path
-    costs one scan)."""
-    if not any(isinstance(m.content, list) and any(_needs_rewrite(b) for b in m.content) for m in params.messages):
-        return params
-    messages = []
-    for i, message in enumerate(params.messages):
-        if isinstance(message.content, str) or not any(_needs_rewrite(b) for b in message.content):
-            messages.append(message)
-            continue
-        blocks: list[Any] = []
-        for j, block in enumerate(message.content):
-            where = f"messages.{i}.content.{j}"
-            if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
-                inner = [
-                    await _resolve_block(item, f"{where}.content.{k}", files, workspace_id)
-                    for k, item in enumerate(block.content)
-                ]
-                block = block.model_copy(update={"content": inner})
-            else:
-                block = await _resolve_block(block, where, files, workspace_id)
-            blocks.append(block)
-        messages.append(message.model_copy(update={"content": blocks}))
-    return params.model_copy(update={"messages": messages})

@@ -18,7 +18,8 @@ from typing import TypeVar
 
 from epistula.auth.keys import Principal
 from epistula.citations import with_citations
-from epistula.files.service import FileService, resolve_file_documents
+from epistula.files.service import FileService
+from epistula.files.sources import UrlSources, resolve_file_documents
 from epistula.models.catalog import Catalog, ServedModel
 from epistula.protocol.messages import (
     CountTokensContextManagement,
@@ -36,6 +37,7 @@ from .prepare import prepare_message, tokenize_prompt
 from .thinking import ThinkingSigner
 
 T = TypeVar("T")
+P = TypeVar("P", MessageCreateParams, MessageCountTokensParams)
 
 LIVE_PRIORITY = 0
 """Engine scheduling priority of live requests (lower numbers run first)."""
@@ -95,10 +97,12 @@ class MessageService:
         files: FileService | None = None,
         signer: ThinkingSigner | None = None,
         first_event_wait: float = 1.0,
+        urls: UrlSources | None = None,
     ) -> None:
         self.catalog = catalog
         self.gate = gate
         self._files = files
+        self._urls = urls
         self._signer = signer
         self._first_event_wait = first_event_wait
 
@@ -127,7 +131,7 @@ class MessageService:
         )
         usage: Usage | None = None
         try:
-            params = await resolve_file_documents(params, self._files, principal.workspace_id)
+            params = await self._resolve_sources(params, model, principal.workspace_id)
             prompt = await asyncio.to_thread(tokenize_prompt, params, model)
             usage = Usage(input_tokens=len(prompt.ids), output_tokens=0)
         finally:
@@ -159,8 +163,13 @@ class MessageService:
         params = request.params
         model = model or self.model(params.model)
         compat.note_request(params)
-        params = await resolve_file_documents(params, self._files, request.principal.workspace_id)
+        params = await self._resolve_sources(params, model, request.principal.workspace_id)
         return model, params
+
+    async def _resolve_sources(self, params: P, model: ServedModel, workspace_id: str) -> P:
+        """Files, PDFs and URLs read (off the engine: this only waits on I/O and the PDF child)."""
+        vision = model.vision is not None
+        return await resolve_file_documents(params, self._files, workspace_id, urls=self._urls, vision=vision)
 
     async def prepare(
         self, params: MessageCreateParams, model: ServedModel, request: MessageRequest

@@ -166,7 +166,8 @@ def _count_cache_breakpoints(params: PromptParams) -> int:
     return count
 
 
-def _sniff_image(data: bytes) -> str | None:
+def sniff_image(data: bytes) -> str | None:
+    """The image type that ``data`` starts like (PNG, JPEG, GIF, WebP), if any."""
     for magic, media_type in _IMAGE_MAGIC:
         if data.startswith(magic):
             return media_type
@@ -189,7 +190,7 @@ def _check_image(block: ImageBlockParam, where: str) -> None:
             data = base64.b64decode(source.data, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError(f"{where}.source.base64.data: invalid base64 data") from None
-        actual = _sniff_image(data)
+        actual = sniff_image(data)
         if actual is None:
             raise InvalidRequestError(f"{where}.source.base64.data: Could not process image")
         if actual != source.media_type:
@@ -234,7 +235,7 @@ def check_messages(params: PromptParams) -> None:
         if text and text != text.rstrip():
             raise InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
     _check_tool_pairing(params)
-    images = list(image_blocks(params))
+    images = list(image_blocks(params, pages=False))  # PDF pages have their own budget
     check_count(len(images))
     for where, image in images:
         _check_image(image, where)
@@ -348,8 +349,8 @@ def check_supported(params: PromptParams, *, model_id: str, vision: bool = False
             )
         if isinstance(image.source, URLImageSource):
             raise InvalidRequestError(
-                f"{where}.source: epistula does not fetch image URLs; send the image as base64 or upload it "
-                "with the Files API and use a `file` source"
+                f"{where}.source: this server does not fetch image URLs (its operator can turn on "
+                "`url_sources`); send the image as base64 or upload it with the Files API and use a `file` source"
             )
         if isinstance(image.source, Base64ImageSource):  # the model will read it: its size first
             data = base64.b64decode(image.source.data)
@@ -362,6 +363,11 @@ def check_supported(params: PromptParams, *, model_id: str, vision: bool = False
             if isinstance(block, ToolResultBlockParam) and isinstance(block.content, list):
                 blocks = list(block.content)
             for inner in blocks:
+                if isinstance(inner, DocumentBlockParam) and inner.source.type == "url":
+                    raise InvalidRequestError(
+                        f"messages.{i}.content.{j}.document.source: this server does not fetch document URLs "
+                        "(its operator can turn on `url_sources`); send the PDF as base64 or a `file` source"
+                    )
                 if isinstance(inner, DocumentBlockParam) and inner.source.type not in ("text", "content"):
                     raise InvalidRequestError(
                         f"messages.{i}.content.{j}.document.source: `{inner.source.type}` document "

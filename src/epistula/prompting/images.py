@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epistula.engines.base import ImageEmbedding, PromptImage, PromptPart, TextIds, Vision, image_ids
+from epistula.files.service import ExtractedTextSource
 from epistula.protocol.content import (
     Base64ImageSource,
     ContentBlockSource,
@@ -49,8 +50,9 @@ def image_marker(block: ImageBlockParam) -> str:
     return f"<image {_SECRET} {_key(source)}>"
 
 
-def image_blocks(params: PromptParams) -> Iterator[tuple[str, ImageBlockParam]]:
-    """Every image block with its path: in messages, in tool results, in custom-content documents."""
+def image_blocks(params: PromptParams, *, pages: bool = True) -> Iterator[tuple[str, ImageBlockParam]]:
+    """Every image block with its path: in messages, in tool results, in custom-content
+    documents, and (``pages``) the page images of PDFs read for a model that sees."""
     for i, message in enumerate(params.messages):
         if isinstance(message.content, str):
             continue
@@ -67,6 +69,9 @@ def image_blocks(params: PromptParams) -> Iterator[tuple[str, ImageBlockParam]]:
                     for k, part in enumerate(content if isinstance(content, list) else []):
                         if isinstance(part, ImageBlockParam):
                             yield f"{path}.document.source.content.{k}.image", part
+                elif pages and isinstance(item, DocumentBlockParam) and isinstance(item.source, ExtractedTextSource):
+                    for k, page in enumerate(item.source.page_images or ()):
+                        yield f"{path}.document.source.page.{k + 1}.image", page
 
 
 @dataclass(frozen=True, slots=True)

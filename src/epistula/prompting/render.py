@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from epistula.files.service import ExtractedTextSource, pages_text
 from epistula.prompting import compat
 from epistula.protocol.content import (
     ContentBlockSource,
@@ -55,7 +56,9 @@ def system_text(system: str | list[TextBlockParam] | None) -> str:
 
 def _document_text(block: DocumentBlockParam) -> str:
     source = block.source
-    if isinstance(source, PlainTextSource):
+    if isinstance(source, ExtractedTextSource) and source.pages is not None and source.page_images:
+        body = pages_text(source.pages, [image_marker(image) for image in source.page_images])
+    elif isinstance(source, PlainTextSource):
         body = source.data
     elif isinstance(source, ContentBlockSource):
         if isinstance(source.content, str):

@@ -19,6 +19,7 @@ from .loop import ServerToolMessageService
 from .sandbox.bubblewrap import Bubblewrap, Limits
 from .session import ServerTools
 from .transcript import Reveal
+from .url_sources import UrlSourceFetcher
 from .web_fetch import WebFetcher
 from .web_search import WebSearcher
 from .web_tools import WebFetchTool, WebSearchTool
@@ -65,8 +66,10 @@ def message_service(
     if searcher is not None:
         tools.append(WebSearchTool(searcher))
         reveal = searcher.seal.snippet
+    urls = UrlSourceFetcher(settings.url_sources) if settings.url_sources.enabled else None
     if not tools:
-        return MessageService(catalog, gate, files=files, signer=signer, first_event_wait=settings.first_event_wait)
+        wait = settings.first_event_wait
+        return MessageService(catalog, gate, files=files, signer=signer, first_event_wait=wait, urls=urls)
     sandbox_uid = settings.code_execution_uid
     containers = ContainerRegistry(settings.data_dir / "containers", ttl=settings.container_ttl, owner_uid=sandbox_uid)
     return ServerToolMessageService(
@@ -77,4 +80,5 @@ def message_service(
         files=files,
         signer=signer,
         first_event_wait=settings.first_event_wait,
+        urls=urls,
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from epistula.auth.keys import Principal
 from epistula.citations import with_citations
 from epistula.files.service import FileService
+from epistula.files.sources import UrlSources
 from epistula.generation.accumulate import Accumulator
 from epistula.generation.gate import Gate, metered
 from epistula.generation.pipeline import MessageRun
@@ -56,8 +57,9 @@ class ServerToolMessageService(MessageService):
         files: FileService | None = None,
         signer: ThinkingSigner | None = None,
         first_event_wait: float = 1.0,
+        urls: UrlSources | None = None,
     ) -> None:
-        super().__init__(catalog, gate, files=files, signer=signer, first_event_wait=first_event_wait)
+        super().__init__(catalog, gate, files=files, signer=signer, first_event_wait=first_event_wait, urls=urls)
         self.tools = tools
         self.max_steps = max_steps
 

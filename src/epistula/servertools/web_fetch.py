@@ -15,9 +15,10 @@ import base64
 import codecs
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -45,6 +46,7 @@ PDF_MAGIC = b"%PDF-"
 SNIFFED = frozenset({"application/octet-stream", "binary/octet-stream", "application/x-pdf", "application/download"})
 """Types whose body is read to see whether it is a PDF (``%PDF-``); anything else is unsupported."""
 _CHUNK = 64 * 1024
+T = TypeVar("T")
 
 
 class FetchRefused(ToolFailed[WebFetchToolResultErrorCode]):
@@ -147,9 +149,22 @@ class WebFetcher:
             raise FetchRefused("unavailable", "web fetch is not enabled on this server")
         if context is not None and not in_prior_context(url, context):
             raise FetchRefused("url_not_in_prior_context")
+        return await self.get(url, self._document, allowed_domains=allowed_domains, blocked_domains=blocked_domains)
+
+    async def get(
+        self,
+        url: str,
+        read: Callable[[str, httpcore.Response], Awaitable[T]],
+        *,
+        allowed_domains: Sequence[str] | None = None,
+        blocked_domains: Sequence[str] | None = None,
+    ) -> T:
+        """GET ``url`` within the policy and the time limit, following redirects (each hop
+        checked again); ``read`` turns the final URL and response into the result
+        (:class:`FetchRefused` with the error code)."""
         try:
             with anyio.fail_after(self.settings.timeout):
-                return await self._follow(url, allowed_domains, blocked_domains)
+                return await self._follow(url, read, allowed_domains, blocked_domains)
         except TimeoutError:
             raise FetchRefused("url_not_accessible", "the fetch timed out") from None
         except AddressRefused as exc:
@@ -178,8 +193,12 @@ class WebFetcher:
         return document.block(citations=citations)
 
     async def _follow(
-        self, url: str, allowed_domains: Sequence[str] | None, blocked_domains: Sequence[str] | None
-    ) -> FetchedDocument:
+        self,
+        url: str,
+        read: Callable[[str, httpcore.Response], Awaitable[T]],
+        allowed_domains: Sequence[str] | None,
+        blocked_domains: Sequence[str] | None,
+    ) -> T:
         async with httpcore.AsyncConnectionPool(
             ssl_context=self._ssl, network_backend=self._backend, max_connections=1, retries=0
         ) as pool:
@@ -197,7 +216,7 @@ class WebFetcher:
                         continue
                     if response.status >= 400:
                         raise FetchRefused("url_not_accessible", f"HTTP {response.status}")
-                    return await self._document(url, response)
+                    return await read(url, response)
         raise FetchRefused("url_not_accessible", "too many redirects")
 
     async def _document(self, url: str, response: httpcore.Response) -> FetchedDocument:
@@ -207,24 +226,30 @@ class WebFetcher:
         textual = media_type.startswith("text/") or media_type in TEXT_TYPES
         if not (textual or media_type == PDF or media_type in SNIFFED):
             raise FetchRefused("unsupported_content_type", media_type)
-        length = _header(response, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.settings.max_bytes:
-            raise FetchRefused("content_too_large")
-        body = bytearray()
-        async for chunk in response.aiter_stream():
-            body += chunk
-            if len(body) > self.settings.max_bytes:
-                raise FetchRefused("content_too_large")
+        body = await read_body(response, self.settings.max_bytes)
         retrieved = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         if media_type == PDF or body.startswith(PDF_MAGIC):  # a PDF served as text or bytes is a PDF
-            return FetchedDocument(url=url, media_type=PDF, retrieved_at=retrieved, data=bytes(body))
+            return FetchedDocument(url=url, media_type=PDF, retrieved_at=retrieved, data=body)
         if not textual:
             raise FetchRefused("unsupported_content_type", media_type)
-        text = bytes(body).decode(_charset(params), errors="replace")
+        text = body.decode(_charset(params), errors="replace")
         title = None
         if media_type in ("text/html", "application/xhtml+xml"):
             text, title = html_text(text)
         return FetchedDocument(url=url, media_type=media_type, retrieved_at=retrieved, text=text, title=title)
+
+
+async def read_body(response: httpcore.Response, limit: int) -> bytes:
+    """The response's body, refused (``content_too_large``) past ``limit`` bytes."""
+    length = _header(response, b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise FetchRefused("content_too_large")
+    body = bytearray()
+    async for chunk in response.aiter_stream():
+        body += chunk
+        if len(body) > limit:
+            raise FetchRefused("content_too_large")
+    return bytes(body)
 
 
 def _header(response: httpcore.Response, name: bytes) -> str | None:

@@ -206,6 +206,10 @@ class Scheduler:
         assert ctx is not None and batch is not None
         while self._active:
             in_batch = self._fill_batch(batch)
+            if batch.n_tokens == 0:  # every stream waits for the vision encoder, whose thread wakes us
+                with self._cond:
+                    self._cond.wait(0.05)
+                return
             status = self._decode(batch)
             if status == 0:
                 self._after_decode(in_batch)
@@ -337,16 +341,21 @@ class Scheduler:
         return in_batch
 
     def _read_images(self) -> None:
-        """Decode the image runs that prefills have reached (vision encoder + embeddings).
-        With no KV room the cache grows (or idle caches go) as for text, then the image is read again."""
+        """Decode the image runs that prefills have reached, once the projector's encoder thread
+        has encoded them (a run not encoded yet waits, off the step), in prefill-sized slices
+        while other streams decode. With no KV room the cache grows (or idle caches go) as
+        for text, then the image is read again."""
         for job in [j for j in self._active if j.images and j.next_token is None]:
             while not job.done and (image := image_at(job.images, job.n_past)) is not None:
                 ctx, slot, end = self._ctx, job.slot, image.start + image.length
                 assert ctx is not None and slot is not None and self._vision is not None
+                limit = self._prefill_chunk if self._decoding() else self._n_batch  # streams wait less
                 try:
-                    pos = self._vision.decode(ctx, image.data, image.chunk, job.n_past, slot.seq_id, self._n_batch)
-                    if pos != end:
-                        raise EngineError(f"the image took {pos - job.n_past} positions, not {image.length}")
+                    pos = self._vision.decode(ctx, job.images, image, job.n_past, slot.seq_id, limit, self._wake)
+                    if pos is None:
+                        break  # the encoder thread reads it; other streams go on meanwhile
+                    if not job.n_past < pos <= end:
+                        raise EngineError(f"the image decode ended at {pos}, outside its run ({job.n_past}..{end})")
                 except ImageDecodeFailed as exc:
                     ctx.seq_rm(slot.seq_id, job.n_past, -1)
                     if not (self._grow() or self._relieve_kv_pressure()):
@@ -355,7 +364,13 @@ class Scheduler:
                 except EngineError as exc:
                     self._fail(job, exc, drop_kv=True)
                     break
-                self._advance_prompt(job, end)
+                if self._advance_prompt(job, pos) or (pos < end and self._decoding()):
+                    break  # the rest of the image in the next steps, between the streams' tokens
+
+    def _wake(self) -> None:
+        """An image encoding is done (the encoder thread)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _advance_prompt(self, job: Job, end: int) -> bool:
         """The prompt is in the sequence up to ``end`` (text or image); write the cache when
