@@ -1,9 +1,8 @@
 """Continuous-batching scheduler that owns the llama context on one thread.
 
-Each step the worker admits queued jobs into free sequence slots, builds ONE
-``llama_batch`` holding the next token of every decoding sequence plus a
-bounded chunk of pending prompt tokens, calls ``llama_decode`` once, and then
-samples each sequence that produced logits with its own native sampler chain.
+Each step the worker admits queued jobs into free sequence slots, builds ONE ``llama_batch``
+holding the next token of every decoding sequence plus a bounded chunk of pending prompt
+tokens, calls ``llama_decode`` once, and samples each sequence that produced logits.
 With nobody decoding a step takes up to ``n_batch`` prompt tokens, otherwise only
 ``prefill_chunk``, so running streams keep flowing while a long prompt is read.
 
@@ -30,7 +29,6 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from epistula.engines.base import (
@@ -202,15 +200,16 @@ class Scheduler:
         self._read_images()
         if not self._active:
             return
-        ctx, batch = self._ctx, self._batch
-        assert ctx is not None and batch is not None
-        while self._active:
+        batch = self._batch
+        assert batch is not None
+        while self._active:  # the context may be replaced (grown) between tries: never hold it
             in_batch = self._fill_batch(batch)
             if batch.n_tokens == 0:  # every stream waits for the vision encoder, whose thread wakes us
                 with self._cond:
                     self._cond.wait(0.05)
                 return
-            status = self._decode(batch)
+            assert self._ctx is not None
+            status = self._threads.decode(self._ctx, batch)
             if status == 0:
                 self._after_decode(in_batch)
                 return
@@ -219,19 +218,6 @@ class Scheduler:
                 continue
             for job in list(in_batch):
                 self._fail(job, EngineError(f"llama_decode failed with status {status}"), True)
-
-    def _decode(self, batch: NativeBatch) -> int:
-        """``llama_decode`` with the policy's thread count, timed for the policy."""
-        ctx = self._ctx
-        assert ctx is not None
-        n_tokens = batch.n_tokens
-        n_threads = self._threads.choose(n_tokens)
-        ctx.set_threads(n_threads)
-        started = time.perf_counter()
-        status = ctx.decode(batch)
-        if status == 0:
-            self._threads.record(n_tokens, n_threads, time.perf_counter() - started)
-        return status
 
     def _grow(self) -> bool:
         """Recreate the context with more cells (within the budget), moving every

@@ -29,7 +29,10 @@ not recorded.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+
+from epistula.engines.llamacpp.native import NativeBatch, NativeContext
 
 ALPHA = 0.25
 """Weight of a new step in the moving averages (recent steps count most: load changes)."""
@@ -92,6 +95,17 @@ class ThreadPolicy:
     @property
     def max_threads(self) -> int:
         return self.candidates[0]
+
+    def decode(self, ctx: NativeContext, batch: NativeBatch) -> int:
+        """``llama_decode`` with the count chosen for this batch, timed for the policy."""
+        n_tokens = batch.n_tokens
+        n_threads = self.choose(n_tokens)
+        ctx.set_threads(n_threads)
+        started = time.perf_counter()
+        status = ctx.decode(batch)
+        if status == 0:
+            self.record(n_tokens, n_threads, time.perf_counter() - started)
+        return status
 
     def choose(self, n_tokens: int) -> int:
         """The thread count for a step of ``n_tokens`` tokens.
