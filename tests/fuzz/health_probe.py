@@ -4,14 +4,24 @@ process busy building multi-MB hostile bodies.
 
     python tests/fuzz/health_probe.py URL SECONDS
 
+Beside the probes, a control thread of this process makes a round trip through a socket
+pair to an echo thread every 10 ms. The control involves no server, so the time its round
+trips took beyond their 10 ms is how long the machine did not run this process (the other
+agents of a shared machine, a CPU quota's throttling): the ``stall`` of a probe is the
+longest control lag that overlapped it, and its ``excess`` (latency minus stall) is what
+the server itself added.
+
 Probes until SIGTERM, then prints one JSON line: ``probes``, ``statuses`` (status code, or
-the transport error's name, -> count) and ``slowest_ms``.
+the transport error's name, -> count), ``slowest_ms`` and ``excess_ms`` (the largest excess),
+and ``worst``: the three probes of largest excess as ``[latency_ms, stall_ms]``.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -19,13 +29,49 @@ from collections import Counter
 
 import httpx
 
+CONTROL_EVERY = 0.01
+
+
+class Control:
+    """Round trips through a socket pair, every ``CONTROL_EVERY`` seconds, recorded as
+    ``(start, end)`` of each sleep-and-round-trip (its lag: ``end - start - CONTROL_EVERY``)."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self._ping, echo = socket.socketpair()
+        threading.Thread(target=self._echo, args=(echo,), daemon=True).start()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def _echo(sock: socket.socket) -> None:
+        while data := sock.recv(1):
+            sock.sendall(data)
+
+    def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            time.sleep(CONTROL_EVERY)
+            self._ping.sendall(b"x")
+            self._ping.recv(1)
+            self.starts.append(start)  # ``starts`` first: every index of ``ends`` has its start
+            self.ends.append(time.perf_counter())
+
+    def stall(self, start: float, end: float) -> float:
+        """The longest lag of a control round trip that overlapped ``[start, end]``."""
+        ends = self.ends[:]
+        first = bisect.bisect_left(ends, start)
+        lags = [ends[i] - self.starts[i] - CONTROL_EVERY for i in range(first, len(ends)) if self.starts[i] <= end]
+        return max(lags, default=0.0)
+
 
 def main() -> None:
     url, every = sys.argv[1], float(sys.argv[2])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    control = Control()
     statuses: Counter[str] = Counter()
-    slowest = 0.0
+    spans: list[tuple[float, float]] = []
     with httpx.Client(base_url=url, timeout=30) as http:
         while not stop.wait(every):
             start = time.perf_counter()
@@ -33,9 +79,22 @@ def main() -> None:
                 status = str(http.get("/health").status_code)
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
-            slowest = max(slowest, time.perf_counter() - start)
+            spans.append((start, time.perf_counter()))
             statuses[status] += 1
-    print(json.dumps({"probes": statuses.total(), "statuses": statuses, "slowest_ms": round(slowest * 1000)}))
+    time.sleep(3 * CONTROL_EVERY)  # the control round trip that overlapped the last probe ends
+    seen = [(end - start, control.stall(start, end)) for start, end in spans]
+    seen.sort(key=lambda probe: probe[1] - probe[0])  # the largest excess first
+    print(
+        json.dumps(
+            {
+                "probes": statuses.total(),
+                "statuses": statuses,
+                "slowest_ms": round(max((latency for latency, _ in seen), default=0.0) * 1000),
+                "excess_ms": round(max((latency - stall for latency, stall in seen), default=0.0) * 1000),
+                "worst": [[round(latency * 1000), round(stall * 1000)] for latency, stall in seen[:3]],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
