@@ -27,8 +27,8 @@ HEALTH_EVERY = 0.1
 """Seconds between the ``/health`` probes sent while a fuzz suite runs."""
 HEALTH_BOUND_MS = 100
 """What the server may add to a ``/health`` answer while a fuzz suite runs (the issue's
-bound): the probe's latency minus the stall of the whole machine that overlapped it, as
-the probe's control measured it (see ``health_probe.py``)."""
+bound): the probe's latency minus the machine's stall that overlapped it, as the probe's
+controls measured it (see ``health_probe.py``)."""
 
 
 def record_latency(stats: Counter[str], label: str, seconds: float) -> None:
@@ -76,7 +76,9 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     live = FuzzServer(tmp_path_factory.mktemp("fuzz"))
     probe_script = str(Path(__file__).with_name("health_probe.py"))
     probe = subprocess.Popen(
-        [sys.executable, probe_script, live.base_url, str(HEALTH_EVERY)], stdout=subprocess.PIPE, text=True
+        [sys.executable, probe_script, live.base_url, str(HEALTH_EVERY), str(live.proc.pid)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         yield live
