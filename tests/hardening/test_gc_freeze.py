@@ -25,7 +25,7 @@ async def _app(
 
 
 def test_the_server_freezes_what_its_startup_left_alive() -> None:
-    assert gc.get_freeze_count() == 0
+    gc.unfreeze()  # whatever an earlier test's server froze
     server = Server(uvicorn.Config(_app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
