@@ -12,9 +12,16 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from epistula.api.state import AppState
+from epistula.api.workers import Refusal
 from epistula.auth.keys import AdminPrincipal, Principal
-from epistula.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError, RequestTooLargeError
-from epistula.generation.budgets import check_block_budget
+from epistula.errors import (
+    ApiError,
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RequestTooLargeError,
+)
+from epistula.generation.budgets import check_block_budget, check_schema_budgets
 from epistula.generation.validation import check_version, check_version_rules, format_validation_error
 from epistula.observability.context import current_request
 
@@ -149,8 +156,11 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-OFFLOAD_BYTES = 1 << 20
+OFFLOAD_BYTES = 1 << 16
 """Bodies larger than this are decoded and validated in a worker thread, off the event loop."""
+PREFLIGHT_BYTES = 1 << 18
+"""Request params larger than this are checked in a worker process before this one decodes
+them (:func:`read_params`)."""
 
 
 async def _off_loop(size: int, work: Callable[[], T]) -> T:
@@ -190,20 +200,43 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     return await _off_loop(len(body), lambda: decode_json(body))
 
 
+def validated_params(body: bytes, model: type[M], version: str | None) -> M:
+    """``body`` as ``model``: JSON, the breaking rules of API ``version`` (where the endpoint
+    has versioned fields), the block and schema budgets (on the raw JSON, before the costly
+    validation), then strict validation."""
+    raw = decode_json(body)
+    if version is not None:
+        check_version_rules(raw, version)
+    check_block_budget(raw)
+    check_schema_budgets(raw)
+    return parse(model, raw)
+
+
+def params_refusal(body: bytes, model: type[BaseModel], version: str | None) -> Refusal | None:
+    """What :func:`validated_params` would raise for ``body``, or None if it would pass
+    (run in a worker process: see :func:`read_params`)."""
+    try:
+        validated_params(body, model, version)
+    except ApiError as exc:
+        return Refusal.of(exc)
+    except MemoryError:
+        return Refusal.of(RequestTooLargeError("The request body is too large to decode within the memory limit"))
+    return None
+
+
 async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
-    """The request body as ``model``: size limit, JSON, the breaking rules of API
-    ``version`` (where the endpoint has versioned fields), the block budget, then strict
-    validation (in a worker thread for big bodies)."""
-    body = await _json_body(request, app_state(request).settings.max_body_bytes)
-
-    def work() -> M:
-        raw = decode_json(body)
-        if version is not None:
-            check_version_rules(raw, version)
-        check_block_budget(raw)
-        return parse(model, raw)
-
-    return await _off_loop(len(body), work)
+    """The request body as ``model`` (:func:`validated_params`), in a worker thread for big
+    bodies. A body over ``PREFLIGHT_BYTES`` is first checked in a worker process, so that
+    one this process would refuse (a multi-MB hostile schema, too many blocks) is refused
+    without this process ever decoding it: decoding and validating hold the GIL, for
+    hundreds of milliseconds at these sizes, and ``/health`` and every stream wait for it."""
+    state = app_state(request)
+    body = await _json_body(request, state.settings.max_body_bytes)
+    if len(body) > PREFLIGHT_BYTES:
+        refusal = await state.workers.run(params_refusal, body, model, version)
+        if refusal is not None:
+            raise refusal.error()
+    return await _off_loop(len(body), lambda: validated_params(body, model, version))
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from epistula.api.workers import WorkerPool
 from epistula.auth.keys import KeyStore
 from epistula.auth.throttle import AuthThrottle
 from epistula.config import Settings
@@ -47,6 +48,8 @@ class AppState:
     accounting: Accounting | None = None
     auth_throttle: AuthThrottle = field(default_factory=AuthThrottle)
     """Failed authentications per client address (429 once a client's bucket is empty)."""
+    workers: WorkerPool = field(default_factory=WorkerPool)
+    """The process that checks big request bodies before this one decodes them (started on first use)."""
 
     @property
     def gate(self) -> Gate:

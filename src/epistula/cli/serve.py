@@ -64,10 +64,9 @@ def serve(
     Prints the base URL and, on first start, an API key (shown once)."""
     # Every other parameter is the setting of its name (None: not given here).
     overrides = {name: value for name, value in locals().items() if name not in ("config", "pull")}
-    import uvicorn
 
     from epistula.http.app import create_app
-    from epistula.http.server import uvicorn_config
+    from epistula.http.server import Server, uvicorn_config
 
     settings = load_settings(config, **{**overrides, "upstream": upstream or None})
     settings = resolve_serve_model(settings, pull=pull)
@@ -77,4 +76,4 @@ def serve(
     base_url = f"http://{settings.host}:{settings.port}"
     print(f"epistula {__version__}\nBase URL: {base_url}\n{key_line}", flush=True)
     print(f"Try:      ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=<key> python your_app.py", flush=True)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    Server(uvicorn_config(app, settings)).run()

@@ -7,6 +7,10 @@ stalls every other request of the process. Counting the blocks of the raw JSON i
 walk over lists (milliseconds), so a request over budget is refused with a 400 before any
 of that work. The limit follows the real API's documented 100,000 messages per request,
 applied to messages and blocks together.
+
+The schema budgets (:mod:`epistula.constraints.schema_check`) are checked on the raw JSON
+here too: a multi-MB tool or format schema would otherwise be validated, copied and hashed
+by the grammar step (GIL-bound work of hundreds of milliseconds) only to be refused there.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from epistula.constraints.schema_check import check_schema
 from epistula.errors import InvalidRequestError
 
 MAX_REQUEST_BLOCKS = 100_000
@@ -55,6 +60,31 @@ def check_block_budget(raw: dict[str, Any], *, where: str = "") -> int:
             f"results and tools included); at most {MAX_REQUEST_BLOCKS:,} are allowed"
         )
     return n
+
+
+def _format_schema(raw: dict[str, Any]) -> tuple[object, str]:
+    """The output format's schema and its path, as the grammar step picks them
+    (``output_config.format`` first, else the deprecated ``output_format``)."""
+    config = raw.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is not None:
+        return (fmt.get("schema") if isinstance(fmt, dict) else None), "output_config.format.schema"
+    fmt = raw.get("output_format")
+    return (fmt.get("schema") if isinstance(fmt, dict) else None), "output_format.schema"
+
+
+def check_schema_budgets(raw: dict[str, Any]) -> None:
+    """Raise the grammar step's 400 (same message, same path) if a custom tool's
+    ``input_schema`` or the output format's schema is over a schema budget. Anything that
+    is not a JSON object is left to validation, which describes it."""
+    for i, tool in enumerate(_listed(raw.get("tools"))):
+        if isinstance(tool, dict) and tool.get("type") in (None, "custom"):
+            schema = tool.get("input_schema")
+            if isinstance(schema, dict):  # the grammar step drops ``$schema`` too
+                check_schema({k: v for k, v in schema.items() if k != "$schema"}, f"tools.{i}.input_schema")
+    schema, path = _format_schema(raw)
+    if isinstance(schema, dict):
+        check_schema(schema, path)
 
 
 def check_batch_budget(raw: dict[str, Any]) -> None:

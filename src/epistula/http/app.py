@@ -117,7 +117,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         accounting.open(database)
         skills = open_skills(settings, database)
         durable = await start_durable_services(settings, catalog, database, signer=signer, gate=gate, skills=skills)
-        app.state.epistula = AppState(
+        app.state.epistula = state = AppState(
             settings=settings,
             catalog=catalog,
             keys=keys,
@@ -133,6 +133,7 @@ def create_app(settings: Settings, *, engine_factory: EngineFactory = build_engi
         try:
             yield
         finally:
+            await state.workers.close()
             if limiter is not None:
                 await limiter.backend.close()
             await durable.close()

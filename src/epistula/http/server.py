@@ -12,6 +12,8 @@ for a request (on connect, and after each response). The body's own deadline is
 from __future__ import annotations
 
 import asyncio
+import gc
+import socket
 from typing import Any
 
 import h11
@@ -88,3 +90,17 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> ServerConf
     }
     options.update(overrides)
     return ServerConfig(app, timeout_request_headers=settings.timeout_request_headers, **options)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server that, once the app has started, moves every object then alive
+    (modules, pydantic schemas, the app's services) into the garbage collector's permanent
+    generation. A full collection stops the whole process, event loop included, for as
+    long as it takes to traverse every tracked object: 110-160 ms on the loaded 2-core
+    development machine for a started server, which ``/health`` waited for; frozen, it
+    traverses only what requests have left behind since. (No collection first: it would
+    stop the just-opened server as long; the startup's own garbage stays, once.)"""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        gc.freeze()
