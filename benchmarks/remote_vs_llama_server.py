@@ -53,7 +53,10 @@ async def direct_stream(
     body |= {"return_tokens": True, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
     first = last = 0.0
     output = 0
-    async with client.stream("POST", f"{url}/completion", json=body) as response:
+    # llama-server closes the connection after every streamed answer: say so, so that httpx
+    # never reuses one it is closing ("Server disconnected without sending a response").
+    headers = {"Connection": "close"}
+    async with client.stream("POST", f"{url}/completion", json=body, headers=headers) as response:
         async for line in response.aiter_lines():
             if line.startswith("data: "):
                 event = json.loads(line[6:])
