@@ -1,16 +1,20 @@
 """epistula ``--engine remote`` in front of llama-server, against llama-server used directly.
 
-    python benchmarks/remote_vs_llama_server.py [--streams 1 16 64] [--tokens 64] [--binary PATH]
+    python benchmarks/remote_vs_llama_server.py [--streams 1 16 64] [--tokens 64] [--rounds 4]
 
-Starts llama-server on the default model (one slot per stream of the largest level) and
-``epistula serve --engine remote --upstream`` it. For each level N it runs N concurrent
-streams straight to llama-server's ``/completion`` (the same token prompt epistula sends),
-then N through epistula's ``/v1/messages`` (SSE, temperature 0), every stream with its own
-question after one long shared system prompt (first N unmeasured streams put that prompt
-in N slots' caches, so both paths find it there), and prints JSON: aggregate output tokens/s
-of each (tokens over the span from the first request to the last token), their ratio
-(the target is >= 0.95), median time to first token, the load average around the run,
-and epistula's prefix-routing counters from ``/metrics``.
+Starts llama-server on the default model (one slot per stream of the largest level,
+``--metrics``) and ``epistula serve --engine remote --upstream`` it. For each level N it
+runs, ``--rounds`` times, N concurrent streams straight to llama-server's ``/completion``
+(the same token prompt epistula sends) and N through epistula's ``/v1/messages`` (SSE,
+temperature 0), the order of the two alternating from round to round; every stream has its
+own question after one long shared system prompt (before each round, N unmeasured streams
+put that prompt in N slots' caches, so both paths find it there). It prints JSON: for each
+path the medians of aggregate output tokens/s (tokens over the span from the first request
+to the last token), time to first token, CPU per output token of llama-server and of
+epistula (robust where wall clock is not, on a shared machine), llama-server's decode calls
+and evaluated prompt tokens per run; the median of the rounds' ratios (the target is
+>= 0.95), the load average around the run, and epistula's prefix-routing counters from
+``/metrics``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ async def direct_stream(
     body |= {"return_tokens": True, "top_k": 0, "top_p": 1.0, "min_p": 0.0}
     first = last = 0.0
     output = 0
-    async with client.stream("POST", f"{url}/completion", json=body) as response:
+    # llama-server closes the connection after every streamed answer: say so, so that httpx
+    # never reuses one it is closing ("Server disconnected without sending a response").
+    headers = {"Connection": "close"}
+    async with client.stream("POST", f"{url}/completion", json=body, headers=headers) as response:
         async for line in response.aiter_lines():
             if line.startswith("data: "):
                 event = json.loads(line[6:])
@@ -100,43 +107,84 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def per_token_ms(seconds: float, tokens: int) -> float:
+def per_token_ms(seconds: float, tokens: float) -> float:
     return round(1000 * seconds / max(tokens, 1), 3)
 
 
+def llama_counters(client_url: str) -> dict[str, float]:
+    """llama-server's own counters (``--metrics``): decode calls and prompt tokens it evaluated."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{client_url}/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("llamacpp:n_decode_total", "llamacpp:prompt_tokens_total"):
+            out[name.split(":")[1]] = float(value)
+    return out
+
+
+async def measure(
+    path: str,
+    client: httpx.AsyncClient,
+    prompts: list[tuple[str, list[int]]],
+    tokens: int,
+    urls: tuple[str, str],
+    pids: tuple[int, int],
+) -> dict[str, float]:
+    """One run of ``len(prompts)`` concurrent streams on one path, with the CPU each process
+    spent per output token (noise-robust where wall clock is not) and llama-server's
+    decode calls and evaluated prompt tokens (fuller batches: fewer decodes per token)."""
+    llama_url, epistula_url = urls
+    before = llama_counters(llama_url)
+    llama_cpu, epistula_cpu = cpu_s(pids[0]), cpu_s(pids[1])
+    start = time.perf_counter()
+    if path == "direct":
+        streams = [direct_stream(client, llama_url, ids, tokens) for _, ids in prompts]
+    else:
+        streams = [epistula_stream(client, epistula_url, user, tokens) for user, _ in prompts]
+    result = summary(start, await asyncio.gather(*streams))
+    after = llama_counters(llama_url)
+    produced = result["tokens"]
+    result["llama_server_cpu_ms_per_token"] = per_token_ms(cpu_s(pids[0]) - llama_cpu, produced)
+    if path != "direct":
+        result["epistula_cpu_ms_per_token"] = per_token_ms(cpu_s(pids[1]) - epistula_cpu, produced)
+    result["llama_server_decodes"] = after["n_decode_total"] - before["n_decode_total"]
+    result["llama_server_prompt_tokens"] = after["prompt_tokens_total"] - before["prompt_tokens_total"]
+    return result
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
+
+
 async def level(
-    n: int, tokens: int, llama_url: str, epistula_url: str, run: int, pids: tuple[int, int]
+    n: int, tokens: int, urls: tuple[str, str], rounds: int, pids: tuple[int, int], tag: int
 ) -> dict[str, object]:
-    """One level; CPU per output token (noise-robust where wall clock is not) of
-    llama-server on each path and of epistula on its own."""
-    llama_pid, epistula_pid = pids
+    """``rounds`` runs of each path at ``n`` streams, the order alternating, each run with
+    questions of its own; medians, and the median of each round's ratio."""
     vocab = load_vocab(str(default_model_path()))
+
+    def prompts(prefix: str) -> list[tuple[str, list[int]]]:
+        users = [question(prefix, i) for i in range(n)]
+        return [(user, vocab.tokenize(CHAT.format(system=SYSTEM, user=user), True)) for user in users]
+
+    runs: dict[str, list[dict[str, float]]] = {"direct": [], "epistula": []}
+    ratios = []
     timeout = httpx.Timeout(600.0)
-    limits = httpx.Limits(max_connections=n + 8)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-        # Unmeasured: let n slots prefill the shared system prompt, so neither path below
-        # pays for the cold cache the other one left warm.
-        warm = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"w{run}", i)), True) for i in range(n)]
-        await asyncio.gather(*(direct_stream(client, llama_url, p, 1) for p in warm))
-        prompts = [vocab.tokenize(CHAT.format(system=SYSTEM, user=question(f"d{run}", i)), True) for i in range(n)]
-        llama_cpu = cpu_s(llama_pid)
-        start = time.perf_counter()
-        direct = await asyncio.gather(*(direct_stream(client, llama_url, p, tokens) for p in prompts))
-        direct_summary = summary(start, direct)
-        direct_summary["llama_server_cpu_ms_per_token"] = per_token_ms(
-            cpu_s(llama_pid) - llama_cpu, direct_summary["tokens"]
-        )
-        llama_cpu, epistula_cpu = cpu_s(llama_pid), cpu_s(epistula_pid)
-        start = time.perf_counter()
-        via = await asyncio.gather(
-            *(epistula_stream(client, epistula_url, question(f"e{run}", i), tokens) for i in range(n))
-        )
-        via_summary = summary(start, via)
-        produced = int(via_summary["tokens"])
-        via_summary["llama_server_cpu_ms_per_token"] = per_token_ms(cpu_s(llama_pid) - llama_cpu, produced)
-        via_summary["epistula_cpu_ms_per_token"] = per_token_ms(cpu_s(epistula_pid) - epistula_cpu, produced)
-    ratio = via_summary["tokens_per_s"] / direct_summary["tokens_per_s"]
-    return {"streams": n, "direct": direct_summary, "epistula_remote": via_summary, "ratio": round(ratio, 3)}
+    async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=n + 8)) as client:
+        for r in range(rounds):
+            # Unmeasured: n slots prefill the shared system prompt, so neither path pays
+            # for the cold cache the other one left warm.
+            warm = prompts(f"w{tag}{r}")
+            await asyncio.gather(*(direct_stream(client, urls[0], ids, 1) for _, ids in warm))
+            for path in ("direct", "epistula") if r % 2 == 0 else ("epistula", "direct"):
+                runs[path].append(await measure(path, client, prompts(f"{path[0]}{tag}{r}"), tokens, urls, pids))
+            ratios.append(runs["epistula"][-1]["tokens_per_s"] / runs["direct"][-1]["tokens_per_s"])
+    return {
+        "streams": n,
+        "direct": medians(runs["direct"]),
+        "epistula_remote": medians(runs["epistula"]),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratios": [round(x, 3) for x in ratios],
+    }
 
 
 def routing(epistula_url: str) -> dict[str, float]:
@@ -156,11 +204,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--binary", type=Path, default=DEFAULT_BINARY)
     parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--rounds", type=int, default=4, help="runs of each path per level, alternating")
     args = parser.parse_args()
     slots = max(args.streams)
     port = free_port()
     command = [str(args.binary), "-m", str(default_model_path()), "--port", str(port), "-np", str(slots)]
-    command += ["-c", str(slots * 1024), "-t", str(args.threads)]
+    command += ["-c", str(slots * 1024), "-t", str(args.threads), "--metrics"]
     llama = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     llama_url = f"http://127.0.0.1:{port}"
     try:
@@ -168,16 +217,18 @@ def main() -> None:
         serve_args = ["--engine", "remote", "--upstream", llama_url, "--n-seq-max", str(slots)]
         with server(*serve_args) as (proc, epistula_url):
             pids = (llama.pid, proc.pid)
-            asyncio.run(level(1, 4, llama_url, epistula_url, run=0, pids=pids))  # warm up both paths
+            urls = (llama_url, epistula_url)
+            asyncio.run(level(1, 4, urls, rounds=1, pids=pids, tag=0))  # warm up both paths
             load_before = os.getloadavg()
             results = []
-            for run, n in enumerate(args.streams, start=1):
-                results.append(asyncio.run(level(n, args.tokens, llama_url, epistula_url, run=run, pids=pids)))
+            for tag, n in enumerate(args.streams, start=1):
+                results.append(asyncio.run(level(n, args.tokens, urls, rounds=args.rounds, pids=pids, tag=tag)))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress
             report = {
                 "model": Path(default_model_path()).name,
                 "tokens_per_stream": args.tokens,
                 "llama_server_threads": args.threads,
+                "rounds": args.rounds,
                 "loadavg_before": [round(x, 2) for x in load_before],
                 "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                 "levels": results,

@@ -94,6 +94,47 @@ def test_replays_recorded_tokens_and_finish(dialect: str, name: str, reason: str
     run(scenario())
 
 
+@pytest.mark.parametrize("dialect", ["llama", "openai"])
+def test_finished_streams_are_read_to_their_end_and_reuse_one_connection(dialect: str) -> None:
+    async def scenario() -> None:
+        with doubles({"dialect": dialect}) as [double]:
+            eng = await started(engine(double.spec))
+            try:
+                for name in ("limit", "eos", "limit"):  # epistula's own limit and end, then the upstream's
+                    double.default = name
+                    done = finished(await collect(eng, recorded(name)))
+                    final = json.loads(exchange(name)["lines"][-1][5:])
+                    assert done.cached_tokens == final["timings"]["cache_n"]
+                opened = eng.upstreams[0].connections_opened
+            finally:
+                await eng.close()
+            assert opened == 1
+
+    run(scenario())
+
+
+def test_an_upstream_generating_past_our_limit_is_cut_at_once() -> None:
+    """The double replays 24 tokens whatever ``n_predict`` says: the engine stops at its own
+    limit and drops the connection (the upstream stops) instead of reading on."""
+
+    async def scenario() -> None:
+        with doubles({"default": "limit"}) as [double]:
+            eng = await started(engine(double.spec))
+            base = recorded("limit")
+            request = GenerationRequest(prompt=base.prompt, sampling=SamplingParams(max_tokens=5, temperature=0))
+            try:
+                events = await collect(eng, request)
+                await collect(eng, recorded("limit"))
+                opened = eng.upstreams[0].connections_opened
+            finally:
+                await eng.close()
+            assert tokens(events) == recorded_tokens("limit")[:5]
+            assert finished(events).reason == "max_tokens"
+            assert opened == 2
+
+    run(scenario())
+
+
 def test_sends_token_ids_cache_prompt_and_grammar_to_llama_server() -> None:
     async def scenario() -> None:
         with doubles({"default": "grammar"}) as [double]:

@@ -55,6 +55,9 @@ PROBE = (
 )
 """Text both tokenizers must cut identically (control markup, Unicode, code, whitespace)."""
 
+DRAIN_S = 1.0
+"""Longest wait, after the last token, for the end of the upstream's response."""
+
 
 @functools.cache
 def load_vocab(path: str) -> NativeModel:
@@ -277,15 +280,12 @@ class _Stream:
         cached: int | None = None
         produced: list[int] = []
         reason: FinishReason | None = None
-        finished: FinishReason | None = None
         upstream.in_flight += 1
         chunks = upstream.stream(body)
         try:
             async for chunk in chunks:
                 if cached is None and chunk.cached is not None:
                     cached = chunk.cached
-                if finished is not None:
-                    continue
                 if not self.committed and chunk.progress is not None and not request.cache_points:
                     yield PromptProgress(done=chunk.progress[0], total=chunk.progress[1])
                 if not self.committed and (chunk.tokens or chunk.finish) and chunk.progress is None:
@@ -297,14 +297,13 @@ class _Stream:
                 if sampling.max_tokens:  # zero: only prefilling, to write the cache points
                     for token in new:
                         yield Token(id=token, piece=engine._model().piece(token))
-                if reason is not None and cached is not None:
-                    break
                 if reason is not None:
-                    finished = reason  # vLLM reports cached tokens in the usage after the finish
+                    break
+            if reason is not None:
+                cached = await _drain(chunks, cached)
         finally:
             upstream.in_flight -= 1
             await chunks.aclose()  # type: ignore[attr-defined]
-        reason = reason or finished
         if reason is None:
             raise UpstreamFailed(upstream.url, "stream ended without a finish")
         upstream.served += 1
@@ -334,6 +333,26 @@ class _Stream:
             if len(produced) >= window:
                 return new, "context_window"
         return new, chunk.finish
+
+
+async def _drain(chunks: AsyncIterator[Chunk], cached: int | None) -> int | None:
+    """Read the rest of a finished stream (``cached`` from it if still unknown).
+
+    The sequence ends where the upstream's own does (its ``n_predict`` is our limit, and it
+    stops at the same end of generation), so what follows the last token is only its
+    closing event (llama-server's stop chunk; vLLM's finish, usage and ``[DONE]``). Read to
+    the end of the response, the connection goes back to the pool instead of being cut
+    (a new connection per request, and an abort the upstream has to notice). An upstream
+    that goes on generating (a token more), or does not end within :data:`DRAIN_S`, is
+    cut after all."""
+    with contextlib.suppress(TimeoutError, UpstreamFailed):
+        async with asyncio.timeout(DRAIN_S):
+            async for chunk in chunks:
+                if cached is None and chunk.cached is not None:
+                    cached = chunk.cached
+                if chunk.tokens:
+                    break
+    return cached
 
 
 def _read_at(cached: int, points: Sequence[CachePoint]) -> int:

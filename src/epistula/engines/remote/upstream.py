@@ -65,6 +65,11 @@ class Upstream:
         self._streams = Pool(self.url, connect_timeout=connect_timeout, read_timeout=read_timeout)
         """Generation streams (the per-token hot path) bypass httpx: see :mod:`.wire`."""
 
+    @property
+    def connections_opened(self) -> int:
+        """Generation connections opened so far (every other stream reused one)."""
+        return self._streams.opened
+
     def __repr__(self) -> str:
         return f"Upstream({self.url!r}, {self.dialect.name})"
 
