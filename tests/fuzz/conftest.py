@@ -6,6 +6,7 @@ proves), and whether a whole fuzz suite was selected."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,7 +29,9 @@ HEALTH_EVERY = 0.1
 HEALTH_BOUND_MS = 100
 """What the server may add to a ``/health`` answer while a fuzz suite runs (the issue's
 bound): the probe's latency minus the machine's stall that overlapped it, as the probe's
-controls measured it (see ``health_probe.py``)."""
+controls measured it (see ``health_probe.py``). Reported with the fuzz statistics; asserted
+only when ``EPISTULA_TEST_HEALTH_BOUND=1`` (a timing on a shared 2-core CI box is not a
+verdict: the project's rule is never to assert timings in the suite)."""
 
 
 def record_latency(stats: Counter[str], label: str, seconds: float) -> None:
@@ -70,8 +73,8 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     """A server per test module: these suites create and delete batches, files, keys and
     workspaces that other suites must not see. ``/health`` is probed throughout from a
     third process; its slowest answer is reported with the fuzz statistics, and the module
-    fails (at teardown) if the server added more than ``HEALTH_BOUND_MS`` to any answer or
-    one was not a 200."""
+    fails (at teardown) if one was not a 200, or, with ``EPISTULA_TEST_HEALTH_BOUND=1``, if
+    the server added ``HEALTH_BOUND_MS`` or more to any answer."""
     suite = request.module.__name__.rsplit(".", 1)[-1]
     live = FuzzServer(tmp_path_factory.mktemp("fuzz"))
     probe_script = str(Path(__file__).with_name("health_probe.py"))
@@ -87,7 +90,7 @@ def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         seen = _stop_probe(probe, request.config.stash.setdefault(FUZZ_STATS, Counter()), suite)
         live.stop()
     assert set(seen["statuses"]) == {"200"}, seen
-    assert seen["excess_ms"] < HEALTH_BOUND_MS, (
+    assert not os.environ.get("EPISTULA_TEST_HEALTH_BOUND") or seen["excess_ms"] < HEALTH_BOUND_MS, (
         f"/health took {seen['excess_ms']} ms beyond the machine's stall during {suite} "
         f"(the worst probes as [latency ms, stall ms]: {seen['worst']})"
     )
