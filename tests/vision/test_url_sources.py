@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import openai
 import pytest
 
 from conftest import MODEL, LiveServer
@@ -24,7 +23,7 @@ from files.test_files_sdk import make_pdf
 from webfetch.conftest import Site, serving
 
 from .projector import IMAGE_TOKENS, png
-from .test_vision_sdk import ask, count, image
+from .test_vision_sdk import ask, count, image, openai_prompt_tokens
 
 PICTURE = png(36, 20, seed=50)
 PDF = make_pdf("First page.", "Second page.")
@@ -139,22 +138,8 @@ def test_an_image_url_inside_a_custom_content_document(vision_server: LiveServer
 
 
 def test_an_http_image_url_through_the_openai_chat_api(vision_server: LiveServer, site: Site) -> None:
-    client = openai.OpenAI(base_url=vision_server.base_url + "/v1", api_key=vision_server.api_key, max_retries=0)
-    reply = client.chat.completions.create(
-        model=MODEL,
-        max_tokens=2,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": site.url("/cat.png")}},
-                    {"type": "text", "text": "What is in the picture?"},
-                ],
-            }
-        ],
-    )
-    assert reply.usage is not None
-    assert reply.usage.prompt_tokens == count(vision_server.client(), ask(image(PICTURE)))
+    tokens = openai_prompt_tokens(vision_server, site.url("/cat.png"), 2)
+    assert tokens == count(vision_server.client(), ask(image(PICTURE)))
 
 
 def test_a_request_s_url_sources_are_bounded_in_number_and_bytes(site: Site) -> None:

@@ -151,23 +151,29 @@ def test_prewarming_an_image_prefix(vision_server: LiveServer) -> None:
     assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
 
 
-def test_image_through_the_openai_chat_api(vision_server: LiveServer) -> None:
-    """``image_url`` data URIs on ``/v1/chat/completions`` become the same image blocks."""
-    data = png(28, 28, seed=40)
-    client = openai.OpenAI(base_url=vision_server.base_url + "/v1", api_key=vision_server.api_key, max_retries=0)
-    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+def openai_prompt_tokens(server: LiveServer, url: str, max_tokens: int) -> int:
+    """``prompt_tokens`` of a chat completion asking about the image at ``url`` (a data URI
+    or an http(s) URL)."""
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=server.api_key, max_retries=0)
     reply = client.chat.completions.create(
         model=MODEL,
-        max_tokens=3,
+        max_tokens=max_tokens,
         messages=[
             {
                 "role": "user",
                 "content": [
-                    {"type": "image_url", "image_url": {"url": uri}},
+                    {"type": "image_url", "image_url": {"url": url}},
                     {"type": "text", "text": "What is in the picture?"},
                 ],
             }
         ],
     )
     assert reply.usage is not None
-    assert reply.usage.prompt_tokens == count(vision_server.client(), ask(image(data)))
+    return reply.usage.prompt_tokens
+
+
+def test_image_through_the_openai_chat_api(vision_server: LiveServer) -> None:
+    """``image_url`` data URIs on ``/v1/chat/completions`` become the same image blocks."""
+    data = png(28, 28, seed=40)
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    assert openai_prompt_tokens(vision_server, uri, 3) == count(vision_server.client(), ask(image(data)))

@@ -46,10 +46,13 @@ class ParkingLot:
     def __init__(self, budget_bytes: int = PARKED_BYTES) -> None:
         self.budget_bytes = budget_bytes
         self._entries: list[Parked] = []
-        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(e.data) for e in self._entries)
 
     def park(self, entry: Parked) -> bool:
         """Keep ``entry`` (evicting older ones to fit); False when it exceeds the budget."""
@@ -58,10 +61,9 @@ class ParkingLot:
             return False
         self._entries = [e for e in self._entries if not _covers(entry, e)]
         self._entries.sort(key=lambda e: e.last_used)
-        while self._entries and self._total() + size > self.budget_bytes:
+        while self._entries and self.nbytes + size > self.budget_bytes:
             self._entries.pop(0)
         self._entries.append(entry)
-        self.nbytes = self._total()
         return True
 
     def best(self, namespace: str, prompt: tuple[int, ...]) -> tuple[Parked | None, int]:
@@ -78,10 +80,6 @@ class ParkingLot:
     def take(self, entry: Parked) -> None:
         """Forget ``entry`` (it went back into a sequence)."""
         self._entries.remove(entry)
-        self.nbytes = self._total()
-
-    def _total(self) -> int:
-        return sum(len(e.data) for e in self._entries)
 
 
 def _covers(new: Parked, old: Parked) -> bool:
