@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from epistula.engines.llamacpp import threads
 from epistula.engines.llamacpp.kv_layout import INITIAL_CELLS, SPLIT_KV_BUDGET, plan_layout
 from epistula.engines.llamacpp.threads import ThreadPolicy
 
@@ -85,3 +88,65 @@ def test_thread_policy_does_not_blame_a_count_for_the_step_that_switched_to_it()
         policy.record(1, n, base[n] + (0.02 if n != last else 0.0))
         last = n
     assert picks[-200:].count(2) > 180
+
+
+class _Clock:
+    now = 0.0
+
+    @classmethod
+    def perf_counter(cls) -> float:
+        return cls.now
+
+
+class _Context:
+    """Stands in for a llama context: each decode advances the clock by its thread count's cost."""
+
+    def __init__(self, cost: dict[int, float]) -> None:
+        self.cost, self.n_threads, self.decoded, self.removed = cost, 0, [], []
+
+    def set_threads(self, n_threads: int) -> None:
+        self.n_threads = n_threads
+
+    def decode(self, batch: object) -> int:
+        self.decoded.append(self.n_threads)
+        _Clock.now += self.cost[self.n_threads]
+        return 0
+
+    def seq_rm(self, seq_id: int) -> None:
+        self.removed.append(seq_id)
+
+
+class _Batch:
+    n_tokens = 0
+
+    def clear(self) -> None:
+        self.n_tokens = 0
+
+    def add(self, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        self.n_tokens += 1
+
+
+@pytest.mark.parametrize(
+    ("cost", "preferred", "two_thread_steps"),
+    [
+        ({2: 0.010, 1: 0.014}, 2, 4),  # idle machine: every core from the first request
+        ({2: 0.200, 1: 0.014}, 1, 2),  # busy machine: two threads collapse; stop at once
+    ],
+)
+def test_warm_up_seeds_the_policy_and_leaves_no_cells(
+    monkeypatch: pytest.MonkeyPatch, cost: dict[int, float], preferred: int, two_thread_steps: int
+) -> None:
+    """A fresh context's first steps pay one-time costs: the warm-up takes them, then its
+    timed steps decide the count the first request starts with."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy, ctx = ThreadPolicy.adaptive(2), _Context(cost)
+    policy.warm_up(ctx, _Batch(), token=1)  # type: ignore[arg-type]
+    assert ctx.decoded == [1] * 4 + [2] * two_thread_steps and ctx.removed == [0]
+    assert policy.choose(1) == preferred and policy.choose(40) == preferred
+
+
+def test_warm_up_with_one_count_only_pays_the_one_time_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "time", _Clock)
+    ctx = _Context({3: 0.01})
+    ThreadPolicy.fixed(3).warm_up(ctx, _Batch(), token=1)  # type: ignore[arg-type]
+    assert ctx.decoded == [3] * 4 and ctx.removed == [0]

@@ -18,9 +18,8 @@ Around that loop:
 * **KV on demand** (:mod:`.kv_layout`). When ``llama_decode`` finds no cells (status
   1) the context is recreated with twice the cells, every sequence moved over
   (``_grow``), up to the budget; then idle caches go, then the newest job fails.
-* **Threads and delivery.** Each step's ggml thread count comes from a
-  :class:`~.threads.ThreadPolicy`; events cross to asyncio through :mod:`.delivery`,
-  at most one wake-up per event loop per step.
+* **Threads and delivery.** A :class:`~.threads.ThreadPolicy` warms up and picks each
+  step's ggml threads; events cross to asyncio through :mod:`.delivery` (one wake-up per loop per step).
 """
 
 from __future__ import annotations
@@ -160,6 +159,7 @@ class Scheduler:
         try:
             self._ctx = self._make_context(self._cells)
             self._batch = NativeBatch(max(self._n_batch, self._n_seq_max))
+            self._threads.warm_up(self._ctx, self._batch, max(0, self._model.bos_token()))
         except BaseException as exc:  # reported to start()
             self._startup_error = exc
             self._ready.set()

@@ -24,6 +24,14 @@ a single two-thread try after many one-thread steps always looked slow, so one s
 idle 2-core machine stayed on one core (72 tok/s against 100 with two threads fixed). A try
 is therefore a run of ``EXPLORE_RUN`` steps, and the first step after a change of count is
 not recorded.
+
+At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
+it listens): a few single-token decodes with each count. The first decodes of a fresh
+context pay one-time costs (weights paged in, ggml's worker thread started, compute
+buffers touched; 350-450 ms for the first 18-50 token prefill against ~200 warm), which
+made the first try of two threads look slow, so a fresh server's first request stayed on
+one core and prefilled on one core. The warm-up's later steps are timed and seed the
+single-token averages, so the first request starts on the count that is faster now.
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ park and steps on the slower count: at 16, one stream on an idle 2-core machine 
 MAX_EXPLORE_EVERY = 1024
 EXPLORE_RUN = 3
 """Steps a try of the other count lasts (the first, after the switch, is not timed)."""
+WARM_UP_STEPS = 4
+"""Single-token decodes per count at start (the first of each is not timed)."""
+WARM_UP_COLLAPSE = 3.0
+"""The warm-up of more threads stops once a timed step is this many times slower than the
+fewest threads' average (a busy machine: the verdict is clear, and each step costs)."""
 LARGEST_BUCKET = 6
 """Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
 
@@ -98,14 +111,45 @@ class ThreadPolicy:
 
     def decode(self, ctx: NativeContext, batch: NativeBatch) -> int:
         """``llama_decode`` with the count chosen for this batch, timed for the policy."""
-        n_tokens = batch.n_tokens
-        n_threads = self.choose(n_tokens)
+        return self._decode(ctx, batch, self.choose(batch.n_tokens))
+
+    def _decode(self, ctx: NativeContext, batch: NativeBatch, n_threads: int) -> int:
         ctx.set_threads(n_threads)
         started = time.perf_counter()
         status = ctx.decode(batch)
         if status == 0:
-            self.record(n_tokens, n_threads, time.perf_counter() - started)
+            self.record(batch.n_tokens, n_threads, time.perf_counter() - started)
         return status
+
+    def warm_up(self, ctx: NativeContext, batch: NativeBatch, token: int) -> None:
+        """Decode ``token`` a few times on sequence 0 with each count, fewest first, then
+        remove it: pays a fresh context's one-time costs before the first request and
+        seeds the single-token averages (the preferred count follows them)."""
+        pos = 0
+        fewest = self.candidates[-1]
+        for n_threads in reversed(self.candidates):
+            for _ in range(WARM_UP_STEPS):
+                batch.clear()
+                batch.add(token, pos, 0, True)
+                pos += 1
+                if self._decode(ctx, batch, n_threads) != 0:
+                    break
+                seen = self._buckets.get(1, _Bucket()).average
+                if n_threads != fewest and seen.get(n_threads, 0.0) > WARM_UP_COLLAPSE * seen.get(fewest, 1e9):
+                    break
+        batch.clear()
+        ctx.seq_rm(0)
+        bucket = self._buckets.get(1)
+        if bucket is not None and len(bucket.average) == len(self.candidates) > 1:
+            self._preferred, self._interval = self._verdict(bucket)
+
+    def _verdict(self, bucket: _Bucket) -> tuple[int, int]:
+        """The faster count of a shape measured with every count, and how many steps
+        pass between tries of the other (more, the slower it was)."""
+        best = min(self.candidates, key=lambda n: bucket.average[n])
+        other = next(n for n in self.candidates if n != best)
+        ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
+        return best, min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
 
     def choose(self, n_tokens: int) -> int:
         """The thread count for a step of ``n_tokens`` tokens.
@@ -129,11 +173,8 @@ class ThreadPolicy:
         if untried:
             explore = bucket.steps > 1 if not self._interval else bucket.steps % self._interval == 0
             return self._try(bucket, untried[0]) if explore else self._preferred
-        best = min(self.candidates, key=lambda n: bucket.average[n])
+        best, interval = self._preferred, self._interval = self._verdict(bucket)
         other = next(n for n in self.candidates if n != best)
-        ratio = bucket.average[other] / max(bucket.average[best], 1e-9)
-        interval = min(MAX_EXPLORE_EVERY, int(EXPLORE_EVERY * ratio * ratio))
-        self._preferred, self._interval = best, interval
         return self._try(bucket, other) if bucket.steps % interval == 0 else best
 
     @staticmethod
