@@ -137,6 +137,30 @@ def model_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings(engine="llamacpp", api_key=API_KEY, data_dir=tmp, **overrides)
 
 
+MODEL_STARTUP = 300.0
+"""Seconds a real-model server may take to start (the model loads first)."""
+
+
+def server_fixture(
+    name: str,
+    data_dir: str,
+    settings: Callable[..., Settings] = fake_settings,
+    *,
+    start: Callable[..., Any] = start_server,
+    startup_timeout: float | None = None,
+    **overrides: Any,
+) -> Any:
+    """A module's server fixture ``name``: ``settings(<a temporary data_dir>, **overrides)``,
+    started by ``start`` (``server = server_fixture("server", "quotas", batch_concurrency=1)``)."""
+    options = {} if startup_timeout is None else {"startup_timeout": startup_timeout}
+
+    @pytest.fixture(scope="module", name=name)
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+        yield from serving(settings(tmp_path_factory.mktemp(data_dir), **overrides), start=start, **options)
+
+    return server
+
+
 @pytest.fixture(scope="session")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     yield from serving(fake_settings(tmp_path_factory.mktemp("fake")))
@@ -154,7 +178,7 @@ def small_body_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8), startup_timeout=300.0)
+    yield from serving(model_settings(tmp_path_factory.mktemp("model"), n_seq_max=8), startup_timeout=MODEL_STARTUP)
 
 
 @pytest.fixture(scope="session")

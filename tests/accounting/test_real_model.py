@@ -4,14 +4,13 @@ model generates is not scripted, and the reports still sum to what was billed.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from batches.support import Live, start_live, wait_ended
-from conftest import model_settings, serving
+from conftest import MODEL_STARTUP, model_settings, server_fixture
 
 from .support import (
     ADMIN_KEY,
@@ -31,15 +30,16 @@ from .support import (
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def model_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    settings = model_settings(
-        tmp_path_factory.mktemp("accounting-model"),
-        admin_api_key=ADMIN_KEY,
-        n_seq_max=4,
-        prices=PRICES,
-    )
-    yield from serving(settings, start=start_live, startup_timeout=300.0)
+model_live = server_fixture(
+    "model_live",
+    "accounting-model",
+    model_settings,
+    start=start_live,
+    startup_timeout=MODEL_STARTUP,
+    admin_api_key=ADMIN_KEY,
+    n_seq_max=4,
+    prices=PRICES,
+)
 
 
 def test_reports_sum_to_real_model_usage(model_live: Live) -> None:

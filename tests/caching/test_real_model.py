@@ -9,13 +9,12 @@ differently (docs/performance.md), so "cached equals uncached" is not a property
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from conftest import MODEL, V2023, LiveServer, add_key, model_settings, serving
+from conftest import MODEL, MODEL_STARTUP, V2023, LiveServer, add_key, model_settings, server_fixture
 
 from .conftest import cached_system, prompt_tokens, total
 
@@ -26,15 +25,15 @@ SYSTEM = cached_system(RULES)
 QUESTION = [{"role": "user", "content": "Name one fish."}]
 
 
-@pytest.fixture(scope="module")
-def one_slot_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = model_settings(
-        tmp_path_factory.mktemp("cache-model"),
-        n_seq_max=1,
-        n_ctx=4096,
-        n_threads=1,
-    )
-    yield from serving(settings, startup_timeout=300.0)
+one_slot_server = server_fixture(
+    "one_slot_server",
+    "cache-model",
+    model_settings,
+    startup_timeout=MODEL_STARTUP,
+    n_seq_max=1,
+    n_ctx=4096,
+    n_threads=1,
+)
 
 
 def write_then_read(client: anthropic.Anthropic) -> tuple[anthropic.types.Message, anthropic.types.Message]:

@@ -11,9 +11,8 @@ from typing import Any
 
 import anthropic
 import httpx
-import pytest
 
-from conftest import MODEL, LiveServer, add_key, assert_error, fake_settings, parse_sse, serving
+from conftest import MODEL, LiveServer, add_key, assert_error, parse_sse, server_fixture
 
 from .conftest import ManualClock, ask, cached_system, document, prompt_tokens, total
 
@@ -209,10 +208,8 @@ def test_workspaces_are_isolated_keys_of_one_workspace_share(cache_server: LiveS
     assert ask(bob, system).usage.cache_read_input_tokens == written  # bob's own entry
 
 
-@pytest.fixture(scope="module")
-def small_cache_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # The fake engine counts 1,024 bytes per cached token: room for two 2,100-token prefixes.
-    yield from serving(fake_settings(tmp_path_factory.mktemp("small-cache"), prompt_cache_bytes=4500 * 1024))
+# The fake engine counts 1,024 bytes per cached token: room for two 2,100-token prefixes.
+small_cache_server = server_fixture("small_cache_server", "small-cache", prompt_cache_bytes=4500 * 1024)
 
 
 def test_lru_eviction_under_a_small_budget(small_cache_server: LiveServer) -> None:

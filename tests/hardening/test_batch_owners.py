@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import LiveServer, fake_settings, serving
+from conftest import LiveServer, server_fixture
 
 ADMIN_KEY = "sk-epi-admin01-hardening-batches"
 ITEMS = 12
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = fake_settings(tmp_path_factory.mktemp("owners"), admin_api_key=ADMIN_KEY, batch_concurrency=1)
-    yield from serving(settings)
+server = server_fixture("server", "owners", admin_api_key=ADMIN_KEY, batch_concurrency=1)
 
 
 def _admin(live: LiveServer, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -10,23 +10,21 @@ never a duration.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 import epistula.api.request as request_module
-from conftest import LiveServer, fake_settings, serving
+from conftest import LiveServer, server_fixture
 
 GIVE_UP = 10.0
 """How long a held stage waits for /health before going on (the test then fails)."""
 BIG = 32 * 1024 * 1024 - 4096
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("loop"), max_body_bytes=32 * 1024 * 1024))
+server = server_fixture("server", "loop", max_body_bytes=32 * 1024 * 1024)
 
 
 class Hold:

@@ -5,31 +5,30 @@ neither. A token count is refused before any file it names is read."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from conftest import MODEL, LiveServer, assert_error, body, fake_settings, serving
+from conftest import MODEL, LiveServer, assert_error, body, server_fixture
 from epistula.config import RateLimitConfig
 
 ADMIN_KEY = "sk-epi-admin01-hardening-limit-groups"
 V = {"anthropic-version": "2023-06-01"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    rules = [
+server = server_fixture(
+    "server",
+    "groups",
+    admin_api_key=ADMIN_KEY,
+    rate_limits=[
         RateLimitConfig(group="token_count", requests_per_minute=3),
         RateLimitConfig(group="batch", requests_per_minute=2),
         RateLimitConfig(requests_per_minute=1000),
-    ]
-    settings = fake_settings(
-        tmp_path_factory.mktemp("groups"), admin_api_key=ADMIN_KEY, rate_limits=rules, batch_concurrency=2
-    )
-    yield from serving(settings)
+    ],
+    batch_concurrency=2,
+)
 
 
 def _admin(live: LiveServer, path: str, payload: dict[str, Any]) -> dict[str, Any]:

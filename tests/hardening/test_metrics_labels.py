@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import LiveServer, fake_settings, serving
+from conftest import LiveServer, server_fixture
 from epistula.observability.metrics import method_label
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("labels")))
+server = server_fixture("server", "labels")
 
 
 def _label_values(live: LiveServer, label: str) -> set[str]:

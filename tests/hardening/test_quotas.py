@@ -5,7 +5,6 @@ uploads that name none."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -13,22 +12,20 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, body, fake_settings, serving
+from conftest import LiveServer, body, server_fixture
 
 V = {"anthropic-version": "2023-06-01"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = fake_settings(
-        tmp_path_factory.mktemp("quotas"),
-        workspace_file_count=3,
-        workspace_file_bytes=1000,
-        workspace_batch_requests=3,
-        file_default_expiry=7200,
-        batch_concurrency=1,
-    )
-    yield from serving(settings)
+server = server_fixture(
+    "server",
+    "quotas",
+    workspace_file_count=3,
+    workspace_file_bytes=1000,
+    workspace_batch_requests=3,
+    file_default_expiry=7200,
+    batch_concurrency=1,
+)
 
 
 def _announce_upload(live: LiveServer, length: int) -> tuple[int, bytes]:

@@ -6,18 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, running, serving
+from conftest import REQUEST_ID_RE, LiveServer, body, fake_settings, running, server_fixture
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("responses")))
+server = server_fixture("server", "responses")
 
 
 def _post(live: LiveServer, payload: dict[str, Any], **headers: str) -> httpx.Response:

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_KEY, LiveServer, body, fake_settings, running, serving
+from conftest import API_KEY, LiveServer, body, fake_settings, running, server_fixture
 from epistula.engines.fake import FakeEngine
 from epistula.http.app import create_app
 from live import serve_in_thread
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("metrics")))
+server = server_fixture("server", "metrics")
 
 
 def scrape(live: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

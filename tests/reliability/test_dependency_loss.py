@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, body, fake_settings, running, serving
+from conftest import LiveServer, body, fake_settings, running, server_fixture
 from epistula.config import RateLimitConfig
 from health import free_port
 from real_parts import REDIS_ENV, needs_service
@@ -114,9 +114,7 @@ class _FullDisk:
         return handle
 
 
-@pytest.fixture(scope="module")
-def files_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("disk-full")))
+files_server = server_fixture("files_server", "disk-full")
 
 
 def test_a_disk_full_during_an_upload_is_a_clean_500_and_keeps_nothing(

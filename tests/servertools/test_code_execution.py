@@ -8,7 +8,6 @@ turn is the tool's result: a command that prints ``#say:...`` scripts the model'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from conftest import (
     client_fixture,
     fake_settings,
     running,
-    serving,
+    server_fixture,
     streamed_tool_turn,
 )
 
@@ -36,15 +35,9 @@ def call(command: str, before: str = "") -> str:
     return f"#say:{before}<tool_call>\\n{arguments}\\n</tool_call>"
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = fake_settings(
-        tmp_path_factory.mktemp("code-execution"),
-        code_execution=True,
-        code_execution_timeout=2.0,
-        server_tool_max_steps=3,
-    )
-    yield from serving(settings)
+live = server_fixture(
+    "live", "code-execution", code_execution=True, code_execution_timeout=2.0, server_tool_max_steps=3
+)
 
 
 client = client_fixture()

@@ -5,25 +5,23 @@ turn pauses right after the result."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from conftest import V2023, LiveServer, model_settings, serving
+from conftest import MODEL_STARTUP, V2023, LiveServer, model_settings, server_fixture
 
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = model_settings(
-        tmp_path_factory.mktemp("code-execution-model"),
-        n_seq_max=2,
-        code_execution=True,
-        code_execution_timeout=5.0,
-        server_tool_max_steps=1,
-    )
-    yield from serving(settings, startup_timeout=300.0)
+live = server_fixture(
+    "live",
+    "code-execution-model",
+    model_settings,
+    startup_timeout=MODEL_STARTUP,
+    n_seq_max=2,
+    code_execution=True,
+    code_execution_timeout=5.0,
+    server_tool_max_steps=1,
+)
 
 
 def test_forced_code_execution_call(live: LiveServer) -> None:

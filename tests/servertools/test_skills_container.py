@@ -5,14 +5,13 @@ the response's ``container.skills``, and named (with its description) in the pro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from conftest import LiveServer, assert_error, client_fixture, fake_settings, serving
+from conftest import LiveServer, assert_error, client_fixture, server_fixture
 from epistula.protocol.servertools import ContainerSkill
 from epistula.servertools.skills_mount import MountedSkill, skills_prompt
 
@@ -26,9 +25,7 @@ def bash(command: str) -> str:
     return f"#say:<tool_call>{arguments}</tool_call>"
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    yield from serving(fake_settings(tmp_path_factory.mktemp("skills-container"), code_execution=True))
+live = server_fixture("live", "skills-container", code_execution=True)
 
 
 client = client_fixture()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from epistula.errors import InvalidRequestError
+from epistula.storage.common import rfc3339
 
 from .pricing import EXACT, PriceTable, description, format_cents
 from .report_models import (
@@ -26,6 +27,7 @@ from .report_models import (
     CostReportResult,
     MessagesUsageReport,
     MessagesUsageReportResult,
+    R,
     ReportBucket,
 )
 from .service import Accounting
@@ -46,12 +48,14 @@ USAGE_GROUP_BY = (*GROUP_COLUMNS, *CONSTANT_DIMENSIONS)
 COST_GROUP_BY = ("workspace_id", "description")
 
 
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _bucket(start: float, width: float, results: list[R]) -> ReportBucket[R]:
+    """One time bucket of a report: ``[start, start + width)`` in whole seconds."""
+    end = start + width
+    return ReportBucket(starting_at=rfc3339(start, "seconds"), ending_at=rfc3339(end, "seconds"), results=results)
 
 
 def page_token(ts: float) -> str:
-    return "page_" + base64.b64encode(rfc3339(ts).encode()).decode()
+    return "page_" + base64.b64encode(rfc3339(ts, "seconds").encode()).decode()
 
 
 EARLIEST = 0.0
@@ -165,7 +169,7 @@ async def usage_report(
                     **keys,
                 )
             )
-        data.append(ReportBucket(starting_at=rfc3339(start), ending_at=rfc3339(start + window.width), results=results))
+        data.append(_bucket(start, window.width, results))
     return MessagesUsageReport(data=data, has_more=window.next_page is not None, next_page=window.next_page)
 
 
@@ -182,7 +186,7 @@ async def cost_report(accounting: Accounting, window: Window, *, group_by: Seque
     for start in window.starts:
         lines = _cost_lines(accounting.prices, buckets.get(start, []), by_workspace, by_description)
         results = [CostReportResult(amount=format_cents(amount), **fields) for fields, amount in lines]
-        data.append(ReportBucket(starting_at=rfc3339(start), ending_at=rfc3339(start + window.width), results=results))
+        data.append(_bucket(start, window.width, results))
     return CostReport(data=data, has_more=window.next_page is not None, next_page=window.next_page)
 
 

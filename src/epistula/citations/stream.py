@@ -27,6 +27,7 @@ from epistula.protocol.messages import PromptParams
 from epistula.protocol.streaming import (
     CitationsDelta,
     RawContentBlockDeltaEvent,
+    RawContentBlockEvent,
     RawContentBlockStartEvent,
     RawContentBlockStopEvent,
     RawMessageStreamEvent,
@@ -56,7 +57,7 @@ class _Recut:
         self._open = None
         return [RawContentBlockStopEvent(index=self.index)]
 
-    def other(self, event: RawMessageStreamEvent) -> list[RawMessageStreamEvent]:
+    def other(self, event: RawContentBlockEvent) -> list[RawMessageStreamEvent]:
         """A non-text block's event, renumbered."""
         if isinstance(event, RawContentBlockStartEvent):
             events = self.close()
@@ -125,7 +126,7 @@ async def cite_events(
                 for ev in out.close():
                     yield ev
                 held = None
-            elif isinstance(event, (RawContentBlockStartEvent, RawContentBlockDeltaEvent, RawContentBlockStopEvent)):
+            elif isinstance(event, RawContentBlockEvent):
                 for ev in out.other(event):
                     yield ev
             else:  # message_start, message_delta, message_stop

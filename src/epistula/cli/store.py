@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -18,7 +17,7 @@ from epistula.auth.bootstrap import open_key_store
 from epistula.auth.keys import KeyStore
 from epistula.config import load_settings
 from epistula.errors import ApiError
-from epistula.storage.common import ListPage
+from epistula.storage.common import ListPage, rfc3339
 from epistula.storage.database import open_database
 
 PAGE = 1000
@@ -57,7 +56,7 @@ def list_all(fetch: Callable[[str | None], ListPage[Row]]) -> list[Row]:
 
 
 def format_time(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "-" if ts is None else rfc3339(ts, "seconds")
 
 
 def print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+
+from epistula.storage.common import rfc3339
 
 from .rules import Limit
 
@@ -41,11 +42,7 @@ class BucketState:
     def reset(self) -> str:
         empty = self.limit.per_minute - min(self.level, self.limit.per_minute)
         full_at = self.now + empty * self.window / self.limit.per_minute
-        return rfc3339(math.ceil(full_at))
-
-
-def rfc3339(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(math.ceil(full_at), "seconds")
 
 
 def _tightest(states: Sequence[BucketState]) -> BucketState:

@@ -67,6 +67,10 @@ class RawContentBlockStopEvent(ResponseModel):
     index: int
 
 
+RawContentBlockEvent = RawContentBlockStartEvent | RawContentBlockDeltaEvent | RawContentBlockStopEvent
+"""The events of one content block, which carry its ``index`` (what merges and renumbers blocks)."""
+
+
 class MessageDelta(ResponseModel):
     stop_reason: StopReason | None = None
     stop_sequence: str | None = None

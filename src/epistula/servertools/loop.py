@@ -31,7 +31,7 @@ from epistula.protocol.messages import MessageCountTokensParams, MessageCreatePa
 from epistula.protocol.servertools import ServerToolUseBlock
 from epistula.protocol.streaming import (
     MessageDelta,
-    RawContentBlockDeltaEvent,
+    RawContentBlockEvent,
     RawContentBlockStartEvent,
     RawContentBlockStopEvent,
     RawMessageDeltaEvent,
@@ -117,9 +117,7 @@ class _Loop:
                         if not started:
                             started = True
                             yield event
-                    elif isinstance(
-                        event, RawContentBlockStartEvent | RawContentBlockDeltaEvent | RawContentBlockStopEvent
-                    ):
+                    elif isinstance(event, RawContentBlockEvent):
                         yield event.model_copy(update={"index": event.index + len(turn)})
                     elif isinstance(event, RawMessageDeltaEvent):
                         final = event

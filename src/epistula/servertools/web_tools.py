@@ -11,7 +11,8 @@ calls of one request (``max_uses_exceeded``), and each failure is a result block
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from epistula.errors import InvalidRequestError
 from epistula.protocol.messages import MessageCreateParams, UserMessageParam
@@ -83,12 +84,43 @@ def _dump(value: Any) -> Any:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
 
 
-class _WebTool:
-    """What web fetch and web search share: one model-facing tool, domain lists, no container."""
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A call that ends before any work, with this ``error_code``."""
+
+    code: Literal["max_uses_exceeded", "invalid_tool_input"]
+
+
+R = TypeVar("R", WebFetchToolResultBlock, WebSearchToolResultBlock)
+D = TypeVar("D", WebFetchToolDefinition, WebSearchToolDefinition)
+
+
+class _WebTool(Generic[D]):
+    """What web fetch and web search share: one model-facing tool with one string argument,
+    ``max_uses``, domain lists, results that later fetches may take URLs from, no container."""
 
     needs_container = False
     tool: ClassVar[Tool]
-    definition: ClassVar[type[WebFetchToolDefinition] | type[WebSearchToolDefinition]]
+    argument: ClassVar[str]
+    """The tool's one input field (``url``, ``query``)."""
+    definition: type[D]
+
+    def _read(
+        self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
+    ) -> tuple[D, str | _Refused]:
+        """The definition's options, and the call's argument or why the call is refused:
+        over the definition's ``max_uses`` in this request, or without its string argument."""
+        options = self.definition.model_validate(definition.model_dump(exclude_unset=True))
+        if options.max_uses is not None and context.uses[call.name] > options.max_uses:
+            return options, _Refused("max_uses_exceeded")
+        value = call.input.get(self.argument)
+        return options, value if isinstance(value, str) else _Refused("invalid_tool_input")
+
+    @staticmethod
+    def _result(block: R, context: ToolContext) -> R:
+        """``block``, remembered as a source of URLs for the request's later fetches."""
+        context.sources.append(block.model_dump_json())
+        return block
 
     def model_tools(self, kind: str) -> list[Tool]:
         return [self.tool]
@@ -100,10 +132,11 @@ class _WebTool:
         return self.tool.name
 
 
-class WebFetchTool(_WebTool):
+class WebFetchTool(_WebTool[WebFetchToolDefinition]):
     kinds: tuple[str, ...] = WEB_FETCH_TYPES
     counter: Counter | None = "web_fetch_requests"
     tool = FETCH
+    argument = "url"
     definition = WebFetchToolDefinition
 
     def __init__(self, fetcher: WebFetcher) -> None:
@@ -112,13 +145,10 @@ class WebFetchTool(_WebTool):
     async def execute(
         self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
     ) -> WebFetchToolResultBlock:
-        options = WebFetchToolDefinition.model_validate(definition.model_dump(exclude_unset=True))
-        url = call.input.get("url")
+        options, url = self._read(call, definition, context)
         content: WebFetchBlock | WebFetchToolResultErrorBlock
-        if options.max_uses is not None and context.uses[call.name] > options.max_uses:
-            content = WebFetchToolResultErrorBlock(error_code="max_uses_exceeded")
-        elif not isinstance(url, str):
-            content = WebFetchToolResultErrorBlock(error_code="invalid_tool_input")
+        if isinstance(url, _Refused):
+            content = WebFetchToolResultErrorBlock(error_code=url.code)
         else:
             content = await self.fetcher.result(
                 url,
@@ -131,9 +161,7 @@ class WebFetchTool(_WebTool):
                 await learn_pdf(content.content.source.data, context.pdf_texts)  # what the model reads
             elif isinstance(content, WebFetchBlock) and options.max_content_tokens is not None:
                 content = _shortened(content, options.max_content_tokens * CHARS_PER_TOKEN)
-        block = WebFetchToolResultBlock(tool_use_id=call.id, content=content)
-        context.sources.append(block.model_dump_json())
-        return block
+        return self._result(WebFetchToolResultBlock(tool_use_id=call.id, content=content), context)
 
 
 def _shortened(fetched: WebFetchBlock, chars: int) -> WebFetchBlock:
@@ -144,10 +172,11 @@ def _shortened(fetched: WebFetchBlock, chars: int) -> WebFetchBlock:
     return fetched.model_copy(update={"content": document})
 
 
-class WebSearchTool(_WebTool):
+class WebSearchTool(_WebTool[WebSearchToolDefinition]):
     kinds: tuple[str, ...] = WEB_SEARCH_TYPES
     counter: Counter | None = "web_search_requests"
     tool = SEARCH
+    argument = "query"
     definition = WebSearchToolDefinition
 
     def __init__(self, searcher: WebSearcher) -> None:
@@ -156,16 +185,11 @@ class WebSearchTool(_WebTool):
     async def execute(
         self, call: ServerToolUseBlock, definition: VersionedTool, context: ToolContext
     ) -> WebSearchToolResultBlock:
-        options = WebSearchToolDefinition.model_validate(definition.model_dump(exclude_unset=True))
-        query = call.input.get("query")
-        if options.max_uses is not None and context.uses[call.name] > options.max_uses:
-            content: Any = WebSearchToolResultError(error_code="max_uses_exceeded")
-        elif not isinstance(query, str):
-            content = WebSearchToolResultError(error_code="invalid_tool_input")
+        options, query = self._read(call, definition, context)
+        if isinstance(query, _Refused):
+            content: Any = WebSearchToolResultError(error_code=query.code)
         else:
             content = await self.searcher.result(
                 query, allowed_domains=options.allowed_domains, blocked_domains=options.blocked_domains
             )
-        block = WebSearchToolResultBlock(tool_use_id=call.id, content=content)
-        context.sources.append(block.model_dump_json())
-        return block
+        return self._result(WebSearchToolResultBlock(tool_use_id=call.id, content=content), context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, Required, TypedDict, TypeVar
+from typing import Generic, Literal, Required, TypedDict, TypeVar
 
 T = TypeVar("T")
 
@@ -30,9 +30,10 @@ class PageQuery(TypedDict, total=False):
     after_id: str | None
 
 
-def rfc3339(ts: float) -> str:
-    """A stored POSIX time as the API writes it: RFC 3339, UTC, ``Z`` suffix."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def rfc3339(ts: float, timespec: Literal["seconds", "microseconds"] = "microseconds") -> str:
+    """A POSIX time as the API writes it: RFC 3339, UTC, ``Z`` suffix (whole seconds for
+    usage report buckets and rate-limit resets)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def optional_rfc3339(ts: float | None) -> str | None:

@@ -13,10 +13,11 @@ pieces, sampler construction) may be called from any thread. A
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import llama_cpp.llama_cpp as ll
@@ -50,18 +51,28 @@ def _log_callback(level: int, text: bytes, _user_data: object) -> None:
             log.log(py_level, "%s", message)
 
 
-_backend_lock = threading.Lock()
-_backend_ready = False
+def once(setup: Callable[[], None]) -> Callable[[], None]:
+    """``setup`` made to run on its first call only, per process; threads that call while
+    it runs wait for it (a failed run is tried again by the next call)."""
+    lock = threading.Lock()
+    done = False
+
+    @functools.wraps(setup)
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                setup()
+                done = True
+
+    return run
 
 
+@once
 def _init_backend() -> None:
     """Initialise ggml once per process and install the log router."""
-    global _backend_ready
-    with _backend_lock:
-        if not _backend_ready:
-            ll.llama_log_set(_log_callback, ctypes.c_void_p(0))
-            ll.llama_backend_init()
-            _backend_ready = True
+    ll.llama_log_set(_log_callback, ctypes.c_void_p(0))
+    ll.llama_backend_init()
 
 
 class SamplerChain:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,7 @@ from llama_cpp import llama_cpp as ll
 from llama_cpp import mtmd_cpp as mtmd
 
 from epistula.engines.base import EngineError, ImageEmbedding, PromptImage, PromptPart, TextIds
-from epistula.engines.llamacpp.native import NativeContext, NativeModel
+from epistula.engines.llamacpp.native import NativeContext, NativeModel, once
 from epistula.engines.llamacpp.native import _log_callback as log_callback
 
 log = logging.getLogger(__name__)
@@ -66,21 +65,14 @@ class _Encoded:
             self.chunk = None
 
 
-_log_lock = threading.Lock()
-_log_routed = False
-
-
+@once
 def _route_logs() -> None:
     """Send libmtmd's own log lines (encoding timings...) to :mod:`logging`, like llama.cpp's."""
-    global _log_routed
-    with _log_lock:
-        if not _log_routed:
-            setter: Any = getattr(mtmd._libmtmd, "mtmd_log_set", None)
-            if setter is not None:
-                setter.argtypes = [ll.llama_log_callback, ctypes.c_void_p]
-                setter.restype = None
-                setter(log_callback, ctypes.c_void_p(0))
-            _log_routed = True
+    setter: Any = getattr(mtmd._libmtmd, "mtmd_log_set", None)
+    if setter is not None:
+        setter.argtypes = [ll.llama_log_callback, ctypes.c_void_p]
+        setter.restype = None
+        setter(log_callback, ctypes.c_void_p(0))
 
 
 class Projector:
