@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.api.anthropic.batch_preflight import create_checked
 from epistula.api.callers import authorized, owned
 from epistula.api.operations import JSONL, PAGING, Api
 from epistula.api.paging import cursor, listed
 from epistula.api.request import PREFLIGHT_BYTES, app_state, decode_json, json_body, off_loop, public_base_url
 from epistula.api.state import available
-from epistula.api.workers import Refusal, attempt
-from epistula.batches.service import (
-    MAX_BATCH_BODY_BYTES,
-    BatchService,
-    ValidBatch,
-    message_batch,
-    request_count,
-    validated_batch,
-)
+from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
 from epistula.protocol.models import Page
 
@@ -37,30 +30,6 @@ def _service(request: Request) -> BatchService:
     return available(app_state(request).batches, "the Message Batches API")
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedBatch:
-    """What the worker process makes of a big create body: its request count (the queue
-    quota is checked on it before validation, as for a small body) and its validated
-    requests, or the refusal validation ended in."""
-
-    count: int | None
-    outcome: ValidBatch | Refusal
-
-    async def valid(self) -> ValidBatch:
-        if isinstance(self.outcome, Refusal):
-            raise self.outcome.error()
-        return self.outcome
-
-
-def checked_batch(body: bytes, version: str) -> CheckedBatch | Refusal:
-    """A create body decoded and validated (run in the worker process), or the refusal
-    its decoding ended in."""
-    raw = attempt(lambda: decode_json(body))
-    if isinstance(raw, Refusal):
-        return raw
-    return CheckedBatch(request_count(raw), attempt(lambda: validated_batch(raw, version)))
-
-
 @API.post(BATCHES, "batches_create", request=MessageBatchCreateParams)
 async def create_batch(request: Request) -> MessageBatch:
     """Create a message batch"""
@@ -68,12 +37,8 @@ async def create_batch(request: Request) -> MessageBatch:
     body = await json_body(request, MAX_BATCH_BODY_BYTES)
     workspace_id, key_id = principal.workspace_id, principal.key_id
     if len(body) > PREFLIGHT_BYTES:  # up to 256 MB: decoded and validated in the worker process
-        checked = await app_state(request).workers.run(checked_batch, body, version)
-        if isinstance(checked, Refusal):
-            raise checked.error()
-        record = await _service(request).create_validated(
-            workspace_id, version, checked.count, checked.valid, key_id=key_id
-        )
+        service = functools.partial(_service, request)
+        record = await create_checked(app_state(request).workers, service, body, version, workspace_id, key_id)
     else:
         raw = await off_loop(len(body), lambda: decode_json(body))
         record = await _service(request).create(workspace_id, version, raw, key_id=key_id)
