@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -15,7 +16,9 @@ import pytest
 
 import epistula.api.anthropic.batches as batches_api
 import epistula.batches.service as service_module
+from epistula.api.anthropic.batch_preflight import read_requests, write_requests
 from epistula.api.request import PREFLIGHT_BYTES, decode_json
+from epistula.batches.service import ValidBatch
 from epistula.errors import InvalidRequestError
 
 from .support import Live, wait_ended
@@ -123,3 +126,11 @@ def test_a_big_body_that_is_not_json_is_refused_with_the_decoders_message(batch_
     with pytest.raises(InvalidRequestError) as expected:
         decode_json(body)
     assert _error(_post(batch_server, body))["message"] == expected.value.message
+
+
+def test_the_requests_file_gives_back_every_params_text(tmp_path: Path) -> None:
+    texts = ["a\u2028b\u2029c\x85d ✓ \U0001f600", 'quote " back \\ slash', "tab\tnew\nline\rcr"]
+    params = [json.dumps({"content": t}, ensure_ascii=False, separators=(",", ":")) for t in texts]
+    valid = ValidBatch(["a", "b-1", "c_2"], params, 123)
+    write_requests(tmp_path / "requests.tsv", valid)
+    assert read_requests(tmp_path / "requests.tsv", 123) == valid
