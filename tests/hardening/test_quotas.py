@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, body, server_fixture
+from epistula.api.request import PREFLIGHT_BYTES
 
 V = {"anthropic-version": "2023-06-01"}
 
@@ -81,6 +82,10 @@ def test_the_batch_queue_quota_answers_429_before_validating(server: LiveServer)
     assert resp.status_code == 429 and resp.json()["error"]["type"] == "rate_limit_error"
     assert "3 requests in the batch processing queue" in resp.json()["error"]["message"]
     assert "retry-after" in resp.headers
+    big = [{"custom_id": f"r{i}", "params": {"not": "validated", "pad": "x" * PREFLIGHT_BYTES}} for i in range(3)]
+    checked = httpx.post(server.base_url + "/v1/messages/batches", json={"requests": big}, headers=server.headers())
+    assert checked.status_code == 429, checked.text  # a big body's count too is checked before validation
+    assert checked.json()["error"]["message"] == resp.json()["error"]["message"]
     fits = [{"custom_id": f"r{i}", "params": body("#say:ok", max_tokens=4)} for i in range(2)]
     client.messages.batches.create(requests=fits)  # type: ignore[arg-type]
     client.messages.batches.cancel(held.id)

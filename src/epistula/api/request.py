@@ -12,10 +12,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from epistula.api.state import AppState
-from epistula.api.workers import Refusal
+from epistula.api.workers import Refusal, attempt
 from epistula.auth.keys import AdminPrincipal, Principal
 from epistula.errors import (
-    ApiError,
     AuthenticationError,
     InvalidRequestError,
     PermissionDeniedError,
@@ -140,7 +139,7 @@ async def read_body(request: Request, limit: int) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise InvalidRequestError(f"The request body did not arrive within {deadline:g} seconds") from None
-    return b"".join(chunks)
+    return await off_loop(size, lambda: b"".join(chunks))  # (copying MBs releases the GIL)
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -163,11 +162,11 @@ PREFLIGHT_BYTES = 1 << 18
 them (:func:`read_params`)."""
 
 
-async def _off_loop(size: int, work: Callable[[], T]) -> T:
+async def off_loop(size: int, work: Callable[[], T]) -> T:
     return await asyncio.to_thread(work) if size > OFFLOAD_BYTES else work()
 
 
-async def _json_body(request: Request, limit: int) -> bytes:
+async def json_body(request: Request, limit: int) -> bytes:
     body = await read_body(request, limit)
     ctype = request.headers.get("content-type", "")
     if ctype and "json" not in ctype.lower():
@@ -196,8 +195,8 @@ def decode_json(body: bytes) -> dict[str, Any]:
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    body = await _json_body(request, limit)
-    return await _off_loop(len(body), lambda: decode_json(body))
+    body = await json_body(request, limit)
+    return await off_loop(len(body), lambda: decode_json(body))
 
 
 def validated_params(body: bytes, model: type[M], version: str | None) -> M:
@@ -215,13 +214,8 @@ def validated_params(body: bytes, model: type[M], version: str | None) -> M:
 def params_refusal(body: bytes, model: type[BaseModel], version: str | None) -> Refusal | None:
     """What :func:`validated_params` would raise for ``body``, or None if it would pass
     (run in a worker process: see :func:`read_params`)."""
-    try:
-        validated_params(body, model, version)
-    except ApiError as exc:
-        return Refusal.of(exc)
-    except MemoryError:
-        return Refusal.of(RequestTooLargeError("The request body is too large to decode within the memory limit"))
-    return None
+    outcome = attempt(lambda: validated_params(body, model, version))
+    return outcome if isinstance(outcome, Refusal) else None
 
 
 async def read_params(request: Request, model: type[M], *, version: str | None = None) -> M:
@@ -231,12 +225,12 @@ async def read_params(request: Request, model: type[M], *, version: str | None =
     without this process ever decoding it: decoding and validating hold the GIL, for
     hundreds of milliseconds at these sizes, and ``/health`` and every stream wait for it."""
     state = app_state(request)
-    body = await _json_body(request, state.settings.max_body_bytes)
+    body = await json_body(request, state.settings.max_body_bytes)
     if len(body) > PREFLIGHT_BYTES:
         refusal = await state.workers.run(params_refusal, body, model, version)
         if refusal is not None:
             raise refusal.error()
-    return await _off_loop(len(body), lambda: validated_params(body, model, version))
+    return await off_loop(len(body), lambda: validated_params(body, model, version))
 
 
 def parse(model: type[M], data: dict[str, Any]) -> M:

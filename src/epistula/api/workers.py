@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TypeVar
 
-from epistula.errors import ApiError, InternalServerError
+from epistula.errors import ApiError, InternalServerError, RequestTooLargeError
 
 T = TypeVar("T")
 
@@ -49,6 +49,17 @@ class Refusal:
 
     def error(self) -> ApiError:
         return self.kind(self.message, details=self.details)
+
+
+def attempt(work: Callable[[], T]) -> T | Refusal:
+    """``work()``, or the refusal it raised (in the worker process, where a ``MemoryError``
+    means the body decodes to more than ``MEMORY_BYTES``: a 413)."""
+    try:
+        return work()
+    except ApiError as exc:
+        return Refusal.of(exc)
+    except MemoryError:
+        return Refusal.of(RequestTooLargeError("The request body is too large to decode within the memory limit"))
 
 
 def _limit_memory(limit: int) -> None:

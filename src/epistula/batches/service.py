@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -90,10 +91,33 @@ def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
     return requests
 
 
-def _validated(raw: dict[str, Any], version: str) -> tuple[list[NewRequest], int]:
-    """The batch's requests and the bytes of their params."""
+@dataclass(frozen=True, slots=True)
+class ValidBatch:
+    """A create body's requests once validated, in the form that crosses a process boundary
+    cheaply (:mod:`epistula.api.anthropic.batches` validates big bodies in a worker
+    process): two lists of strings, each request's ``custom_id`` and its ``params`` as
+    compact JSON text, and the bytes of those params."""
+
+    custom_ids: list[str]
+    params: list[str]
+    params_bytes: int
+
+    def requests(self) -> list[NewRequest]:
+        return [NewRequest(c, p) for c, p in zip(self.custom_ids, self.params, strict=True)]
+
+
+def validated_batch(raw: dict[str, Any], version: str) -> ValidBatch:
+    """:func:`validate_create`'s requests, with the bytes of their params."""
     requests = validate_create(raw, version)
-    return requests, sum(len(q.params.encode()) for q in requests)
+    params = [q.params for q in requests]
+    return ValidBatch([q.custom_id for q in requests], params, sum(len(p.encode()) for p in params))
+
+
+def request_count(raw: dict[str, Any]) -> int | None:
+    """How many requests a create body holds (None where ``requests`` is not a list):
+    what the queue quota is checked against before validation."""
+    items = raw.get("requests")
+    return len(items) if isinstance(items, list) else None
 
 
 def message_batch(record: BatchRecord, base_url: str) -> MessageBatch:
@@ -157,42 +181,65 @@ class BatchService:
     def attach(self, events: BatchEvents) -> None:
         self._events = events
 
-    async def _check_queue(self, workspace_id: str, raw: dict[str, Any]) -> None:
+    async def _check_queue(self, workspace_id: str, count: int | None) -> None:
         """Before validation: refuse a batch whose request count alone cannot fit."""
         quota = self._quota
-        items = raw.get("requests")
-        if quota is None or not isinstance(items, list):
+        if quota is None or count is None:
             return
         queued = await asyncio.to_thread(self._store.queued, workspace_id)
-        if quota.requests is not None and queued.requests + len(items) > quota.requests:
-            raise quota_error(QuotaExceeded("batch_requests", quota.requests, queued.requests, len(items)))
+        if quota.requests is not None and queued.requests + count > quota.requests:
+            raise quota_error(QuotaExceeded("batch_requests", quota.requests, queued.requests, count))
         if quota.params_bytes is not None and queued.params_bytes >= quota.params_bytes:
             raise quota_error(QuotaExceeded("batch_bytes", quota.params_bytes, queued.params_bytes, 0))
 
     async def create(
         self, workspace_id: str, version: str, raw: dict[str, Any], *, key_id: str | None = None
     ) -> BatchRecord:
-        await self._check_queue(workspace_id, raw)
-        requests, size = await asyncio.to_thread(_validated, raw, version)  # up to 256 MB of requests
+        """A batch from a decoded create body, validated here (in a thread)."""
+        return await self.create_validated(
+            workspace_id,
+            version,
+            request_count(raw),
+            lambda: asyncio.to_thread(validated_batch, raw, version),
+            key_id=key_id,
+        )
+
+    async def create_validated(
+        self,
+        workspace_id: str,
+        version: str,
+        count: int | None,
+        validated: Callable[[], Awaitable[ValidBatch]],
+        *,
+        key_id: str | None = None,
+    ) -> BatchRecord:
+        """A batch of ``count`` requests (:func:`request_count`): the queue quota's request
+        count is checked first, then ``validated()`` gives the requests (or raises the
+        create's 400), then they are stored."""
+        await self._check_queue(workspace_id, count)
+        valid = await validated()
         now = self._clock()
         record = BatchRecord(
             id=ids.batch_id(),
             workspace_id=workspace_id,
             api_version=version,
             processing_status="in_progress",
-            request_count=len(requests),
+            request_count=len(valid.custom_ids),
             created_at=now,
             expires_at=now + BATCH_TTL,
             created_by_key_id=key_id or None,
-            params_bytes=size,
+            params_bytes=valid.params_bytes,
         )
         try:
-            await asyncio.to_thread(self._store.create_batch, record, requests, self._quota)
+            await asyncio.to_thread(self._insert, record, valid)
         except QuotaExceeded as exc:
             raise quota_error(exc) from None
         if self._events is not None:
             self._events.wake()
         return record
+
+    def _insert(self, record: BatchRecord, valid: ValidBatch) -> None:
+        self._store.create_batch(record, valid.requests(), self._quota)
 
     async def cancel_workspace(self, workspace_id: str) -> int:
         """Cancel every batch of ``workspace_id`` that is still in progress (the workspace was

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from epistula.api.anthropic.batch_preflight import create_checked
 from epistula.api.callers import authorized, owned
 from epistula.api.operations import JSONL, PAGING, Api
 from epistula.api.paging import cursor, listed
-from epistula.api.request import app_state, public_base_url, read_json
+from epistula.api.request import PREFLIGHT_BYTES, app_state, decode_json, json_body, off_loop, public_base_url
 from epistula.api.state import available
 from epistula.batches.service import MAX_BATCH_BODY_BYTES, BatchService, message_batch
 from epistula.protocol.batches import DeletedMessageBatch, MessageBatch, MessageBatchCreateParams
@@ -31,8 +34,14 @@ def _service(request: Request) -> BatchService:
 async def create_batch(request: Request) -> MessageBatch:
     """Create a message batch"""
     principal, version = await authorized(request)
-    raw = await read_json(request, MAX_BATCH_BODY_BYTES)
-    record = await _service(request).create(principal.workspace_id, version, raw, key_id=principal.key_id)
+    body = await json_body(request, MAX_BATCH_BODY_BYTES)
+    workspace_id, key_id = principal.workspace_id, principal.key_id
+    if len(body) > PREFLIGHT_BYTES:  # up to 256 MB: decoded and validated in the worker process
+        service = functools.partial(_service, request)
+        record = await create_checked(app_state(request).workers, service, body, version, workspace_id, key_id)
+    else:
+        raw = await off_loop(len(body), lambda: decode_json(body))
+        record = await _service(request).create(workspace_id, version, raw, key_id=key_id)
     return message_batch(record, public_base_url(request))
 
 
