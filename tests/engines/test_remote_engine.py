@@ -172,7 +172,9 @@ def test_vllm_body_has_token_prompt_structured_outputs_and_namespace_salt() -> N
 
 def test_cached_prompt_tokens_come_from_the_upstream() -> None:
     """The second long-prefix request was served mostly from llama-server's cache: the
-    engine reports its count, and the cache usage read at the breakpoint it covers."""
+    engine reports its count, and the cache usage read at the breakpoint it covers. The
+    usage goes out before the first token, so the count is the first progress event's:
+    token events carry no timings (the engine does not ask for ``timings_per_token``)."""
 
     async def scenario() -> None:
         with doubles({"default": "long_prefix_2"}) as [double]:
@@ -192,6 +194,8 @@ def test_cached_prompt_tokens_come_from_the_upstream() -> None:
             assert (events[0].read, events[0].creation) == (1200, 0)
             assert finished(events).cached_tokens == cache_n
             assert eng.stats().prompt_tokens_reused == cache_n
+            assert "timings_per_token" not in double.received[-1]
+            assert not any("timings" in line for line in lines[:-1])
 
     run(scenario())
 
