@@ -75,6 +75,8 @@ class Dialect(Protocol):
 
 
 def _ints(value: object) -> tuple[int, ...]:
+    if type(value) is list and len(value) == 1 and type(value[0]) is int:
+        return (value[0],)  # the usual event: one sampled token
     if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
         raise UpstreamProtocolError(f"expected a list of token ids, got {value!r:.80}")
     return tuple(value)
@@ -119,6 +121,9 @@ class LlamaServer:
         return body
 
     def parse(self, data: Mapping[str, Any]) -> Chunk:
+        if data.get("stop") is False and "prompt_progress" not in data and "timings" not in data:
+            # A sampled token (nearly every event): its ids are all that matter.
+            return Chunk(tokens=_ints(data.get("tokens", [])))
         progress = data.get("prompt_progress")
         if isinstance(progress, dict):
             # Progress events carry a placeholder token (0): it was not sampled.

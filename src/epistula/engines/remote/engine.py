@@ -280,6 +280,7 @@ class _Stream:
         cached: int | None = None
         produced: list[int] = []
         reason: FinishReason | None = None
+        piece = engine._model().piece
         upstream.in_flight += 1
         chunks = upstream.stream(body)
         try:
@@ -296,7 +297,7 @@ class _Stream:
                 new, reason = self._take(chunk, produced, eog)
                 if sampling.max_tokens:  # zero: only prefilling, to write the cache points
                     for token in new:
-                        yield Token(id=token, piece=engine._model().piece(token))
+                        yield Token(id=token, piece=piece(token))
                 if reason is not None:
                     break
             if reason is not None:
