@@ -287,6 +287,28 @@ def test_every_upstream_down_is_an_engine_error() -> None:
     run(scenario())
 
 
+def test_an_upstream_that_just_served_is_not_probed() -> None:
+    """The health loop skips an upstream whose last stream ended well within the interval;
+    one idle that long, or marked down, is probed again."""
+
+    async def scenario() -> None:
+        with doubles({}) as [double]:
+            eng = await started(engine(double.spec))
+            try:
+                assert eng._probe_due(0)  # checked at start, never served since
+                await collect(eng, recorded("limit"))
+                assert not eng._probe_due(0)
+                eng.upstreams[0].last_served -= FAST.health_interval
+                assert eng._probe_due(0)
+                await collect(eng, recorded("limit"))
+                eng.upstreams[0].mark_down("test")
+                assert eng._probe_due(0)
+            finally:
+                await eng.close()
+
+    run(scenario())
+
+
 def test_unreachable_upstream_at_start_is_skipped() -> None:
     async def scenario() -> None:
         with doubles({}) as [good]:

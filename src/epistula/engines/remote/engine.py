@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -195,11 +196,22 @@ class RemoteEngine:
             return
         self._verified.add(index)
 
+    def _probe_due(self, index: int) -> bool:
+        """Whether the health loop should probe this upstream now: not if it is up,
+        checked, and ended a stream well within the last interval (a finished stream
+        says as much as a probe, which costs an HTTP exchange every interval)."""
+        upstream = self.upstreams[index]
+        recent = time.monotonic() - upstream.last_served < self._options.health_interval
+        return not (upstream.healthy and index in self._verified and recent)
+
     async def _health_loop(self) -> None:
+        interval = self._options.health_interval
         while True:
-            await asyncio.sleep(self._options.health_interval)
+            await asyncio.sleep(interval)
             for index, upstream in enumerate(self.upstreams):
                 was_healthy = upstream.healthy
+                if not self._probe_due(index):
+                    continue
                 with contextlib.suppress(Exception):
                     await self._probe(index)
                 if was_healthy and not upstream.healthy:
@@ -308,6 +320,7 @@ class _Stream:
         if reason is None:
             raise UpstreamFailed(upstream.url, "stream ended without a finish")
         upstream.served += 1
+        upstream.last_served = time.monotonic()
         upstream.mark_up()
         output = len(produced) if sampling.max_tokens else 0
         engine.router.record(request.cache_namespace, (*request.prompt, *produced), self.index)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -56,6 +57,8 @@ class Upstream:
         self.in_flight = 0
         self.healthy = True
         self.served = 0
+        self.last_served = -math.inf
+        """``time.monotonic()`` when a generation from it last ended well."""
         self.failures = 0
         self._down_until = 0.0
         self._retry_after = retry_after
