@@ -11,8 +11,9 @@ own question after one long shared system prompt (before each round, N unmeasure
 put that prompt in N slots' caches, so both paths find it there). It prints JSON: for each
 path the medians of aggregate output tokens/s (tokens over the span from the first request
 to the last token), time to first token, CPU per output token of llama-server and of
-epistula (robust where wall clock is not, on a shared machine), llama-server's decode calls
-and evaluated prompt tokens per run; the median of the rounds' ratios (the target is
+epistula (robust where wall clock is not, on a shared machine), the part of llama-server's
+spent outside its main (decoding) thread, llama-server's decode calls and evaluated prompt
+tokens per run; the median of the rounds' ratios (the target is
 >= 0.95), the load average around the run, and epistula's prefix-routing counters from
 ``/metrics``.
 """
