@@ -11,8 +11,9 @@ own question after one long shared system prompt (before each round, N unmeasure
 put that prompt in N slots' caches, so both paths find it there). It prints JSON: for each
 path the medians of aggregate output tokens/s (tokens over the span from the first request
 to the last token), time to first token, CPU per output token of llama-server and of
-epistula (robust where wall clock is not, on a shared machine), llama-server's decode calls
-and evaluated prompt tokens per run; the median of the rounds' ratios (the target is
+epistula (robust where wall clock is not, on a shared machine), the part of llama-server's
+spent outside its main (decoding) thread, llama-server's decode calls and evaluated prompt
+tokens per run; the median of the rounds' ratios (the target is
 >= 0.95), the load average around the run, and epistula's prefix-routing counters from
 ``/metrics``.
 """
@@ -100,9 +101,9 @@ def summary(start: float, results: list[tuple[float, float, int]]) -> dict[str, 
     }
 
 
-def cpu_s(pid: int) -> float:
-    """User plus system CPU time of a process so far (``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat") as stat:
+def cpu_s(pid: int, tid: int | None = None) -> float:
+    """User plus system CPU time of a process (or of its thread ``tid``) so far (``/proc``)."""
+    with open(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -134,7 +135,7 @@ async def measure(
     decode calls and evaluated prompt tokens (fuller batches: fewer decodes per token)."""
     llama_url, epistula_url = urls
     before = llama_counters(llama_url)
-    llama_cpu, epistula_cpu = cpu_s(pids[0]), cpu_s(pids[1])
+    llama_cpu, epistula_cpu, main_cpu = cpu_s(pids[0]), cpu_s(pids[1]), cpu_s(pids[0], pids[0])
     start = time.perf_counter()
     if path == "direct":
         streams = [direct_stream(client, llama_url, ids, tokens) for _, ids in prompts]
@@ -144,6 +145,10 @@ async def measure(
     after = llama_counters(llama_url)
     produced = result["tokens"]
     result["llama_server_cpu_ms_per_token"] = per_token_ms(cpu_s(pids[0]) - llama_cpu, produced)
+    # Its main thread decodes and samples (one thread, ``-t 1`` on two cores); the others
+    # are its HTTP threads (parsing bodies, writing every token's event).
+    main = per_token_ms(cpu_s(pids[0], pids[0]) - main_cpu, produced)
+    result["llama_server_http_threads_cpu_ms_per_token"] = round(result["llama_server_cpu_ms_per_token"] - main, 3)
     if path != "direct":
         result["epistula_cpu_ms_per_token"] = per_token_ms(cpu_s(pids[1]) - epistula_cpu, produced)
     result["llama_server_decodes"] = after["n_decode_total"] - before["n_decode_total"]

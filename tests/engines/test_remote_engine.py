@@ -172,7 +172,9 @@ def test_vllm_body_has_token_prompt_structured_outputs_and_namespace_salt() -> N
 
 def test_cached_prompt_tokens_come_from_the_upstream() -> None:
     """The second long-prefix request was served mostly from llama-server's cache: the
-    engine reports its count, and the cache usage read at the breakpoint it covers."""
+    engine reports its count, and the cache usage read at the breakpoint it covers. The
+    usage goes out before the first token, so the count is the first progress event's:
+    token events carry no timings (the engine does not ask for ``timings_per_token``)."""
 
     async def scenario() -> None:
         with doubles({"default": "long_prefix_2"}) as [double]:
@@ -192,6 +194,8 @@ def test_cached_prompt_tokens_come_from_the_upstream() -> None:
             assert (events[0].read, events[0].creation) == (1200, 0)
             assert finished(events).cached_tokens == cache_n
             assert eng.stats().prompt_tokens_reused == cache_n
+            assert "timings_per_token" not in double.received[-1]
+            assert not any("timings" in line for line in lines[:-1])
 
     run(scenario())
 
@@ -277,6 +281,28 @@ def test_every_upstream_down_is_an_engine_error() -> None:
             try:
                 with pytest.raises(EngineError, match="every upstream failed"):
                     await collect(eng, recorded("limit"))
+            finally:
+                await eng.close()
+
+    run(scenario())
+
+
+def test_an_upstream_that_just_served_is_not_probed() -> None:
+    """The health loop skips an upstream whose last stream ended well within the interval;
+    one idle that long, or marked down, is probed again."""
+
+    async def scenario() -> None:
+        with doubles({}) as [double]:
+            eng = await started(engine(double.spec))
+            try:
+                assert eng._probe_due(0)  # checked at start, never served since
+                await collect(eng, recorded("limit"))
+                assert not eng._probe_due(0)
+                eng.upstreams[0].last_served -= FAST.health_interval
+                assert eng._probe_due(0)
+                await collect(eng, recorded("limit"))
+                eng.upstreams[0].mark_down("test")
+                assert eng._probe_due(0)
             finally:
                 await eng.close()
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from epistula.engines.remote.dialects import parse_upstream
+import pytest
+
+from epistula.engines.remote.dialects import Chunk, LlamaServer, parse_upstream
 from epistula.engines.remote.routing import PrefixRouter, block_keys
+from epistula.engines.remote.upstream import json_object
 from epistula.engines.vllm.pieces import PieceTable
 
 
@@ -52,6 +55,22 @@ def test_upstream_specs_name_their_dialect() -> None:
     assert parse_upstream("http://a:8080/") == ("llama", "http://a:8080")
     assert parse_upstream("vllm+http://b:8000") == ("openai", "http://b:8000")
     assert parse_upstream("sglang+https://c") == ("openai", "https://c")
+
+
+def test_llama_events_parse_to_chunks() -> None:
+    """A token event takes the short path; progress, timings and the stop event the full one."""
+    parse = LlamaServer().parse
+    token = b'{"index":0,"content":" \\"tokens\\":[9]","tokens":[5432],"stop":false,"tokens_evaluated":28}'
+    assert parse(json_object(token)) == Chunk(tokens=(5432,))
+    progress = b'{"tokens":[0],"stop":false,"prompt_progress":{"total":28,"cache":20,"processed":20}}'
+    assert parse(json_object(progress)) == Chunk(cached=20, progress=(20, 28))
+    timed = b'{"tokens":[7,8],"stop":false,"timings":{"cache_n":3},"tokens_evaluated":28}'
+    assert parse(json_object(timed)) == Chunk(tokens=(7, 8), cached=3, prompt_tokens=28)
+    stop = b'{"tokens":[],"stop":true,"stop_type":"limit","timings":{"cache_n":3},"tokens_evaluated":28}'
+    assert parse(json_object(stop)) == Chunk(cached=3, finish="max_tokens", prompt_tokens=28)
+    for bad in (b"[1]", b'{"a":1} x', b"{", b"\xff"):
+        with pytest.raises(ValueError):
+            json_object(bad)
 
 
 class ByteLevelTokenizer:

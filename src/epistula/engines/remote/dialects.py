@@ -4,9 +4,11 @@ Two dialects, both fed token ids (never text, never another API's chat format):
 
 * ``llama`` -- llama-server's native ``POST /completion``: ``prompt`` as a token array,
   ``cache_prompt``, ``grammar`` (lazy with ``grammar_triggers``), ``return_tokens`` for
-  the sampled ids, ``return_progress`` for prefill progress (whose first chunk also says
-  how many prompt tokens came from the slot's cache) and ``timings_per_token`` (``cache_n``
-  on every chunk).
+  the sampled ids and ``return_progress`` for prefill progress (whose first chunk says
+  how many prompt tokens came from the slot's cache; the final chunk's ``timings`` say it
+  again). No ``timings_per_token``: it made every token's event three times longer (nine
+  timing figures), for llama-server to format and for us to parse, and told nothing the
+  first progress chunk had not.
 * ``openai`` -- vLLM's and SGLang's ``POST /v1/completions`` with a token-id ``prompt``,
   ``return_token_ids`` (the sampled ids of each chunk), ``structured_outputs.grammar``,
   ``cache_salt`` (prefix-cache isolation per namespace) and continuous usage stats
@@ -73,6 +75,8 @@ class Dialect(Protocol):
 
 
 def _ints(value: object) -> tuple[int, ...]:
+    if type(value) is list and len(value) == 1 and type(value[0]) is int:
+        return (value[0],)  # the usual event: one sampled token
     if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
         raise UpstreamProtocolError(f"expected a list of token ids, got {value!r:.80}")
     return tuple(value)
@@ -96,7 +100,6 @@ class LlamaServer:
             "cache_prompt": True,
             "return_tokens": True,
             "return_progress": True,
-            "timings_per_token": True,
             "temperature": 0.0 if greedy else sampling.temperature,
             # llama-server's own defaults (top_k 40, top_p 0.95, min_p 0.05) would change the
             # distribution; send epistula's, with everything it does not use switched off.
@@ -118,6 +121,9 @@ class LlamaServer:
         return body
 
     def parse(self, data: Mapping[str, Any]) -> Chunk:
+        if data.get("stop") is False and "prompt_progress" not in data and "timings" not in data:
+            # A sampled token (nearly every event): its ids are all that matter.
+            return Chunk(tokens=_ints(data.get("tokens", [])))
         progress = data.get("prompt_progress")
         if isinstance(progress, dict):
             # Progress events carry a placeholder token (0): it was not sampled.

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -195,11 +196,22 @@ class RemoteEngine:
             return
         self._verified.add(index)
 
+    def _probe_due(self, index: int) -> bool:
+        """Whether the health loop should probe this upstream now: not if it is up,
+        checked, and ended a stream well within the last interval (a finished stream
+        says as much as a probe, which costs an HTTP exchange every interval)."""
+        upstream = self.upstreams[index]
+        recent = time.monotonic() - upstream.last_served < self._options.health_interval
+        return not (upstream.healthy and index in self._verified and recent)
+
     async def _health_loop(self) -> None:
+        interval = self._options.health_interval
         while True:
-            await asyncio.sleep(self._options.health_interval)
+            await asyncio.sleep(interval)
             for index, upstream in enumerate(self.upstreams):
                 was_healthy = upstream.healthy
+                if not self._probe_due(index):
+                    continue
                 with contextlib.suppress(Exception):
                     await self._probe(index)
                 if was_healthy and not upstream.healthy:
@@ -280,6 +292,7 @@ class _Stream:
         cached: int | None = None
         produced: list[int] = []
         reason: FinishReason | None = None
+        piece = engine._model().piece
         upstream.in_flight += 1
         chunks = upstream.stream(body)
         try:
@@ -296,7 +309,7 @@ class _Stream:
                 new, reason = self._take(chunk, produced, eog)
                 if sampling.max_tokens:  # zero: only prefilling, to write the cache points
                     for token in new:
-                        yield Token(id=token, piece=engine._model().piece(token))
+                        yield Token(id=token, piece=piece(token))
                 if reason is not None:
                     break
             if reason is not None:
@@ -307,6 +320,7 @@ class _Stream:
         if reason is None:
             raise UpstreamFailed(upstream.url, "stream ended without a finish")
         upstream.served += 1
+        upstream.last_served = time.monotonic()
         upstream.mark_up()
         output = len(produced) if sampling.max_tokens else 0
         engine.router.record(request.cache_namespace, (*request.prompt, *produced), self.index)
