@@ -94,7 +94,7 @@ def validate_create(raw: dict[str, Any], version: str) -> list[NewRequest]:
 @dataclass(frozen=True, slots=True)
 class ValidBatch:
     """A create body's requests once validated, in the form that crosses a process boundary
-    cheaply (:mod:`epistula.api.anthropic.batches` validates big bodies in a worker
+    cheaply (:mod:`epistula.api.anthropic.batch_preflight` validates big bodies in a worker
     process): two lists of strings, each request's ``custom_id`` and its ``params`` as
     compact JSON text, and the bytes of those params."""
 

@@ -127,6 +127,7 @@ class ThreadPolicy:
         seeds the single-token averages (the preferred count follows them)."""
         pos = 0
         fewest = self.candidates[-1]
+        seen = self._bucket(1).average  # single-token steps
         for n_threads in reversed(self.candidates):
             for _ in range(WARM_UP_STEPS):
                 batch.clear()
@@ -134,14 +135,16 @@ class ThreadPolicy:
                 pos += 1
                 if self._decode(ctx, batch, n_threads) != 0:
                     break
-                seen = self._buckets.get(1, _Bucket()).average
                 if n_threads != fewest and seen.get(n_threads, 0.0) > WARM_UP_COLLAPSE * seen.get(fewest, 1e9):
                     break
         batch.clear()
         ctx.seq_rm(0)
-        bucket = self._buckets.get(1)
-        if bucket is not None and len(bucket.average) == len(self.candidates) > 1:
-            self._preferred, self._interval = self._verdict(bucket)
+        if len(seen) == len(self.candidates) > 1:
+            self._preferred, self._interval = self._verdict(self._bucket(1))
+
+    def _bucket(self, n_tokens: int) -> _Bucket:
+        """The measurements of steps of ``n_tokens`` tokens' shape."""
+        return self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket())
 
     def _verdict(self, bucket: _Bucket) -> tuple[int, int]:
         """The faster count of a shape measured with every count, and how many steps
@@ -164,7 +167,7 @@ class ThreadPolicy:
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
-        bucket = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket())
+        bucket = self._bucket(n_tokens)
         bucket.steps += 1
         if bucket.trying:
             bucket.trying -= 1
@@ -189,7 +192,7 @@ class ThreadPolicy:
         switched, self._last = n_threads != self._last, n_threads
         if switched:  # this step also woke or parked a thread: not what the count costs
             return
-        average = self._buckets.setdefault(min(n_tokens.bit_length(), LARGEST_BUCKET), _Bucket()).average
+        average = self._bucket(n_tokens).average
         per_token = seconds / n_tokens
         old = average.get(n_threads)
         average[n_threads] = per_token if old is None else old + ALPHA * (per_token - old)
