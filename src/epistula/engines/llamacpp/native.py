@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import llama_cpp.llama_cpp as ll
+import numpy as np
 
 from epistula.engines.base import EngineError, ModelFacts, SamplingParams
 
@@ -76,12 +77,17 @@ def _init_backend() -> None:
 
 
 class SamplerChain:
-    """A native ``llama_sampler`` chain owned by exactly one sequence."""
+    """A native ``llama_sampler`` chain owned by exactly one sequence, or none at all for
+    plain greedy decoding (temperature 0, no grammar): that is an argmax over the logits
+    row, taken in numpy (~9 us for SmolLM2's 49,152 logits), where ``llama_sampler_sample``
+    first copies every logit into a candidate array (60-125 us, once per sequence per step:
+    ~2% of a 16-stream step, more of a one-stream one). Both pick the first maximum."""
 
-    __slots__ = ("handle",)
+    __slots__ = ("greedy", "handle")
 
-    def __init__(self, handle: int) -> None:
+    def __init__(self, handle: int | None, *, greedy: bool = False) -> None:
         self.handle: int | None = handle
+        self.greedy = greedy
 
     def free(self) -> None:
         """Release the chain (idempotent); the chain owns the samplers added to it."""
@@ -220,6 +226,8 @@ class NativeModel:
         is used for temperature 0 because a ``dist`` draw over a collapsed
         distribution would still consume RNG state and cost a softmax.
         """
+        if sampling.temperature <= 0.0 and not sampling.grammar:
+            return SamplerChain(None, greedy=True)
         cparams = ll.llama_sampler_chain_default_params()
         cparams.no_perf = True
         chain = SamplerChain(ll.llama_sampler_chain_init(cparams))
@@ -357,6 +365,7 @@ class NativeContext:
         self.n_ctx_seq: int = ll.llama_n_ctx_seq(handle)
         self.kv_unified = kv_unified
         self.n_threads = n_threads
+        self._logits_shape = (model.vocab_size,)
 
     def set_threads(self, n_threads: int) -> None:
         """ggml threads for the next decodes (single-token and batched alike)."""
@@ -371,6 +380,11 @@ class NativeContext:
 
     def sample(self, chain: SamplerChain, index: int) -> int:
         """Sample (and accept) a token from the logits at batch ``index``."""
+        if chain.greedy:
+            row = ll.llama_get_logits_ith(self.handle, index)
+            if not row:
+                raise EngineError(f"no logits at batch index {index}")
+            return int(np.ctypeslib.as_array(row, self._logits_shape).argmax())
         return int(ll.llama_sampler_sample(chain.handle, self.handle, index))
 
     def seq_rm(self, seq_id: int, p0: int = -1, p1: int = -1) -> None:
