@@ -11,7 +11,8 @@ Starts both servers and keeps both up for the whole run (the idle one uses no CP
   (``EPISTULA_KV_CACHE_TOKENS=32768``, 16 sequences; ``--epistula-env`` adds or overrides
   variables, e.g. to measure an older checkout).
 
-Each round runs every concurrency N against both servers, alternating which goes first.
+Each round runs every concurrency N against both servers, alternating which goes first;
+levels of up to 4 streams run ``--small-repeats`` times a round (default 3), alternating too.
 A run is a separate client process (N raw HTTP/1.1 connections on one asyncio loop, no
 HTTP library) that first sends one short warm-up request, then N streaming
 ``/v1/messages`` requests at once (temperature 0, ``max_tokens`` tokens, a distinct
@@ -21,16 +22,20 @@ story prompt per stream, the same prompts for both servers). Per run:
            N requests to the last byte of the last stream: end to end, as a client sees it.
 ``TTFT``   median time from sending a request to its first ``content_block_delta``.
 
-Medians over the rounds are printed as one table with the ratios (epistula / llama-server;
-above 1 is better for tok/s, below 1 is better for TTFT and RSS), plus each process's
+Medians over the runs are printed as one table with the ratios (epistula / llama-server;
+above 1 is better for tok/s, below 1 is better for TTFT and RSS). The tok/s ratios are given
+twice: of the medians, and the median of each run's ratio to its neighbour run (the other
+server's run, or the raw measurement, taken seconds apart): this machine's speed drifts by
+tens of percent over minutes, and a neighbour saw the same drift. Also each process's
 idle RSS (after start-up, before any request) and peak RSS (``VmHWM`` at the end), and
 the load average around each run (other jobs on the machine skew everything).
 
-With ``--raw`` (default on) every round also measures raw batched ``llama_decode`` with
-native greedy sampling on all cores and a unified 32,768-cell cache
-(``raw_llamacpp.measure_raw_decode``, prompts prefilled outside the timing) while both
-servers idle: the ceiling a server could reach (for N up to 16: it prefills every prompt in
-one 512-token batch).
+With ``--raw`` (default on) every run of a level up to 16 streams is preceded by raw batched
+``llama_decode`` with native greedy sampling on all cores and a unified 32,768-cell cache
+(``raw_llamacpp.measure_raw_decode``) while both servers idle, decoding as many tokens per
+stream as the servers generate (``--raw-tokens``, default ``--tokens``): the ceiling a server
+could reach. It is favoured: its prompts are prefilled in one 512-token batch outside the
+timing, where a server's time includes its prefill.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ from raw_stream import run_clients
 
 RAW_MAX_BATCH = 16
 """The raw baseline prefills all its prompts in one 512-token batch: at most 16 of them."""
+SMALL_LEVEL = 4
+"""Levels up to this many streams run ``--small-repeats`` times a round: a run lasts a few
+seconds, and one run's throughput moves by 15% and more with the machine."""
 
 # ---------------------------------------------------------------- servers
 
@@ -105,6 +113,11 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _paired(runs: Sequence[dict[str, float]], others: Sequence[dict[str, float]]) -> float:
+    """The median of each run's tok/s over its neighbour's (same round and repeat)."""
+    return _median([a["tok_s"] / b["tok_s"] for a, b in zip(runs, others, strict=True)])
+
+
 def table(results: dict[str, Any], levels: Sequence[int]) -> str:
     """Medians per level: each server's tok/s and TTFT, and the ratios to llama-server."""
     names = [name for name in results["rss_mb"] if name != "llama-server"]
@@ -115,7 +128,7 @@ def table(results: dict[str, Any], levels: Sequence[int]) -> str:
     head += ["llama-server TTFT"]
     for name in names:
         head += [f"{name} TTFT", f"**{name} TTFT / llama-server**"]
-    head += ["raw all-core tok/s", f"{names[0]} / raw", "load avg"]
+    head += ["raw all-core tok/s", f"{names[0]} / raw", "paired ratios", "load avg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in levels:
         runs = {name: results[name][str(n)] for name in ["llama-server", *names]}
@@ -129,6 +142,10 @@ def table(results: dict[str, Any], levels: Sequence[int]) -> str:
         for name in names:
             row += [f"{ttft[name] * 1000:.0f} ms", f"**{ttft[name] / ttft['llama-server']:.2f}**"]
         row += [f"{raw_tok:.1f}", f"{tok[names[0]] / raw_tok:.2f}"]
+        paired = [f"{_paired(runs[names[0]], runs['llama-server']):.2f} vs llama-server"]
+        if raw.get(str(n)):
+            paired.append(f"{_paired(runs[names[0]], [{'tok_s': v} for v in raw[str(n)]]):.2f} vs raw")
+        row += [", ".join(paired)]
         row += [f"{_median([r['load'] for rs in runs.values() for r in rs]):.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     rss = results["rss_mb"]
@@ -154,7 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw llama_decode baseline")
-    parser.add_argument("--raw-tokens", type=int, default=64, help="decode steps timed by the raw baseline")
+    parser.add_argument(
+        "--raw-tokens", type=int, default=None, help="decode steps timed by the raw baseline (default: --tokens)"
+    )
+    parser.add_argument(
+        "--small-repeats",
+        type=int,
+        default=3,
+        help=f"runs per round of each level of at most {SMALL_LEVEL} streams (a few seconds each)",
+    )
     parser.add_argument("--json", default=None, help="also write every run to this file")
     args = parser.parse_args(argv)
 
@@ -200,20 +225,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = {str(n): [] for n in args.concurrency}
         for name, pid in pids.items():
             results["rss_mb"][name] = {"idle": rss_mb(pid, "VmRSS")}
+        raw_tokens = args.raw_tokens or args.tokens
         for r in range(args.rounds):
-            if args.raw:
-                sizes = tuple(n for n in args.concurrency if n <= RAW_MAX_BATCH)
-                raw = measure_raw_decode(
-                    model, sizes, args.raw_tokens, n_ctx=args.ctx, n_threads=cores, kv_unified=True
-                )
-                for n, rate in raw.items():
-                    results["raw"][str(n)].append(rate)
             for n in args.concurrency:
-                order = servers if r % 2 == 0 else servers[::-1]
-                for name, _, _, port_ in order:
-                    level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 10 + r)
-                    results[name][str(n)].append(level)
-                    print(f"round {r} N={n} {name}: {json.dumps(level)}", file=sys.stderr, flush=True)
+                for k in range(args.small_repeats if n <= SMALL_LEVEL else 1):
+                    if args.raw and n <= RAW_MAX_BATCH:
+                        rate = measure_raw_decode(
+                            model, (n,), raw_tokens, n_ctx=args.ctx, n_threads=cores, kv_unified=True
+                        )[n]
+                        results["raw"][str(n)].append(rate)
+                    order = servers if (r + k) % 2 == 0 else servers[::-1]
+                    for name, _, _, port_ in order:
+                        level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 10 + r)
+                        results[name][str(n)].append(level)
+                        print(f"round {r} N={n} {name}: {json.dumps(level)}", file=sys.stderr, flush=True)
                     if args.json:
                         Path(args.json).write_text(json.dumps(results, indent=2))
         for name, pid in pids.items():
