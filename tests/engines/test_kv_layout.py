@@ -90,6 +90,24 @@ def test_thread_policy_does_not_blame_a_count_for_the_step_that_switched_to_it()
     assert picks[-200:].count(2) > 180
 
 
+def test_a_busy_spell_that_is_over_is_forgotten_at_the_next_try() -> None:
+    """Two threads collapsed for a while (another process held a core); once the machine is
+    quiet again, the first try of two threads is enough to go back to them."""
+    policy = ThreadPolicy.adaptive(2)
+    busy, quiet = {2: 0.030, 1: 0.012}, {2: 0.008, 1: 0.012}
+    for _ in range(100):
+        n = policy.choose(1)
+        policy.record(1, n, busy[n])
+    assert policy.choose(1) == 1
+    picks = []
+    for _ in range(1200):
+        n = policy.choose(1)
+        picks.append(n)
+        policy.record(1, n, quiet[n])
+    first_try = picks.index(2)
+    assert picks[first_try : first_try + 300].count(2) > 280  # the loser is only retried now and then
+
+
 class _Clock:
     now = 0.0
 

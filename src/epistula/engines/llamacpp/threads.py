@@ -23,7 +23,10 @@ the first step after a change pays for waking (or parking) ggml's extra thread: 
 a single two-thread try after many one-thread steps always looked slow, so one stream on an
 idle 2-core machine stayed on one core (72 tok/s against 100 with two threads fixed). A try
 is therefore a run of ``EXPLORE_RUN`` steps, and the first step after a change of count is
-not recorded.
+not recorded. A try's first timed step replaces the tried count's average instead of joining
+it: that average is as old as the last try, and blended in at ``ALPHA`` a busy spell long
+over kept two threads looking slow for try after try (after a 3x collapse, three tries,
+~700 steps at one stream, before two threads ran again).
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -77,6 +80,9 @@ class _Bucket:
     trying: int = 0
     """Steps left in the current try of another count."""
     tried: int = 0
+    stale: int = 0
+    """The count whose next timed step replaces its average rather than joining it: the
+    one being tried, last measured a while ago (0: none)."""
 
 
 @dataclass
@@ -182,7 +188,7 @@ class ThreadPolicy:
 
     @staticmethod
     def _try(bucket: _Bucket, n_threads: int) -> int:
-        bucket.trying, bucket.tried = EXPLORE_RUN - 1, n_threads
+        bucket.trying, bucket.tried, bucket.stale = EXPLORE_RUN - 1, n_threads, n_threads
         return n_threads
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
@@ -192,10 +198,13 @@ class ThreadPolicy:
         switched, self._last = n_threads != self._last, n_threads
         if switched:  # this step also woke or parked a thread: not what the count costs
             return
-        average = self._bucket(n_tokens).average
-        per_token = seconds / n_tokens
+        bucket = self._bucket(n_tokens)
+        average, per_token = bucket.average, seconds / n_tokens
         old = average.get(n_threads)
-        average[n_threads] = per_token if old is None else old + ALPHA * (per_token - old)
+        if old is None or bucket.stale == n_threads:
+            average[n_threads], bucket.stale = per_token, 0
+        else:
+            average[n_threads] = old + ALPHA * (per_token - old)
 
     def __str__(self) -> str:
         if len(self.candidates) == 1:
