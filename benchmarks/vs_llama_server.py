@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         results["raw"][str(n)].append(rate)
                     order = servers if (r + k) % 2 == 0 else servers[::-1]
                     for name, _, _, port_ in order:
-                        level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 10 + r)
+                        level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 100 + r * 10 + k)
                         results[name][str(n)].append(level)
                         print(f"round {r} N={n} {name}: {json.dumps(level)}", file=sys.stderr, flush=True)
                     if args.json:

@@ -108,6 +108,26 @@ def test_a_busy_spell_that_is_over_is_forgotten_at_the_next_try() -> None:
     assert picks[first_try : first_try + 300].count(2) > 280  # the loser is only retried now and then
 
 
+def test_a_verdict_from_one_disturbed_step_is_checked_again_soon() -> None:
+    """One slow two-thread step (another process's threads still spinning) flips the
+    policy to one thread; it is not believed until a try of two threads has lost too."""
+    policy = ThreadPolicy.adaptive(2)
+    quiet = {2: 0.008, 1: 0.012}
+    for _ in range(40):  # an idle machine: two threads win
+        n = policy.choose(1)
+        policy.record(1, n, quiet[n])
+    assert policy.choose(1) == 2
+    policy.record(1, 2, 0.060)  # one disturbed step
+    assert policy.choose(1) == 1
+    assert [policy.choose(4) for _ in range(2)] == [1, 2]  # a new shape tries two threads at once
+    picks = []
+    for _ in range(2 * 16):
+        n = policy.choose(1)
+        picks.append(n)
+        policy.record(1, n, quiet[n])
+    assert picks[-8:] == [2] * 8  # the single-token shape went back within RECHECK_AFTER steps
+
+
 class _Clock:
     now = 0.0
 

@@ -26,7 +26,11 @@ is therefore a run of ``EXPLORE_RUN`` steps, and the first step after a change o
 not recorded. A try's first timed step replaces the tried count's average instead of joining
 it: that average is as old as the last try, and blended in at ``ALPHA`` a busy spell long
 over kept two threads looking slow for try after try (after a 3x collapse, three tries,
-~700 steps at one stream, before two threads ran again).
+~700 steps at one stream, before two threads ran again). And a verdict is only settled once
+the loser has been tried again and lost: a single disturbed step (a client process starting,
+another program's threads still spinning) flipped a fresh server to one thread, and the
+first 4-stream request then ran 67 of its 128 steps on one core (80 tok/s against ~130);
+an unsettled loser is retried after ``RECHECK_AFTER`` steps, and new shapes try it at once.
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -53,6 +57,9 @@ noticing that the losing count got faster (the machine went quiet): a winner tha
 down is seen at once, since every step it runs is timed. Each try costs a thread wake-up or
 park and steps on the slower count: at 16, one stream on an idle 2-core machine lost ~10%."""
 MAX_EXPLORE_EVERY = 1024
+RECHECK_AFTER = 16
+"""Steps until the losing count is tried again while the verdict is unsettled (see
+``ThreadPolicy._settled``)."""
 EXPLORE_RUN = 3
 """Steps a try of the other count lasts (the first, after the switch, is not timed)."""
 WARM_UP_STEPS = 4
@@ -83,6 +90,12 @@ class _Bucket:
     stale: int = 0
     """The count whose next timed step replaces its average rather than joining it: the
     one being tried, last measured a while ago (0: none)."""
+    best: int = 0
+    """The faster count at the last verdict (0: none yet)."""
+    settled: bool = False
+    """The losing count was tried since ``best`` last changed, and lost again. Until then
+    the verdict may rest on one disturbed step, and the loser is retried after
+    ``RECHECK_AFTER`` steps."""
 
 
 @dataclass
@@ -95,6 +108,9 @@ class ThreadPolicy:
     _interval: int = field(default=0, init=False)
     """Steps between tries of the losing count, from the last shape measured with both
     (0: no shape has been yet)."""
+    _settled: bool = field(default=False, init=False)
+    """Whether the last verdict was settled (:attr:`_Bucket.settled`); if not, new shapes
+    try the other count on their second step."""
 
     _last: int = field(default=0, init=False)
     """The thread count of the previous step (its successor with another count is not timed)."""
@@ -134,6 +150,7 @@ class ThreadPolicy:
         pos = 0
         fewest = self.candidates[-1]
         seen = self._bucket(1).average  # single-token steps
+        collapsed = False
         for n_threads in reversed(self.candidates):
             for _ in range(WARM_UP_STEPS):
                 batch.clear()
@@ -141,12 +158,16 @@ class ThreadPolicy:
                 pos += 1
                 if self._decode(ctx, batch, n_threads) != 0:
                     break
-                if n_threads != fewest and seen.get(n_threads, 0.0) > WARM_UP_COLLAPSE * seen.get(fewest, 1e9):
+                collapsed = n_threads != fewest and seen.get(n_threads, 0.0) > WARM_UP_COLLAPSE * seen.get(fewest, 1e9)
+                if collapsed:
                     break
         batch.clear()
         ctx.seq_rm(0)
         if len(seen) == len(self.candidates) > 1:
-            self._preferred, self._interval = self._verdict(self._bucket(1))
+            bucket = self._bucket(1)
+            self._preferred, self._interval = self._verdict(bucket)
+            bucket.best = self._preferred
+            self._settled = bucket.settled = collapsed  # a collapse is clear; a close call is checked again
 
     def _bucket(self, n_tokens: int) -> _Bucket:
         """The measurements of steps of ``n_tokens`` tokens' shape."""
@@ -164,12 +185,14 @@ class ThreadPolicy:
         """The thread count for a step of ``n_tokens`` tokens.
 
         A batch shape not measured with every count uses the count that won last (at
-        first the fewest threads: safe on a busy machine). Until some shape has been
-        measured with both, the other count is tried from a shape's second step; after
-        that, new shapes try the losing count as rarely as the last measured shape
+        first the fewest threads: safe on a busy machine). While the last verdict is
+        unsettled (no shape measured with both yet, or the loser not re-checked since the
+        winner changed) a new shape tries the other count on its second step; once
+        settled, new shapes try the losing count as rarely as the last measured shape
         does (a count that collapsed on a busy machine is not tried again on every new
         shape). Once a shape is measured with both, the faster one is used and the
-        other is retried less often the slower it was.
+        other is retried after ``RECHECK_AFTER`` steps until it has lost a try, then
+        less often the slower it was.
         """
         if len(self.candidates) == 1:
             return self.candidates[0]
@@ -180,9 +203,16 @@ class ThreadPolicy:
             return bucket.tried
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            explore = bucket.steps > 1 if not self._interval else bucket.steps % self._interval == 0
+            explore = bucket.steps > 1 if not self._settled else bucket.steps % self._interval == 0
             return self._try(bucket, untried[0]) if explore else self._preferred
-        best, interval = self._preferred, self._interval = self._verdict(bucket)
+        best, interval = self._verdict(bucket)
+        if best != bucket.best:  # the new loser was the winner a step ago: check it again soon
+            bucket.best, bucket.settled = best, False
+        if bucket.tried:  # a try just ended: settled if the tried count lost again
+            bucket.settled, bucket.tried = bucket.tried != best, 0
+        self._preferred, self._interval, self._settled = best, interval, bucket.settled
+        if not bucket.settled:
+            interval = min(interval, RECHECK_AFTER)
         other = next(n for n in self.candidates if n != best)
         return self._try(bucket, other) if bucket.steps % interval == 0 else best
 
