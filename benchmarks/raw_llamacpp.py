@@ -11,7 +11,7 @@ CLI::
 
     python benchmarks/raw_llamacpp.py --model PATH [--engine] [--tokens 64]
 
-(options ``--threads N``, ``--unified``, ``--repeats``) prints JSON: raw aggregate
+(options ``--threads N``, ``--unified``, ``--ctx``, ``--repeats``) prints JSON: raw aggregate
 tokens/s per batch size, single-stream tokens/s of
 llama-cpp-python's high-level ``Llama`` for reference, and with ``--engine``
 the engine's aggregate tokens/s and the engine/raw ratio at each size.
@@ -250,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-high-level", action="store_true", help="skip the Llama reference")
     parser.add_argument("--threads", type=int, default=None, help="ggml threads (default: all cores but one)")
     parser.add_argument("--unified", action="store_true", help="unified KV cache (default: per sequence)")
+    parser.add_argument("--ctx", type=int, default=8192, help="KV cells (per sequence unless --unified)")
     args = parser.parse_args(argv)
     args.model = args.model or default_model_path()
     sizes = tuple(int(s) for s in args.batch_sizes.split(","))
@@ -262,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["engine_tok_s"] = _rounded(cmp["engine"])
         result["engine_over_raw"] = _rounded(cmp["ratio"], 3)
     else:
-        runs = [measure_raw_decode(args.model, sizes, args.tokens, **layout) for _ in range(args.repeats)]
+        runs = [
+            measure_raw_decode(args.model, sizes, args.tokens, n_ctx=args.ctx, **layout) for _ in range(args.repeats)
+        ]
         result["raw_tok_s"] = _rounded({k: _median([r[k] for r in runs]) for k in sizes})
     if not args.no_high_level:
         result["high_level_single_tok_s"] = round(measure_high_level(args.model, args.tokens, threads), 1)

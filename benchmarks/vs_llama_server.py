@@ -32,7 +32,7 @@ the load average around each run (other jobs on the machine skew everything).
 
 With ``--raw`` (default on) every run of a level up to 16 streams is preceded by raw batched
 ``llama_decode`` with native greedy sampling on all cores and a unified 32,768-cell cache
-(``raw_llamacpp.measure_raw_decode``) while both servers idle, decoding as many tokens per
+(``raw_llamacpp.py`` in a process of its own) while both servers idle, decoding as many tokens per
 stream as the servers generate (``--raw-tokens``, default ``--tokens``): the ceiling a server
 could reach. It is favoured: its prompts are prefilled in one 512-token batch outside the
 timing, where a server's time includes its prefill.
@@ -109,6 +109,16 @@ def run_level(url: str, n: int, tokens: int, tag: int) -> dict[str, float]:
     }
 
 
+def raw_rate(model: str, n: int, tokens: int, ctx: int, threads: int) -> float:
+    """Raw decode tok/s of ``n`` streams, in a process of its own: ggml's threads leave with
+    it (left in this process they spun on, and the next server run paid for them)."""
+    argv = [sys.executable, str(Path(__file__).with_name("raw_llamacpp.py")), "--model", model]
+    argv += ["--batch-sizes", str(n), "--tokens", str(tokens), "--repeats", "1", "--no-high-level"]
+    argv += ["--threads", str(threads), "--unified", "--ctx", str(ctx)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
+    return float(json.loads(out.stdout)["raw_tok_s"][str(n)])
+
+
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -183,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write every run to this file")
     args = parser.parse_args(argv)
 
-    from raw_llamacpp import default_model_path, measure_raw_decode
+    from raw_llamacpp import default_model_path
 
     model = args.model or default_model_path()
     cores = len(os.sched_getaffinity(0))
@@ -230,10 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in args.concurrency:
                 for k in range(args.small_repeats if n <= SMALL_LEVEL else 1):
                     if args.raw and n <= RAW_MAX_BATCH:
-                        rate = measure_raw_decode(
-                            model, (n,), raw_tokens, n_ctx=args.ctx, n_threads=cores, kv_unified=True
-                        )[n]
-                        results["raw"][str(n)].append(rate)
+                        results["raw"][str(n)].append(raw_rate(model, n, raw_tokens, args.ctx, cores))
                     order = servers if (r + k) % 2 == 0 else servers[::-1]
                     for name, _, _, port_ in order:
                         level = run_level(f"http://127.0.0.1:{port_}", n, args.tokens, tag=n * 100 + r * 10 + k)
