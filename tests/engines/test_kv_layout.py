@@ -183,6 +183,28 @@ def test_warm_up_seeds_the_policy_and_leaves_no_cells(
     assert policy.choose(1) == preferred and policy.choose(40) == preferred
 
 
+def test_a_collapse_at_warm_up_is_tried_again_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two servers warming up together see each other's threads: two threads collapse for
+    both. The verdict holds for a while, then by time (not steps) it is tried again, on
+    the shapes that run now, and the quiet machine gets both cores back."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.049, 1: 0.014}), _Batch(), token=1)  # type: ignore[arg-type]
+    assert policy.choose(1) == 1
+    start, quiet = _Clock.now, {2: 0.030, 1: 0.050}  # 4-stream steps once the other server is idle
+    picks = []
+    for _ in range(500):
+        n = policy.choose(4)
+        picks.append(n)
+        _Clock.now += quiet[n]
+        policy.record(4, n, quiet[n])
+    first = picks.index(2)
+    assert picks[:100] == [1] * 100  # the collapse is believed at first...
+    assert first < 300  # ...for seconds (~12 here: tries take at most 5% of the time), not 1024 steps
+    assert picks[first:].count(2) > 0.9 * len(picks[first:])
+    assert _Clock.now - start < 25
+
+
 def test_warm_up_with_one_count_only_pays_the_one_time_costs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads, "time", _Clock)
     ctx = _Context({3: 0.01})

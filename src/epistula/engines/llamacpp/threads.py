@@ -31,6 +31,9 @@ the loser has been tried again and lost: a single disturbed step (a client proce
 another program's threads still spinning) flipped a fresh server to one thread, and the
 first 4-stream request then ran 67 of its 128 steps on one core (80 tok/s against ~130);
 an unsettled loser is retried after ``RECHECK_AFTER`` steps, and new shapes try it at once.
+Every loser is also retried by time (``STALE_AFTER_TRIES``): two servers warming up together
+each saw two threads collapse, and one of them then ran its first eight 1-stream and
+4-stream requests on one core, until a thousand steps had passed.
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -57,6 +60,11 @@ noticing that the losing count got faster (the machine went quiet): a winner tha
 down is seen at once, since every step it runs is timed. Each try costs a thread wake-up or
 park and steps on the slower count: at 16, one stream on an idle 2-core machine lost ~10%."""
 MAX_EXPLORE_EVERY = 1024
+STALE_AFTER_TRIES = 20
+"""A losing count is also tried again once this many tries of it could have run since its
+last one: by time, not steps, so a collapse seen while another process started is
+forgotten within seconds, on a shape with few steps too, while a count that really is
+slow costs at most 5% of the time in tries."""
 RECHECK_AFTER = 16
 """Steps until the losing count is tried again while the verdict is unsettled (see
 ``ThreadPolicy._settled``)."""
@@ -69,6 +77,12 @@ WARM_UP_COLLAPSE = 3.0
 fewest threads' average (a busy machine: the verdict is clear, and each step costs)."""
 LARGEST_BUCKET = 6
 """Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
+
+
+def _stale(elapsed: float, step_seconds: float) -> bool:
+    """Whether a count last run ``elapsed`` seconds ago, whose steps take ``step_seconds``,
+    is due for another try: tries then take at most ``1 / STALE_AFTER_TRIES`` of the time."""
+    return elapsed >= STALE_AFTER_TRIES * EXPLORE_RUN * step_seconds
 
 
 def cores() -> int:
@@ -96,6 +110,8 @@ class _Bucket:
     """The losing count was tried since ``best`` last changed, and lost again. Until then
     the verdict may rest on one disturbed step, and the loser is retried after
     ``RECHECK_AFTER`` steps."""
+    tried_at: float = 0.0
+    """When the losing count last ran here (``time.perf_counter``)."""
 
 
 @dataclass
@@ -111,6 +127,8 @@ class ThreadPolicy:
     _settled: bool = field(default=False, init=False)
     """Whether the last verdict was settled (:attr:`_Bucket.settled`); if not, new shapes
     try the other count on their second step."""
+    _loser: tuple[float, float] = field(default=(0.0, 0.0), init=False)
+    """The last verdict's losing count: seconds per token, and when it last ran."""
 
     _last: int = field(default=0, init=False)
     """The thread count of the previous step (its successor with another count is not timed)."""
@@ -166,7 +184,9 @@ class ThreadPolicy:
         if len(seen) == len(self.candidates) > 1:
             bucket = self._bucket(1)
             self._preferred, self._interval = self._verdict(bucket)
-            bucket.best = self._preferred
+            bucket.best, bucket.tried_at = self._preferred, time.perf_counter()
+            other = next(n for n in self.candidates if n != bucket.best)
+            self._loser = (bucket.average[other], bucket.tried_at)
             self._settled = bucket.settled = collapsed  # a collapse is clear; a close call is checked again
 
     def _bucket(self, n_tokens: int) -> _Bucket:
@@ -201,24 +221,32 @@ class ThreadPolicy:
         if bucket.trying:
             bucket.trying -= 1
             return bucket.tried
+        now = time.perf_counter()
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
-            explore = bucket.steps > 1 if not self._settled else bucket.steps % self._interval == 0
-            return self._try(bucket, untried[0]) if explore else self._preferred
+            cost, ran_at = self._loser
+            if not self._settled or _stale(now - ran_at, cost * n_tokens):
+                explore = bucket.steps > 1
+            else:
+                explore = bucket.steps % self._interval == 0
+            return self._try(bucket, untried[0], now) if explore else self._preferred
         best, interval = self._verdict(bucket)
         if best != bucket.best:  # the new loser was the winner a step ago: check it again soon
             bucket.best, bucket.settled = best, False
         if bucket.tried:  # a try just ended: settled if the tried count lost again
             bucket.settled, bucket.tried = bucket.tried != best, 0
+        other = next(n for n in self.candidates if n != best)
         self._preferred, self._interval, self._settled = best, interval, bucket.settled
+        self._loser = (bucket.average[other], bucket.tried_at)
         if not bucket.settled:
             interval = min(interval, RECHECK_AFTER)
-        other = next(n for n in self.candidates if n != best)
-        return self._try(bucket, other) if bucket.steps % interval == 0 else best
+        due = bucket.steps % interval == 0 or _stale(now - bucket.tried_at, bucket.average[other] * n_tokens)
+        return self._try(bucket, other, now) if due else best
 
     @staticmethod
-    def _try(bucket: _Bucket, n_threads: int) -> int:
+    def _try(bucket: _Bucket, n_threads: int, now: float) -> int:
         bucket.trying, bucket.tried, bucket.stale = EXPLORE_RUN - 1, n_threads, n_threads
+        bucket.tried_at = now
         return n_threads
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
