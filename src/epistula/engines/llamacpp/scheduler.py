@@ -18,8 +18,8 @@ Around that loop:
 * **KV on demand** (:mod:`.kv_layout`). When ``llama_decode`` finds no cells (status
   1) the context is recreated with twice the cells, every sequence moved over
   (``_grow``), up to the budget; then idle caches go, then the newest job fails.
-* **Threads and delivery.** A :class:`~.threads.ThreadPolicy` warms up and picks each
-  step's ggml threads; events cross to asyncio through :mod:`.delivery` (one wake-up per loop per step).
+* **Threads and delivery.** A :class:`~.threads.ThreadPolicy` warms up and picks each step's
+  ggml threads; events cross to asyncio through :mod:`.delivery` (a wake-up per loop per step at most).
 """
 
 from __future__ import annotations
@@ -473,10 +473,10 @@ class Scheduler:
             self._n_active -= 1
 
     def _flush(self) -> None:
-        """Hand this step's outcomes to their event loops."""
-        if self._outbox:
-            outbox, self._outbox = self._outbox, []
-            self._mailboxes.post(outbox)
+        """Hand this step's outcomes to their loops (tokens may wait for a decode-only step: :mod:`.delivery`)."""
+        quick = not self._pending and all(job.next_token is not None for job in self._active)
+        outbox, self._outbox = self._outbox, []
+        self._mailboxes.post(outbox, quick)
 
     def _shutdown(self) -> None:
         """Fail every job still known, then free the native objects."""
