@@ -33,7 +33,11 @@ first 4-stream request then ran 67 of its 128 steps on one core (80 tok/s agains
 an unsettled loser is retried after ``RECHECK_AFTER`` steps, and new shapes try it at once.
 Every loser is also retried by time (``STALE_AFTER_TRIES``): two servers warming up together
 each saw two threads collapse, and one of them then ran its first eight 1-stream and
-4-stream requests on one core, until a thousand steps had passed.
+4-stream requests on one core, until a thousand steps had passed. That time is the time
+spent decoding steps of the shape, not the wall clock: counted in wall time, every prompt
+after a pause of a few seconds was due for a try, a try lasts three steps, and a one-stream
+prompt is one step per request, so every prefill of a request that came after a pause ran
+on one core (TTFT 85-100 ms against 50-65, measured in the side-by-side benchmark).
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -80,8 +84,9 @@ LARGEST_BUCKET = 6
 
 
 def _stale(elapsed: float, step_seconds: float) -> bool:
-    """Whether a count last run ``elapsed`` seconds ago, whose steps take ``step_seconds``,
-    is due for another try: tries then take at most ``1 / STALE_AFTER_TRIES`` of the time."""
+    """Whether a count last run ``elapsed`` seconds of decoding ago, whose steps take
+    ``step_seconds``, is due for another try: tries then take at most ``1 / STALE_AFTER_TRIES``
+    of the decoding time."""
     return elapsed >= STALE_AFTER_TRIES * EXPLORE_RUN * step_seconds
 
 
@@ -110,8 +115,12 @@ class _Bucket:
     """The losing count was tried since ``best`` last changed, and lost again. Until then
     the verdict may rest on one disturbed step, and the loser is retried after
     ``RECHECK_AFTER`` steps."""
+    busy: float = 0.0
+    """Seconds spent decoding steps of this shape."""
     tried_at: float = 0.0
-    """When the losing count last ran here (``time.perf_counter``)."""
+    """:attr:`busy` when the losing count last ran here."""
+    tried_total: float = 0.0
+    """The policy's total decoding time then (:attr:`ThreadPolicy._busy`)."""
 
 
 @dataclass
@@ -128,7 +137,9 @@ class ThreadPolicy:
     """Whether the last verdict was settled (:attr:`_Bucket.settled`); if not, new shapes
     try the other count on their second step."""
     _loser: tuple[float, float] = field(default=(0.0, 0.0), init=False)
-    """The last verdict's losing count: seconds per token, and when it last ran."""
+    """The last verdict's losing count: seconds per token, and :attr:`_busy` when it last ran."""
+    _busy: float = field(default=0.0, init=False)
+    """Seconds spent decoding, all shapes (idle time does not make a loser due for a try)."""
 
     _last: int = field(default=0, init=False)
     """The thread count of the previous step (its successor with another count is not timed)."""
@@ -184,9 +195,9 @@ class ThreadPolicy:
         if len(seen) == len(self.candidates) > 1:
             bucket = self._bucket(1)
             self._preferred, self._interval = self._verdict(bucket)
-            bucket.best, bucket.tried_at = self._preferred, time.perf_counter()
+            bucket.best, bucket.tried_at, bucket.tried_total = self._preferred, bucket.busy, self._busy
             other = next(n for n in self.candidates if n != bucket.best)
-            self._loser = (bucket.average[other], bucket.tried_at)
+            self._loser = (bucket.average[other], self._busy)
             self._settled = bucket.settled = collapsed  # a collapse is clear; a close call is checked again
 
     def _bucket(self, n_tokens: int) -> _Bucket:
@@ -221,15 +232,14 @@ class ThreadPolicy:
         if bucket.trying:
             bucket.trying -= 1
             return bucket.tried
-        now = time.perf_counter()
         untried = [n for n in self.candidates if n not in bucket.average]
         if untried:
             cost, ran_at = self._loser
-            if not self._settled or _stale(now - ran_at, cost * n_tokens):
+            if not self._settled or _stale(self._busy - ran_at, cost * n_tokens):
                 explore = bucket.steps > 1
             else:
                 explore = bucket.steps % self._interval == 0
-            return self._try(bucket, untried[0], now) if explore else self._preferred
+            return self._try(bucket, untried[0]) if explore else self._preferred
         best, interval = self._verdict(bucket)
         if best != bucket.best:  # the new loser was the winner a step ago: check it again soon
             bucket.best, bucket.settled = best, False
@@ -237,26 +247,27 @@ class ThreadPolicy:
             bucket.settled, bucket.tried = bucket.tried != best, 0
         other = next(n for n in self.candidates if n != best)
         self._preferred, self._interval, self._settled = best, interval, bucket.settled
-        self._loser = (bucket.average[other], bucket.tried_at)
+        self._loser = (bucket.average[other], bucket.tried_total)
         if not bucket.settled:
             interval = min(interval, RECHECK_AFTER)
-        due = bucket.steps % interval == 0 or _stale(now - bucket.tried_at, bucket.average[other] * n_tokens)
-        return self._try(bucket, other, now) if due else best
+        due = bucket.steps % interval == 0 or _stale(bucket.busy - bucket.tried_at, bucket.average[other] * n_tokens)
+        return self._try(bucket, other) if due else best
 
-    @staticmethod
-    def _try(bucket: _Bucket, n_threads: int, now: float) -> int:
+    def _try(self, bucket: _Bucket, n_threads: int) -> int:
         bucket.trying, bucket.tried, bucket.stale = EXPLORE_RUN - 1, n_threads, n_threads
-        bucket.tried_at = now
+        bucket.tried_at, bucket.tried_total = bucket.busy, self._busy
         return n_threads
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
         """Add a step's measured wall time (averaged per token)."""
         if len(self.candidates) == 1 or n_tokens < 1:
             return
+        bucket = self._bucket(n_tokens)
+        bucket.busy += seconds
+        self._busy += seconds
         switched, self._last = n_threads != self._last, n_threads
         if switched:  # this step also woke or parked a thread: not what the count costs
             return
-        bucket = self._bucket(n_tokens)
         average, per_token = bucket.average, seconds / n_tokens
         old = average.get(n_threads)
         if old is None or bucket.stale == n_threads:
