@@ -231,3 +231,47 @@ def test_pauses_between_requests_do_not_make_prompts_try_the_slower_count(monkey
                 policy.record(n_tokens, n, cost[n_tokens][n])
         _Clock.now += 30.0  # the client pauses; nothing runs
     assert prompt_picks[10:].count(1) <= 3
+
+
+def _requests(policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: int) -> list[int]:
+    """``count`` one-stream requests (a 10-token prompt, then single-token steps); the
+    thread count of every prompt step."""
+    picks = []
+    for _ in range(count):
+        for n_tokens, steps in ((10, 1), (1, 128)):
+            for _ in range(steps):
+                n = policy.choose(n_tokens)
+                if n_tokens == 10:
+                    picks.append(n)
+                _Clock.now += cost[n_tokens][n]
+                policy.record(n_tokens, n, cost[n_tokens][n])
+    return picks
+
+
+def test_a_verdict_made_under_load_is_checked_again_once_the_machine_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of 64 streams kept a client process busy: its last steps, with 8 to 15
+    sequences, ran two threads into a collapse, and that shape settled on one thread. The
+    next one-stream prompts have the same shape; they get both cores back as soon as the
+    single-token steps, measured all the time, have confirmed two threads again, not after
+    hundreds of requests."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
+    for _ in range(60):  # the burst's tail: 10 sequences a step, two threads collapse
+        n = policy.choose(10)
+        policy.record(10, n, {2: 0.400, 1: 0.110}[n])
+    assert policy.choose(10) == 1
+    quiet = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}
+    picks = _requests(policy, quiet, 20)
+    assert picks[7:] == [2] * 13
+
+
+def test_a_shape_that_really_prefers_fewer_threads_is_rechecked_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When one shape really is faster on one thread while single tokens are faster on two,
+    the single-token verdicts do not make the prompt shape try two threads every request."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
+    odd = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.090, 1: 0.060}}
+    picks = _requests(policy, odd, 600)
+    assert picks[-300:].count(2) <= 20  # tries, re-checks included: under 7% of the prompts

@@ -38,6 +38,13 @@ spent decoding steps of the shape, not the wall clock: counted in wall time, eve
 after a pause of a few seconds was due for a try, a try lasts three steps, and a one-stream
 prompt is one step per request, so every prefill of a request that came after a pause ran
 on one core (TTFT 85-100 ms against 50-65, measured in the side-by-side benchmark).
+Two more ways a verdict outlived the load it was made under: a shape's verdict that a newer
+one of another shape contradicts is checked again at once (:meth:`ThreadPolicy._conflicts`):
+after a 64-stream burst, whose last steps of 8 to 15 sequences ran while the client was
+busy, the next one-stream prompts (the same shape) prefilled on one core for hundreds of
+requests. And a long step is timed even when it changed the count (``SWITCH_NEGLIGIBLE``):
+a one-stream prompt always follows a single-token step, so a count that differs from
+theirs was never measured on prompts.
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -74,6 +81,14 @@ RECHECK_AFTER = 16
 ``ThreadPolicy._settled``)."""
 EXPLORE_RUN = 3
 """Steps a try of the other count lasts (the first, after the switch, is not timed)."""
+SWITCH_NEGLIGIBLE = 0.025
+"""Seconds from which a step is timed even though it changed the thread count: waking or
+parking ggml's extra thread is then a small part of it. A one-stream prompt is one step
+between single-token steps, so its count differs from theirs whenever the shapes
+disagree: untimed, the count it ran was never measured there."""
+MAX_CONFLICT_BACKOFF = 256
+"""Most newer conflicting verdicts of other shapes a shape ignores between two re-checks
+(see :meth:`ThreadPolicy._conflicts`)."""
 WARM_UP_STEPS = 4
 """Single-token decodes per count at start (the first of each is not timed)."""
 WARM_UP_COLLAPSE = 3.0
@@ -121,6 +136,15 @@ class _Bucket:
     """:attr:`busy` when the losing count last ran here."""
     tried_total: float = 0.0
     """The policy's total decoding time then (:attr:`ThreadPolicy._busy`)."""
+    verdict_at: float = 0.0
+    """The policy's total decoding time when this verdict was made or last checked."""
+    conflict_seen: float = 0.0
+    """The newest other shape's verdict that disagreed with this one, already counted."""
+    skips: int = 0
+    """Disagreeing verdicts of other shapes still to ignore before the next re-check."""
+    backoff: int = 0
+    """How many the last re-check that confirmed this verdict set ``skips`` to."""
+    rechecking: bool = False
 
 
 @dataclass
@@ -138,9 +162,14 @@ class ThreadPolicy:
     try the other count on their second step."""
     _loser: tuple[float, float] = field(default=(0.0, 0.0), init=False)
     """The last verdict's losing count: seconds per token, and :attr:`_busy` when it last ran."""
+    _latest: tuple[int, float] = field(default=(0, 0.0), init=False)
+    """The newest verdict made or confirmed by a try on any shape: the faster count, and
+    :attr:`_busy` then."""
     _busy: float = field(default=0.0, init=False)
     """Seconds spent decoding, all shapes (idle time does not make a loser due for a try)."""
 
+    _used: frozenset[int] = field(default=frozenset(), init=False)
+    """Counts that ran before (a count's first step also starts its threads: never timed)."""
     _last: int = field(default=0, init=False)
     """The thread count of the previous step (its successor with another count is not timed)."""
 
@@ -199,6 +228,7 @@ class ThreadPolicy:
             other = next(n for n in self.candidates if n != bucket.best)
             self._loser = (bucket.average[other], self._busy)
             self._settled = bucket.settled = collapsed  # a collapse is clear; a close call is checked again
+            self._latest = (self._preferred, self._busy)
 
     def _bucket(self, n_tokens: int) -> _Bucket:
         """The measurements of steps of ``n_tokens`` tokens' shape."""
@@ -243,18 +273,47 @@ class ThreadPolicy:
         best, interval = self._verdict(bucket)
         if best != bucket.best:  # the new loser was the winner a step ago: check it again soon
             bucket.best, bucket.settled = best, False
+            bucket.verdict_at, self._latest = self._busy, (best, self._busy)
         if bucket.tried:  # a try just ended: settled if the tried count lost again
             bucket.settled, bucket.tried = bucket.tried != best, 0
+            bucket.verdict_at, self._latest = self._busy, (best, self._busy)
+            if bucket.rechecking:
+                bucket.rechecking = False
+                bucket.backoff = min(MAX_CONFLICT_BACKOFF, 2 * bucket.backoff or 1) if bucket.settled else 0
+                bucket.skips = bucket.backoff
         other = next(n for n in self.candidates if n != best)
         self._preferred, self._interval, self._settled = best, interval, bucket.settled
         self._loser = (bucket.average[other], bucket.tried_total)
         if not bucket.settled:
             interval = min(interval, RECHECK_AFTER)
+        if self._conflicts(bucket):
+            bucket.rechecking = True
+            return self._try(bucket, other, run=1)
         due = bucket.steps % interval == 0 or _stale(bucket.busy - bucket.tried_at, bucket.average[other] * n_tokens)
         return self._try(bucket, other) if due else best
 
-    def _try(self, bucket: _Bucket, n_threads: int) -> int:
-        bucket.trying, bucket.tried, bucket.stale = EXPLORE_RUN - 1, n_threads, n_threads
+    def _conflicts(self, bucket: _Bucket) -> bool:
+        """Whether another shape's verdict, newer than this one's, disagrees with it and
+        this shape is due to check its own again (with one step of the other count).
+
+        A verdict made under load (a burst's last steps, with a busy client) lasts until
+        its shape is tried again, and a shape that runs once per request (a short prompt)
+        is tried again only after hundreds of requests: every one of them ran on the
+        count that was right under load. Single-token steps are timed all the time, so
+        their newer verdict is the sign that the machine changed. When the shapes really
+        disagree, each re-check that confirms this verdict doubles how many newer
+        disagreeing verdicts are ignored before the next one."""
+        best, at = self._latest
+        if best == bucket.best or at <= max(bucket.verdict_at, bucket.conflict_seen):
+            return False
+        bucket.conflict_seen = at
+        if bucket.skips:
+            bucket.skips -= 1
+            return False
+        return True
+
+    def _try(self, bucket: _Bucket, n_threads: int, run: int = EXPLORE_RUN) -> int:
+        bucket.trying, bucket.tried, bucket.stale = run - 1, n_threads, n_threads
         bucket.tried_at, bucket.tried_total = bucket.busy, self._busy
         return n_threads
 
@@ -266,7 +325,10 @@ class ThreadPolicy:
         bucket.busy += seconds
         self._busy += seconds
         switched, self._last = n_threads != self._last, n_threads
-        if switched:  # this step also woke or parked a thread: not what the count costs
+        first = n_threads not in self._used
+        if first:
+            self._used |= {n_threads}
+        if switched and (first or seconds < SWITCH_NEGLIGIBLE):  # it also woke or parked a thread
             return
         average, per_token = bucket.average, seconds / n_tokens
         old = average.get(n_threads)
