@@ -71,6 +71,12 @@ noticing that the losing count got faster (the machine went quiet): a winner tha
 down is seen at once, since every step it runs is timed. Each try costs a thread wake-up or
 park and steps on the slower count: at 16, one stream on an idle 2-core machine lost ~10%."""
 MAX_EXPLORE_EVERY = 1024
+OUTLIER = 1.5
+"""A step counts as at most this many times the average it joins: one disturbed step (a
+client process starting, the first decodes after a fresh server's first prompt took 24 ms
+against ~9) moved the average by half and flipped the verdict, and the next prompt, a new
+shape, followed it onto one core (TTFT ~150 ms against ~60). A collapse that lasts still
+flips it, after three or four steps rather than one."""
 STALE_AFTER_TRIES = 20
 """A losing count is also tried again once this many tries of it could have run since its
 last one: by time, not steps, so a collapse seen while another process started is
@@ -335,7 +341,7 @@ class ThreadPolicy:
         if old is None or bucket.stale == n_threads:
             average[n_threads], bucket.stale = per_token, 0
         else:
-            average[n_threads] = old + ALPHA * (per_token - old)
+            average[n_threads] = old + ALPHA * (min(per_token, OUTLIER * old) - old)
 
     def __str__(self) -> str:
         if len(self.candidates) == 1:
