@@ -216,30 +216,9 @@ def test_warm_up_with_one_count_only_pays_the_one_time_costs(monkeypatch: pytest
     assert ctx.decoded == [3] * 4 and ctx.removed == [0]
 
 
-def test_pauses_between_requests_do_not_make_prompts_try_the_slower_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A one-stream prompt is one step per request, and a try lasts several steps. Counted
-    in wall time, every request after a pause found the loser due for a try and prefilled on
-    one core; counted in decoding time, tries stay rare on every shape."""
-    monkeypatch.setattr(threads, "time", _Clock)
-    policy = ThreadPolicy.adaptive(2)
-    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
-    cost = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}  # a decode step, a 10-token prompt
-    prompt_picks = []
-    for _ in range(60):
-        for n_tokens, steps in ((10, 1), (1, 128)):
-            for _ in range(steps):
-                n = policy.choose(n_tokens)
-                if n_tokens == 10:
-                    prompt_picks.append(n)
-                _Clock.now += cost[n_tokens][n]
-                policy.record(n_tokens, n, cost[n_tokens][n])
-        _Clock.now += 30.0  # the client pauses; nothing runs
-    assert prompt_picks[10:].count(1) <= 3
-
-
-def _requests(policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: int) -> list[int]:
+def _requests(policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: int, pause: float = 0.0) -> list[int]:
     """``count`` one-stream requests (a 10-token prompt, then single-token steps); the
-    thread count of every prompt step."""
+    thread count of every prompt step. The client waits ``pause`` seconds between requests."""
     picks = []
     for _ in range(count):
         for n_tokens, steps in ((10, 1), (1, 128)):
@@ -249,7 +228,20 @@ def _requests(policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: in
                     picks.append(n)
                 _Clock.now += cost[n_tokens][n]
                 policy.record(n_tokens, n, cost[n_tokens][n])
+        _Clock.now += pause  # nothing runs
     return picks
+
+
+def test_pauses_between_requests_do_not_make_prompts_try_the_slower_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-stream prompt is one step per request, and a try lasts several steps. Counted
+    in wall time, every request after a pause found the loser due for a try and prefilled on
+    one core; counted in decoding time, tries stay rare on every shape."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
+    cost = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}  # a decode step, a 10-token prompt
+    prompt_picks = _requests(policy, cost, 60, pause=30.0)
+    assert prompt_picks[10:].count(1) <= 3
 
 
 def test_a_verdict_made_under_load_is_checked_again_once_the_machine_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
