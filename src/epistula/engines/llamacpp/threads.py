@@ -86,7 +86,8 @@ RECHECK_AFTER = 16
 """Steps until the losing count is tried again while the verdict is unsettled (see
 ``ThreadPolicy._settled``)."""
 EXPLORE_RUN = 3
-"""Steps a try of the other count lasts (the first, after the switch, is not timed)."""
+"""Steps a try of the other count lasts (the first, after the switch, is timed only when
+it is long: ``SWITCH_NEGLIGIBLE``)."""
 SWITCH_NEGLIGIBLE = 0.025
 """Seconds from which a step is timed even though it changed the thread count: waking or
 parking ggml's extra thread is then a small part of it. A one-stream prompt is one step
@@ -151,6 +152,7 @@ class _Bucket:
     backoff: int = 0
     """How many the last re-check that confirmed this verdict set ``skips`` to."""
     rechecking: bool = False
+    """The current try is a re-check started by :meth:`ThreadPolicy._conflicts`."""
 
 
 @dataclass
@@ -177,7 +179,7 @@ class ThreadPolicy:
     _used: frozenset[int] = field(default=frozenset(), init=False)
     """Counts that ran before (a count's first step also starts its threads: never timed)."""
     _last: int = field(default=0, init=False)
-    """The thread count of the previous step (its successor with another count is not timed)."""
+    """The thread count of the previous step (a short successor with another count is not timed)."""
 
     def __post_init__(self) -> None:
         self._preferred = self.candidates[-1]
@@ -277,12 +279,13 @@ class ThreadPolicy:
                 explore = bucket.steps % self._interval == 0
             return self._try(bucket, untried[0]) if explore else self._preferred
         best, interval = self._verdict(bucket)
-        if best != bucket.best:  # the new loser was the winner a step ago: check it again soon
+        changed, ended = best != bucket.best, bool(bucket.tried)
+        if changed:  # the new loser was the winner a step ago: check it again soon
             bucket.best, bucket.settled = best, False
+        if changed or ended:
             bucket.verdict_at, self._latest = self._busy, (best, self._busy)
-        if bucket.tried:  # a try just ended: settled if the tried count lost again
+        if ended:  # a try just ended: settled if the tried count lost again
             bucket.settled, bucket.tried = bucket.tried != best, 0
-            bucket.verdict_at, self._latest = self._busy, (best, self._busy)
             if bucket.rechecking:
                 bucket.rechecking = False
                 bucket.backoff = min(MAX_CONFLICT_BACKOFF, 2 * bucket.backoff or 1) if bucket.settled else 0
