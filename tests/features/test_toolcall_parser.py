@@ -97,9 +97,39 @@ CASES: list[tuple[str, list[ParsedEvent]]] = [
 ]
 
 
-def _run(text: str, cuts: list[int]) -> list[ParsedEvent]:
+# Ended by the token limit (``finish(cut=True)``): a call it cuts off is a call with the
+# members written in full, as the Claude API returns a tool_use block cut by max_tokens.
+CUT_CASES: list[tuple[str, list[ParsedEvent]]] = [
+    (
+        'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lagos", "da',
+        [TextPiece("Checking.\n"), ToolCall("get_weather", {"city": "Lagos"}, complete=False)],
+    ),
+    # an unfinished string is left out (the SDK's partial parse does the same)
+    ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lag', [ToolCall("get_weather", {}, complete=False)]),
+    ('<tool_call>{"name": "Bash", "argu', [ToolCall("Bash", {}, complete=False)]),
+    # only the closing tag was cut: the call itself is whole
+    (
+        HERMES.removesuffix("tool_call>") + "tool_c",
+        [TextPiece("I will check.\n"), ToolCall("get_weather", {"city": "Paris"})],
+    ),
+    (
+        '[TOOL_CALLS] [{"name": "Bash", "arguments": {"command": "pwd"}}, {"name": "Read", "arguments": {"pa',
+        [ToolCall("Bash", {"command": "pwd"}), ToolCall("Read", {}, complete=False)],
+    ),
+    (
+        '{"name": "Read", "arguments": {"path": "x", "limit": 5',
+        [ToolCall("Read", {"path": "x", "limit": 5}, complete=False)],
+    ),
+    # no offered tool named (yet): still text
+    ('<tool_call>{"na', [TextPiece('<tool_call>{"na')]),
+    ('<tool_call>{"name": "rm_rf", "arguments": {"a', [TextPiece('<tool_call>{"name": "rm_rf", "arguments": {"a')]),
+    ("Almost <tool_ca", [TextPiece("Almost <tool_ca")]),
+]
+
+
+def _run(text: str, cuts: list[int], cut: bool = False) -> list[ParsedEvent]:
     bounds = [0, *cuts, len(text)]
-    return parse_stream(text[a:b] for a, b in itertools.pairwise(bounds))
+    return parse_stream((text[a:b] for a, b in itertools.pairwise(bounds)), cut=cut)
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
@@ -115,3 +145,16 @@ def test_split_invariance(text: str, expected: list[ParsedEvent]) -> None:
         assert _run(text, cuts) == expected, cuts
     # one character at a time, too
     assert _run(text, list(range(1, len(text)))) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), CUT_CASES)
+def test_a_call_the_token_limit_cut_off(text: str, expected: list[ParsedEvent]) -> None:
+    rng = random.Random(len(text))
+    for _ in range(100):
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(0, min(12, len(text) - 1))))
+        assert _run(text, cuts, cut=True) == expected, cuts
+    # the same text ended by the model itself stays text, unless the call in it is whole
+    if all(not isinstance(e, ToolCall) or e.complete for e in expected):
+        assert _run(text, [], cut=False) == expected
+    else:
+        assert all(isinstance(e, TextPiece) or e.complete for e in _run(text, [], cut=False))

@@ -68,6 +68,41 @@ def test_streaming_tool_input_reassembles_exactly(client: anthropic.Anthropic) -
     assert order[0] == "message_start" and order[-1] == "message_stop"
 
 
+def test_a_call_cut_by_max_tokens_is_a_tool_use_block(client: anthropic.Anthropic) -> None:
+    """As on the Claude API: the cut call is a ``tool_use`` block holding what was written
+    in full, the stop reason ``max_tokens``; streamed, the input deltas fold to the same."""
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 3}}\n</tool_call>'
+    said = "Let me check." + call
+    limit = len(said.split(', "days"')[0]) + 4  # the fake engine's tokens are bytes: cut in "days"
+    request: dict[str, Any] = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": limit,
+        "tools": [WEATHER],
+        "messages": [{"role": "user", "content": "#say:" + said.replace("\n", "\\n")}],
+    }
+    message = client.messages.create(**request)
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == limit
+    assert [b.type for b in message.content] == ["text", "tool_use"]
+    tool = message.content[1]
+    assert tool.type == "tool_use" and tool.name == "get_weather" and tool.input == {"city": "Paris"}
+    assert tool.id.startswith("toolu_")
+
+    fragments: list[str] = []
+    with client.messages.stream(**request) as stream:
+        for event in stream:
+            if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                fragments.append(event.delta.partial_json)
+        final = stream.get_final_message()
+    assert final.stop_reason == "max_tokens"
+    assert json.loads("".join(fragments)) == final.content[1].input == {"city": "Paris"}  # type: ignore[union-attr]
+
+    # Cut inside the closing tag, the call is whole (and with one call allowed, it is the turn's end)
+    request["max_tokens"] = len(said) - 3
+    whole = client.messages.create(**request, tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    assert whole.content[1].input == {"city": "Paris", "days": 3}  # type: ignore[union-attr]
+    assert whole.stop_reason == "tool_use"
+
+
 def test_text_block_closed_before_tool_block_opens(fake_url: str) -> None:
     import httpx
 

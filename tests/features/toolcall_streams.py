@@ -9,14 +9,14 @@ from epistula.parsing.toolcalls import ParsedEvent, TextPiece, ToolCallParser
 TOOLS = ["Bash", "Read", "get_weather"]
 
 
-def parse_stream(texts: Iterable[str]) -> list[ParsedEvent]:
+def parse_stream(texts: Iterable[str], *, cut: bool = False) -> list[ParsedEvent]:
     """What the parser makes of text arriving in these pieces, with adjacent text merged
-    (so that how the text was cut does not show)."""
+    (so that how the text was cut does not show); ``cut``: the token limit ended it."""
     parser = ToolCallParser(TOOLS)
     events: list[ParsedEvent] = []
     for text in texts:
         events += parser.feed(text)
-    events += parser.finish()
+    events += parser.finish(cut)
     merged: list[ParsedEvent] = []
     for event in events:
         if isinstance(event, TextPiece) and merged and isinstance(merged[-1], TextPiece):

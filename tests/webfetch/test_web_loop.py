@@ -56,9 +56,8 @@ client = client_fixture()
 
 def create(client: anthropic.Anthropic, content: Any, tools: list[Any], **extra: Any) -> Any:
     messages = extra.pop("messages", [{"role": "user", "content": content}])
-    return client.beta.messages.create(
-        model=MODEL, max_tokens=400, betas=BETAS, tools=tools, messages=messages, **extra
-    )
+    extra.setdefault("max_tokens", 400)
+    return client.beta.messages.create(model=MODEL, betas=BETAS, tools=tools, messages=messages, **extra)
 
 
 def test_fetch_of_an_allowed_site(client: anthropic.Anthropic, site: Site) -> None:
@@ -121,6 +120,18 @@ def test_max_uses(client: anthropic.Anthropic, site: Site) -> None:
     assert message.content[3].content.error_code == "max_uses_exceeded"
     assert message.usage.server_tool_use is not None and message.usage.server_tool_use.web_fetch_requests == 1
     assert site.hits["/again"] == 1
+
+
+def test_a_call_cut_by_max_tokens_is_not_run(client: anthropic.Anthropic, site: Site) -> None:
+    url = site.url("/say")
+    said = call("web_fetch", {"url": url}, "Fetching.")
+    limit = len(said) - len("#say:") - len("</tool_call>") - 3  # the fake's tokens are bytes: cut in the URL
+    message = create(client, f"Read {url} please. {said}", [FETCH], max_tokens=limit)
+    assert [b.type for b in message.content] == ["text", "server_tool_use"]
+    assert message.content[1].input == {}  # the URL was not written in full
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == limit
+    assert message.usage.server_tool_use is None or message.usage.server_tool_use.web_fetch_requests == 0
+    assert "/say" not in site.hits
 
 
 def test_search_stream_sequence(live: LiveServer, client: anthropic.Anthropic, searxng: Site) -> None:

@@ -43,9 +43,11 @@ class OutputRouter:
     def in_thinking(self) -> bool:
         return self._splitter is not None and self._splitter.in_thinking
 
-    def feed(self, text: str, *, final: bool = False) -> list[RawMessageStreamEvent]:
+    def feed(self, text: str, *, final: bool = False, cut: bool = False) -> list[RawMessageStreamEvent]:
+        """Route ``text``; ``final``: the reply ends with it, ``cut``: a token limit ended
+        it, so a tool call it cuts off is still a (cut) call."""
         if self._splitter is None:
-            return self._answer(text, final)
+            return self._answer(text, final, cut)
         out: list[RawMessageStreamEvent] = []
         pieces = self._splitter.feed(text, final=final)
         for piece in pieces:
@@ -61,25 +63,26 @@ class OutputRouter:
             elif isinstance(piece, AnswerPiece):
                 out += self._answer(piece.text, False)
         if final:
-            out += self._answer("", True)
+            out += self._answer("", True, cut)
         return out
 
-    def _answer(self, text: str, final: bool) -> list[RawMessageStreamEvent]:
+    def _answer(self, text: str, final: bool, cut: bool = False) -> list[RawMessageStreamEvent]:
         if self._tools is None:
             return self._asm.text(text)
         out: list[RawMessageStreamEvent] = []
-        items = self._tools.feed(text) + (self._tools.finish() if final else [])
+        items = self._tools.feed(text) + (self._tools.finish(cut) if final else [])
         for item in items:
             if isinstance(item, ToolCall):
                 if self.done_calling:
                     continue
                 if item.name in self._server:
-                    # epistula runs it and the model continues in a new step: this step ends here
+                    # epistula runs it and the model continues in a new step: this step ends
+                    # here (a cut call is not run: the turn ends in max_tokens)
                     out += self._asm.server_tool_use(ids.server_tool_use_id(), item.name, item.input)
-                    self.done_calling = True
+                    self.done_calling = item.complete
                 else:
                     out += self._asm.tool_use(ids.tool_use_id(), item.name, item.input)
-                    self.done_calling = self._single
+                    self.done_calling = self._single and item.complete
             elif not self.done_calling:
                 out += self._asm.text(item.text)
         return out

@@ -295,11 +295,12 @@ class MessageRun:
                     break
                 # PromptProgress (and a restarted request's cache report) carry nothing to send
             tail = "" if stops.matched else stops.feed(decoder.decode(b"", final=True)) + stops.flush()
-            for ev in router.feed(tail, final=True):
+            cut = finish is not None and finish.reason != "eos"
+            for ev in router.feed(tail, final=True, cut=cut):
                 yield ev
             reason: StopReason = _STOP_REASONS[finish.reason] if finish else "end_turn"
             stop_sequence = None
-            if router.done_calling or (asm.tool_uses and reason != "max_tokens"):
+            if router.done_calling or (asm.tool_uses and not cut):
                 reason = "tool_use"
             elif stops.matched is not None:
                 reason, stop_sequence = "stop_sequence", stops.matched

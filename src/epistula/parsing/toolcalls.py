@@ -13,8 +13,11 @@ only knows the template's exact syntax loses most calls of small models):
   block anywhere, when it names an offered tool.
 
 A candidate that does not parse, or names no offered tool, is given back as text,
-unchanged. The parser is split-invariant: any chunking of the same text yields
-the same events.
+unchanged. A call the token limit cut off (``finish(cut=True)``) becomes a call with the
+members written in full, marked incomplete, as the Claude API returns a ``tool_use`` block
+whose input was cut by ``max_tokens`` (the SDK's own partial parse of the streamed JSON
+drops an unfinished string the same way). The parser is split-invariant: any chunking
+of the same text yields the same events.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import from_json
 
 OPENERS = ("<tool_call>", "<tool_response>", "[TOOL_CALLS]", "<|python_tag|>", "```json", "```")
 CLOSERS = {"<tool_call>": "</tool_call>", "<tool_response>": "</tool_response>", "```json": "```", "```": "```"}
@@ -40,6 +45,8 @@ class TextPiece:
 class ToolCall:
     name: str
     input: dict[str, Any]
+    complete: bool = True
+    """False: the token limit cut the call off; ``input`` holds the members written in full."""
 
 
 ParsedEvent = TextPiece | ToolCall
@@ -88,6 +95,33 @@ def _as_calls(payload: Any, tools: set[str]) -> list[ToolCall] | None:
     return calls or None
 
 
+def _without_cut_closer(body: str, closer: str) -> str:
+    """``body`` without the start of ``closer`` that ends it (the end came while the
+    closing tag was being written)."""
+    for n in range(min(len(closer) - 1, len(body)), 0, -1):
+        if body.endswith(closer[:n]):
+            return body[:-n]
+    return body
+
+
+def _cut_calls(body: str, tools: set[str]) -> list[ToolCall] | None:
+    """The calls of a body the token limit cut off: those before the last whole, the last
+    one with the arguments written so far (None when no offered tool is named)."""
+    try:
+        payload = from_json(body.strip(), allow_partial=True)
+    except ValueError:
+        return None
+    items = payload if isinstance(payload, list) else [payload]
+    last = items[-1] if items else None
+    whole = _as_calls(items[:-1], tools) if len(items) > 1 else []
+    if whole is None:
+        return None
+    if not isinstance(last, dict) or last.get("name") not in tools:
+        return whole or None
+    args = last.get("arguments", last.get("parameters", last.get("input", {})))
+    return [*whole, ToolCall(name=last["name"], input=args if isinstance(args, dict) else {}, complete=False)]
+
+
 class ToolCallParser:
     def __init__(self, tool_names: Iterable[str]) -> None:
         self._tools = set(tool_names)
@@ -117,7 +151,9 @@ class ToolCallParser:
                     break
         return keep
 
-    def _try_call(self, buf: str, pos: int, opener: str, final: bool) -> tuple[list[ParsedEvent], int] | None:
+    def _try_call(
+        self, buf: str, pos: int, opener: str, final: bool, cut: bool = False
+    ) -> tuple[list[ParsedEvent], int] | None:
         """Events and the consumed length, or None when more text is needed."""
         body_start = pos + (0 if opener in BARE else len(opener))
         closer = CLOSERS.get(opener)
@@ -126,9 +162,9 @@ class ToolCallParser:
             if end == -1:
                 if not final:
                     return None
-                body, consumed = buf[body_start:], len(buf)
+                body, consumed, ended = _without_cut_closer(buf[body_start:], closer), len(buf), False
             else:
-                body, consumed = buf[body_start:end], end + len(closer)
+                body, consumed, ended = buf[body_start:end], end + len(closer), True
         else:
             first = len(buf) - len(buf[body_start:].lstrip())
             if first >= len(buf):
@@ -137,20 +173,22 @@ class ToolCallParser:
             if end_json is None:
                 if not final:
                     return None
-                body, consumed = buf[first:], len(buf)
+                body, consumed, ended = buf[first:], len(buf), False
             else:
-                body, consumed = buf[first:end_json], end_json
+                body, consumed, ended = buf[first:end_json], end_json, True
         try:
             payload = json.loads(body.strip())
         except json.JSONDecodeError:
             payload = None
         calls = _as_calls(payload, self._tools) if payload is not None else None
+        if calls is None and cut and not ended:
+            calls = _cut_calls(body, self._tools)
         if calls is None:
             return [TextPiece(buf[pos:consumed])], consumed
         self.calls += len(calls)
         return list(calls), consumed
 
-    def _drain(self, final: bool) -> list[ParsedEvent]:
+    def _drain(self, final: bool, cut: bool = False) -> list[ParsedEvent]:
         events: list[ParsedEvent] = []
         while self._buf:
             found = self._opener_at(self._buf)
@@ -163,7 +201,7 @@ class ToolCallParser:
             pos, opener = found
             self._emit_text(self._buf[:pos], events)
             self._buf = self._buf[pos:]
-            result = self._try_call(self._buf, 0, opener, final)
+            result = self._try_call(self._buf, 0, opener, final, cut)
             if result is None:
                 break
             produced, consumed = result
@@ -189,5 +227,7 @@ class ToolCallParser:
         self._buf += text
         return self._drain(final=False)
 
-    def finish(self) -> list[ParsedEvent]:
-        return self._drain(final=True)
+    def finish(self, cut: bool = False) -> list[ParsedEvent]:
+        """The rest of the text; ``cut``: the token limit ended it, so a call it cuts off
+        is a call all the same (incomplete), not text."""
+        return self._drain(final=True, cut=cut)

@@ -128,7 +128,9 @@ class _Loop:
             blocks = acc.result().content
             turn += blocks
             reason: StopReason | None = final.delta.stop_reason
-            call = blocks[-1] if blocks and isinstance(blocks[-1], ServerToolUseBlock) else None
+            # a call the token limit cut off is not run: the turn ends there
+            cut = reason in ("max_tokens", "model_context_window_exceeded")
+            call = blocks[-1] if blocks and isinstance(blocks[-1], ServerToolUseBlock) and not cut else None
             if call is not None:
                 result = await self.session.execute(call)
                 yield RawContentBlockStartEvent(index=len(turn), content_block=result)
