@@ -76,3 +76,32 @@ def test_structured_output_validates(model_client: anthropic.Anthropic) -> None:
             messages=[{"role": "user", "content": "Plan a trip."}],
         )
         jsonschema.validate(json.loads(message.content[0].text), schema)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("limit", [1, 6, 14, 24])
+def test_a_forced_call_cut_by_max_tokens_is_still_the_call(model_client: anthropic.Anthropic, limit: int) -> None:
+    """As on the Claude API: however early ``max_tokens`` cuts the forced call (before or
+    after its name, inside its input), the reply is that tool's ``tool_use`` block holding
+    what was written in full, never the call syntax as text; streamed alike."""
+    tool = {"name": "do_it", "description": "Do the thing the user asks.", "input_schema": SCHEMAS[1]}
+    request: dict[str, Any] = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": limit,
+        "tools": [tool],
+        "tool_choice": {"type": "tool", "name": "do_it"},
+        "messages": [{"role": "user", "content": "List the files, fast, tagged 'ls'."}],
+    }
+    message = model_client.messages.create(**request)
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == limit
+    (call,) = message.content
+    assert call.type == "tool_use" and call.name == "do_it" and call.id.startswith("toolu_")
+    jsonschema.validate(call.input, {**SCHEMAS[1], "required": []})
+    with model_client.messages.stream(**request) as stream:
+        fragments = [
+            e.delta.partial_json
+            for e in stream
+            if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+        ]
+        final = stream.get_final_message()
+    assert final.stop_reason == "max_tokens" and [b.type for b in final.content] == ["tool_use"]
+    assert json.loads("".join(fragments) or "{}") == final.content[0].input  # type: ignore[union-attr]

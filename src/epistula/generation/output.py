@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Literal
 
 from epistula import ids
+from epistula.constraints.tools import TRIGGER
 from epistula.parsing.reasoning import AnswerPiece, ReasoningSplitter, ThinkingDone, ThinkingPiece
-from epistula.parsing.toolcalls import ToolCall, ToolCallParser
+from epistula.parsing.toolcalls import TextPiece, ToolCall, ToolCallParser
 from epistula.protocol.streaming import RawMessageStreamEvent
 
 from .assembler import Assembler
@@ -25,6 +26,7 @@ class OutputRouter:
         tool_names: tuple[str, ...] = (),
         server_tools: tuple[str, ...] = (),
         single_tool_call: bool = False,
+        forced_tool: str | None = None,
         reasoning: bool = False,
         thinking_opened: bool = False,
         display: ThinkingDisplay = "hidden",
@@ -33,6 +35,9 @@ class OutputRouter:
         self._asm = asm
         self._tools = ToolCallParser(tool_names) if tool_names else None
         self._single = single_tool_call
+        self._forced = forced_tool
+        self._answered = False
+        """Anything but whitespace went out (as text or a call)."""
         self._server = frozenset(server_tools)
         self._splitter = ReasoningSplitter(started_inside=thinking_opened) if reasoning else None
         self._display = display
@@ -72,7 +77,10 @@ class OutputRouter:
         out: list[RawMessageStreamEvent] = []
         items = self._tools.feed(text) + (self._tools.finish(cut) if final else [])
         for item in items:
+            if isinstance(item, TextPiece) and cut and self._forced and self._cut_before_name(item.text):
+                item = ToolCall(self._forced, {}, complete=False)
             if isinstance(item, ToolCall):
+                self._answered = True
                 if self.done_calling:
                     continue
                 if item.name in self._server:
@@ -84,5 +92,11 @@ class OutputRouter:
                     out += self._asm.tool_use(ids.tool_use_id(), item.name, item.input)
                     self.done_calling = self._single and item.complete
             elif not self.done_calling:
+                self._answered = self._answered or bool(item.text.strip())
                 out += self._asm.text(item.text)
         return out
+
+    def _cut_before_name(self, text: str) -> bool:
+        """The reply is only the start of a call, cut before the tool's name was written."""
+        text = text.lstrip()
+        return not self._answered and bool(text) and (TRIGGER.startswith(text) or text.startswith(TRIGGER))

@@ -69,6 +69,9 @@ class PreparedMessage:
     blocks and end the step (see :mod:`epistula.servertools`)."""
     single_tool_call: bool = False
     """Stop after the first tool call (forced choice or ``disable_parallel_tool_use``)."""
+    forced_tool: str | None = None
+    """The one tool a grammar makes the reply call (``tool_choice`` ``tool``, or ``any`` with
+    one tool): a reply the token limit cuts before the name is written is still its call."""
     reasoning: bool = False
     """The model writes ``<think>`` sections."""
     thinking_opened: bool = False
@@ -258,6 +261,7 @@ class MessageRun:
                 tool_names=prepared.tool_names,
                 server_tools=prepared.server_tools,
                 single_tool_call=prepared.single_tool_call,
+                forced_tool=prepared.forced_tool,
                 reasoning=prepared.reasoning,
                 thinking_opened=prepared.thinking_opened,
                 display=prepared.thinking_display,

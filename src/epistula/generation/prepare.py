@@ -221,6 +221,15 @@ def constraint_for(params: MessageCreateParams, plan: ToolPlan, *, thinking_firs
     return None
 
 
+def _forced_tool(params: MessageCreateParams, plan: ToolPlan) -> str | None:
+    """The one tool the reply's grammar makes it call, if there is one."""
+    if isinstance(params.tool_choice, ToolChoiceTool):
+        return params.tool_choice.name
+    if plan.forced and len(plan.tools) == 1:
+        return plan.tools[0].name
+    return None
+
+
 def sampling_params(
     params: MessageCreateParams, constraint: Constraint | None, defaults: SamplingDefaults | None = None
 ) -> SamplingParams:
@@ -294,6 +303,7 @@ def prepare_message(
         cache_points=cache_points(prompt.edits.params if prompt.edits else params, prompt),
         tool_names=tuple(t.name for t in prompt.plan.tools),
         single_tool_call=prompt.plan.single_call,
+        forced_tool=_forced_tool(params, prompt.plan) if constraint is not None else None,
         reasoning=reasoning,
         thinking_opened=prompt.opened_thinking,
         thinking_display=display,
