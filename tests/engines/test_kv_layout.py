@@ -244,6 +244,18 @@ def test_pauses_between_requests_do_not_make_prompts_try_the_slower_count(monkey
     assert prompt_picks[10:].count(1) <= 3
 
 
+def test_a_try_on_prompts_lasts_one_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prompt step is long enough to be timed right after the switch, so one step is a
+    try: a three-step try of the slower count made three one-stream requests in a row
+    prefill on one core."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
+    cost = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}
+    prompt_picks = "".join(map(str, _requests(policy, cost, 150)))
+    assert "1" in prompt_picks and "11" not in prompt_picks, prompt_picks
+
+
 def test_a_verdict_made_under_load_is_checked_again_once_the_machine_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """A burst of 64 streams kept a client process busy: its last steps, with 8 to 15
     sequences, ran two threads into a collapse, and that shape settled on one thread. The
@@ -260,6 +272,21 @@ def test_a_verdict_made_under_load_is_checked_again_once_the_machine_is_quiet(mo
     quiet = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}
     picks = _requests(policy, quiet, 20)
     assert picks[7:] == [2] * 13
+
+
+def test_a_quiet_idle_spell_gives_prompts_every_core_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same burst, then the worker idles while the machine is quiet (``/proc/stat``,
+    :mod:`.cpuload`): the first prompt after it already checks two threads again."""
+    monkeypatch.setattr(threads, "time", _Clock)
+    policy = ThreadPolicy.adaptive(2)
+    policy.warm_up(_Context({2: 0.008, 1: 0.012}), _Batch(), token=1)  # type: ignore[arg-type]
+    for _ in range(60):
+        n = policy.choose(10)
+        policy.record(10, n, {2: 0.400, 1: 0.110}[n])
+    policy.quiet()
+    quiet = {1: {2: 0.008, 1: 0.012}, 10: {2: 0.045, 1: 0.075}}
+    picks = _requests(policy, quiet, 8)
+    assert picks[:3] == [2, 2, 2] and picks.count(2) >= 7, picks  # one try of one thread may follow
 
 
 def test_a_shape_that_really_prefers_fewer_threads_is_rechecked_rarely(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,14 +30,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from epistula.engines.base import (
-    EngineError,
-    EngineOverloaded,
-    Finished,
-    FinishReason,
-    PromptProgress,
-    Token,
-)
+from epistula.engines.base import EngineError, EngineOverloaded, Finished, FinishReason, PromptProgress, Token
+from epistula.engines.llamacpp.cpuload import IdleMeter
 from epistula.engines.llamacpp.delivery import Mailboxes
 from epistula.engines.llamacpp.kv_layout import KvLayout
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext, NativeModel
@@ -74,6 +68,7 @@ class Scheduler:
         self._make_context = make_context
         self._layout = layout
         self._threads = threads
+        self._idle = IdleMeter()
         self._cells = layout.initial_cells
         n_seq_max = self._n_seq_max = layout.n_seq_max
         self._n_batch = n_batch
@@ -180,11 +175,17 @@ class Scheduler:
             self._shutdown()
 
     def _wait_for_work(self) -> bool:
-        """Block while idle; returns False once stopping."""
+        """Block while idle (a quiet machine meanwhile frees every core); False once stopping."""
+        with self._cond:
+            idle = not self._stopping and not self._active and not self._pending
+        if idle:
+            self._idle.idle()
         with self._cond:
             while not self._stopping and not self._active and not self._pending:
                 self._cond.wait()
-            return not self._stopping
+        if idle and not self._stopping and self._idle.quiet():
+            self._threads.quiet()
+        return not self._stopping
 
     def _settle(self) -> None:
         """Out of work: tidy the idle prefix caches (:meth:`SlotTable.settle`)."""

@@ -44,7 +44,13 @@ after a 64-stream burst, whose last steps of 8 to 15 sequences ran while the cli
 busy, the next one-stream prompts (the same shape) prefilled on one core for hundreds of
 requests. And a long step is timed even when it changed the count (``SWITCH_NEGLIGIBLE``):
 a one-stream prompt always follows a single-token step, so a count that differs from
-theirs was never measured on prompts.
+theirs was never measured on prompts. Such a long step is also a whole try by itself: a
+three-step try of one thread on a one-stream prompt shape made three requests in a row
+prefill on one core. Last, the worker's idle spells are judged from ``/proc/stat``
+(:mod:`.cpuload`): when the rest of the machine stayed quiet while nothing ran, every core
+is free, and each shape whose verdict is fewer threads checks it again at its next step
+(after a 64-stream burst the next one-stream prompts prefilled on one core, 67-92 ms
+against ~40, until their shape's tries came round).
 
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
@@ -87,7 +93,7 @@ RECHECK_AFTER = 16
 ``ThreadPolicy._settled``)."""
 EXPLORE_RUN = 3
 """Steps a try of the other count lasts (the first, after the switch, is timed only when
-it is long: ``SWITCH_NEGLIGIBLE``)."""
+it is long: ``SWITCH_NEGLIGIBLE``; a shape whose steps are that long tries one step)."""
 SWITCH_NEGLIGIBLE = 0.025
 """Seconds from which a step is timed even though it changed the thread count: waking or
 parking ggml's extra thread is then a small part of it. A one-stream prompt is one step
@@ -197,6 +203,14 @@ class ThreadPolicy:
     def max_threads(self) -> int:
         return self.candidates[0]
 
+    def quiet(self) -> None:
+        """The machine was quiet while the worker idled (:mod:`.cpuload`): every core is
+        free now. That contradicts each verdict for fewer threads made before, under load
+        (a burst's last steps while its client was busy), so each such shape checks its
+        own again at its next step, as for a newer disagreeing verdict (:meth:`_conflicts`)."""
+        if len(self.candidates) > 1:
+            self._latest = (self.max_threads, self._busy)
+
     def decode(self, ctx: NativeContext, batch: NativeBatch) -> int:
         """``llama_decode`` with the count chosen for this batch, timed for the policy."""
         return self._decode(ctx, batch, self.choose(batch.n_tokens))
@@ -277,7 +291,7 @@ class ThreadPolicy:
                 explore = bucket.steps > 1
             else:
                 explore = bucket.steps % self._interval == 0
-            return self._try(bucket, untried[0]) if explore else self._preferred
+            return self._try(bucket, untried[0], self._run(bucket, n_tokens)) if explore else self._preferred
         best, interval = self._verdict(bucket)
         changed, ended = best != bucket.best, bool(bucket.tried)
         if changed:  # the new loser was the winner a step ago: check it again soon
@@ -297,9 +311,18 @@ class ThreadPolicy:
             interval = min(interval, RECHECK_AFTER)
         if self._conflicts(bucket):
             bucket.rechecking = True
-            return self._try(bucket, other, run=1)
+            return self._try(bucket, other, self._run(bucket, n_tokens))
         due = bucket.steps % interval == 0 or _stale(bucket.busy - bucket.tried_at, bucket.average[other] * n_tokens)
-        return self._try(bucket, other) if due else best
+        return self._try(bucket, other, self._run(bucket, n_tokens)) if due else best
+
+    @staticmethod
+    def _run(bucket: _Bucket, n_tokens: int) -> int:
+        """Steps a try lasts: ``EXPLORE_RUN``, or one where a step is long enough to be
+        timed right after the switch (``SWITCH_NEGLIGIBLE``). A one-stream prompt is one
+        step per request, so a three-step try of a slower count made three requests in a
+        row prefill on it (TTFT ~75 ms against ~45, measured after a 64-stream burst)."""
+        fastest = min(bucket.average.values(), default=0.0)
+        return 1 if fastest * n_tokens >= SWITCH_NEGLIGIBLE else EXPLORE_RUN
 
     def _conflicts(self, bucket: _Bucket) -> bool:
         """Whether another shape's verdict, newer than this one's, disagrees with it and
@@ -321,7 +344,7 @@ class ThreadPolicy:
             return False
         return True
 
-    def _try(self, bucket: _Bucket, n_threads: int, run: int = EXPLORE_RUN) -> int:
+    def _try(self, bucket: _Bucket, n_threads: int, run: int) -> int:
         bucket.trying, bucket.tried, bucket.stale = run - 1, n_threads, n_threads
         bucket.tried_at, bucket.tried_total = bucket.busy, self._busy
         return n_threads
