@@ -95,13 +95,18 @@ def _as_calls(payload: Any, tools: set[str]) -> list[ToolCall] | None:
     return calls or None
 
 
+def _started(text: str, marker: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper start of ``marker``."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:n]):
+            return n
+    return 0
+
+
 def _without_cut_closer(body: str, closer: str) -> str:
     """``body`` without the start of ``closer`` that ends it (the end came while the
     closing tag was being written)."""
-    for n in range(min(len(closer) - 1, len(body)), 0, -1):
-        if body.endswith(closer[:n]):
-            return body[:-n]
-    return body
+    return body[: len(body) - _started(body, closer)]
 
 
 def _cut_calls(body: str, tools: set[str]) -> list[ToolCall] | None:
@@ -143,13 +148,7 @@ class ToolCallParser:
 
     def _held_suffix(self, buf: str) -> int:
         """Length of a suffix that could be the start of an opener."""
-        keep = 0
-        for opener in OPENERS:
-            for n in range(min(len(opener) - 1, len(buf)), 0, -1):
-                if buf.endswith(opener[:n]):
-                    keep = max(keep, n)
-                    break
-        return keep
+        return max(_started(buf, opener) for opener in OPENERS)
 
     def _try_call(
         self, buf: str, pos: int, opener: str, final: bool, cut: bool = False

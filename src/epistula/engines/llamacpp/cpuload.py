@@ -73,10 +73,13 @@ class IdleMeter:
         self._cpus = cpus if cpus is not None else _affinity()
         self._start: tuple[float, tuple[int, int]] | None = None
 
+    def _ticks(self) -> tuple[int, int] | None:
+        data = self._read()
+        return busy_and_total(data, self._cpus) if data is not None else None
+
     def idle(self) -> None:
         """The worker goes idle now."""
-        data = self._read()
-        ticks = busy_and_total(data, self._cpus) if data is not None else None
+        ticks = self._ticks()
         self._start = (self._clock(), ticks) if ticks is not None else None
 
     def quiet(self) -> bool:
@@ -85,8 +88,7 @@ class IdleMeter:
         start, self._start = self._start, None
         if start is None or self._clock() - start[0] < MIN_IDLE_SECONDS:
             return False
-        data = self._read()
-        ticks = busy_and_total(data, self._cpus) if data is not None else None
+        ticks = self._ticks()
         if ticks is None:
             return False
         busy, total = ticks[0] - start[1][0], ticks[1] - start[1][1]

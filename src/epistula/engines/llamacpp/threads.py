@@ -291,7 +291,7 @@ class ThreadPolicy:
                 explore = bucket.steps > 1
             else:
                 explore = bucket.steps % self._interval == 0
-            return self._try(bucket, untried[0], self._run(bucket, n_tokens)) if explore else self._preferred
+            return self._try(bucket, untried[0], n_tokens) if explore else self._preferred
         best, interval = self._verdict(bucket)
         changed, ended = best != bucket.best, bool(bucket.tried)
         if changed:  # the new loser was the winner a step ago: check it again soon
@@ -311,9 +311,9 @@ class ThreadPolicy:
             interval = min(interval, RECHECK_AFTER)
         if self._conflicts(bucket):
             bucket.rechecking = True
-            return self._try(bucket, other, self._run(bucket, n_tokens))
+            return self._try(bucket, other, n_tokens)
         due = bucket.steps % interval == 0 or _stale(bucket.busy - bucket.tried_at, bucket.average[other] * n_tokens)
-        return self._try(bucket, other, self._run(bucket, n_tokens)) if due else best
+        return self._try(bucket, other, n_tokens) if due else best
 
     @staticmethod
     def _run(bucket: _Bucket, n_tokens: int) -> int:
@@ -326,7 +326,7 @@ class ThreadPolicy:
 
     def _conflicts(self, bucket: _Bucket) -> bool:
         """Whether another shape's verdict, newer than this one's, disagrees with it and
-        this shape is due to check its own again (with one step of the other count).
+        this shape is due to check its own again (with a try of the other count).
 
         A verdict made under load (a burst's last steps, with a busy client) lasts until
         its shape is tried again, and a shape that runs once per request (a short prompt)
@@ -344,8 +344,9 @@ class ThreadPolicy:
             return False
         return True
 
-    def _try(self, bucket: _Bucket, n_threads: int, run: int) -> int:
-        bucket.trying, bucket.tried, bucket.stale = run - 1, n_threads, n_threads
+    def _try(self, bucket: _Bucket, n_threads: int, n_tokens: int) -> int:
+        """Start a try of ``n_threads`` on the shape of ``n_tokens``-token steps."""
+        bucket.trying, bucket.tried, bucket.stale = self._run(bucket, n_tokens) - 1, n_threads, n_threads
         bucket.tried_at, bucket.tried_total = bucket.busy, self._busy
         return n_threads
 
