@@ -52,6 +52,14 @@ is free, and each shape whose verdict is fewer threads checks it again at its ne
 (after a 64-stream burst the next one-stream prompts prefilled on one core, 67-92 ms
 against ~40, until their shape's tries came round).
 
+Tries are lopsided: fewer threads do not collapse when something else wants a core, so
+the average they left stays true, and a winner with more threads that slows down shows it
+in its own steps. So a losing count with fewer threads is tried ``FEWER_THREADS_PATIENCE``
+times less often, and a verdict for more threads is settled at once (no early re-check of
+the fewer). At one stream tries of one thread took 4.7 of every 128 steps, ~3% of the
+tokens. A try is due by the steps since the last one (a multiple of an interval that moves
+with the averages came round more often than the interval said).
+
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
 context pay one-time costs (weights paged in, ggml's worker thread started, compute
@@ -88,6 +96,12 @@ STALE_AFTER_TRIES = 20
 last one: by time, not steps, so a collapse seen while another process started is
 forgotten within seconds, on a shape with few steps too, while a count that really is
 slow costs at most 5% of the time in tries."""
+FEWER_THREADS_PATIENCE = 4
+"""How many times rarer the tries of a settled losing count are when it has fewer threads
+than the winner. Fewer threads do not collapse when something else wants a core, so the
+average they left stays true for long, and if the winner slows down its own steps show it
+at once (every step it runs is timed). At one stream on 2 cores, tries of one thread took
+4.7 of every 128 steps, ~3% of the tokens."""
 RECHECK_AFTER = 16
 """Steps until the losing count is tried again while the verdict is unsettled (see
 ``ThreadPolicy._settled``)."""
@@ -145,6 +159,8 @@ class _Bucket:
     ``RECHECK_AFTER`` steps."""
     busy: float = 0.0
     """Seconds spent decoding steps of this shape."""
+    tried_step: int = 0
+    """:attr:`steps` when the losing count last ran here."""
     tried_at: float = 0.0
     """:attr:`busy` when the losing count last ran here."""
     tried_total: float = 0.0
@@ -249,7 +265,8 @@ class ThreadPolicy:
             bucket.best, bucket.tried_at, bucket.tried_total = self._preferred, bucket.busy, self._busy
             other = next(n for n in self.candidates if n != bucket.best)
             self._loser = (bucket.average[other], self._busy)
-            self._settled = bucket.settled = collapsed  # a collapse is clear; a close call is checked again
+            # A collapse is clear, and so is a loser with fewer threads; a close call for fewer is checked again.
+            self._settled = bucket.settled = collapsed or other < bucket.best
             self._latest = (self._preferred, self._busy)
 
     def _bucket(self, n_tokens: int) -> _Bucket:
@@ -290,29 +307,33 @@ class ThreadPolicy:
             if not self._settled or _stale(self._busy - ran_at, cost * n_tokens):
                 explore = bucket.steps > 1
             else:
-                explore = bucket.steps % self._interval == 0
+                explore = bucket.steps - bucket.tried_step >= self._interval
             return self._try(bucket, untried[0], n_tokens) if explore else self._preferred
         best, interval = self._verdict(bucket)
+        other = next(n for n in self.candidates if n != best)
         changed, ended = best != bucket.best, bool(bucket.tried)
-        if changed:  # the new loser was the winner a step ago: check it again soon
-            bucket.best, bucket.settled = best, False
+        if changed:  # the new loser was the winner a step ago: unless it has fewer threads, check it again soon
+            bucket.best, bucket.settled = best, other < best
+            bucket.tried_step, bucket.tried_at, bucket.tried_total = bucket.steps, bucket.busy, self._busy
         if changed or ended:
             bucket.verdict_at, self._latest = self._busy, (best, self._busy)
-        if ended:  # a try just ended: settled if the tried count lost again
-            bucket.settled, bucket.tried = bucket.tried != best, 0
+        if ended:  # a try just ended: settled if the tried count lost again (or has fewer threads now)
+            lost = bucket.tried != best
+            bucket.settled, bucket.tried = lost or other < best, 0
             if bucket.rechecking:
                 bucket.rechecking = False
-                bucket.backoff = min(MAX_CONFLICT_BACKOFF, 2 * bucket.backoff or 1) if bucket.settled else 0
+                bucket.backoff = min(MAX_CONFLICT_BACKOFF, 2 * bucket.backoff or 1) if lost else 0
                 bucket.skips = bucket.backoff
-        other = next(n for n in self.candidates if n != best)
         self._preferred, self._interval, self._settled = best, interval, bucket.settled
         self._loser = (bucket.average[other], bucket.tried_total)
+        patience = FEWER_THREADS_PATIENCE if other < best else 1
         if not bucket.settled:
-            interval = min(interval, RECHECK_AFTER)
+            interval, patience = min(interval, RECHECK_AFTER), 1
         if self._conflicts(bucket):
             bucket.rechecking = True
             return self._try(bucket, other, n_tokens)
-        due = bucket.steps % interval == 0 or _stale(bucket.busy - bucket.tried_at, bucket.average[other] * n_tokens)
+        cost = bucket.average[other] * n_tokens * patience
+        due = bucket.steps - bucket.tried_step >= interval * patience or _stale(bucket.busy - bucket.tried_at, cost)
         return self._try(bucket, other, n_tokens) if due else best
 
     @staticmethod
@@ -347,7 +368,7 @@ class ThreadPolicy:
     def _try(self, bucket: _Bucket, n_threads: int, n_tokens: int) -> int:
         """Start a try of ``n_threads`` on the shape of ``n_tokens``-token steps."""
         bucket.trying, bucket.tried, bucket.stale = self._run(bucket, n_tokens) - 1, n_threads, n_threads
-        bucket.tried_at, bucket.tried_total = bucket.busy, self._busy
+        bucket.tried_step, bucket.tried_at, bucket.tried_total = bucket.steps, bucket.busy, self._busy
         return n_threads
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
