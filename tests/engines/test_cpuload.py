@@ -1,10 +1,18 @@
-"""The idle meter that tells the thread policy when the machine was quiet (``/proc/stat``)."""
+"""The meters that tell the thread policy when the machine was quiet and how many cores others keep busy (``/proc``)."""
 
 from __future__ import annotations
 
 import os
+import threading
 
-from epistula.engines.llamacpp.cpuload import MIN_IDLE_SECONDS, IdleMeter, busy_and_total
+from epistula.engines.llamacpp.cpuload import (
+    MIN_IDLE_SECONDS,
+    IdleMeter,
+    LoadMeter,
+    _read_own_threads,
+    busy_and_total,
+    name_this_thread,
+)
 
 
 def _stat(*cpus: tuple[int, int]) -> bytes:
@@ -24,7 +32,7 @@ class _Machine:
         self.now = 0.0
         self.cpus = [(0, 0), (0, 0)]
 
-    def run(self, seconds: float, busy: tuple[float, float]) -> None:
+    def run(self, seconds: float, busy: tuple[float, ...]) -> None:
         """``seconds`` pass with each CPU busy that fraction of the time (100 ticks a second)."""
         self.now += seconds
         ticks = round(seconds * 100)
@@ -82,3 +90,60 @@ def test_the_real_counters_parse() -> None:
     with open("/proc/stat", "rb") as fh:
         ticks = busy_and_total(fh.read(), frozenset(os.sched_getaffinity(0)))
     assert ticks is not None and 0 <= ticks[0] <= ticks[1]
+
+
+def test_the_load_of_others_is_the_busy_time_less_the_workers_threads() -> None:
+    """Four cores: the worker's threads (ggml's, named as the worker) hold three, another
+    program and the event loop the rest. A worker thread that ended (ggml's pool shrank)
+    keeps its ticks in the process's total."""
+    machine = _Machine()
+    machine.cpus = [(0, 0)] * 4
+    live: dict[int, tuple[str, int]] = {1: ("epistula-ggml", 0), 2: ("epistula-ggml", 0), 3: ("python", 0)}
+    process = [0]
+
+    def spend(tid: int, ticks: int) -> None:
+        live[tid] = (live[tid][0], live[tid][1] + ticks)
+        process[0] += ticks
+
+    def read_threads() -> tuple[int, dict[int, tuple[str, int]]]:
+        return process[0], dict(live)
+
+    meter = LoadMeter("epistula-ggml", read=machine.read, read_threads=read_threads, cpus=frozenset(range(4)))
+    assert meter.sample() is None  # the first reading only starts the window
+    machine.run(1.0, (1.0, 1.0, 1.0, 1.0))
+    spend(1, 150)
+    spend(2, 150)  # 3 cores for a second, in 10 ms ticks
+    spend(3, 50)  # the event loop counts as others
+    assert meter.sample() == 1.0
+    machine.run(1.0, (1.0, 1.0, 1.0, 0.0))
+    spend(1, 150)
+    spend(2, 150)
+    assert meter.sample() == 0.0
+    machine.run(1.0, (1.0, 1.0, 1.0, 1.0))
+    spend(1, 200)
+    spend(2, 100)
+    del live[2]  # ended: its ticks stay in the process's total
+    live[4] = ("python", 30)  # a helper thread started (its ticks are all in this window)
+    process[0] += 30
+    assert meter.sample() == 1.0
+    blind = LoadMeter("epistula-ggml", read=machine.read, read_threads=lambda: None, cpus=frozenset(range(4)))
+    assert blind.sample() is None and blind.sample() is None
+
+
+def test_a_named_thread_is_found_by_its_name() -> None:
+    if not os.path.exists("/proc/self/task"):
+        return
+    found: list[tuple[int, dict[int, tuple[str, int]]] | None] = []
+
+    def worker() -> None:
+        if name_this_thread("epistula-test"):
+            sum(range(3_000_000))  # some CPU time
+            found.append(_read_own_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    if found:
+        threads = found[0]
+        assert threads is not None and "epistula-test" in {name for name, _ in threads[1].values()}
+        assert threads[0] >= sum(used for _, used in threads[1].values())

@@ -319,3 +319,34 @@ def test_one_stream_on_an_idle_machine_rarely_tries_fewer_threads(monkeypatch: p
                 _Clock.now += cost[n_tokens][n]
                 policy.record(n_tokens, n, cost[n_tokens][n])
     assert 0 < singles[128:].count(1) <= 39 * 1.5  # still tried, about once a request at most
+
+
+def test_the_fewer_count_follows_the_cores_others_keep_busy() -> None:
+    """On 16 cores, all cores and all but one collapse alike once two cores are busy
+    elsewhere (measured: 15 threads at 42-90 tok/s where 14 ran ~300). Two load readings in
+    a row that ask for another fewer count replace it, and every shape then tries it."""
+    policy = ThreadPolicy.adaptive(16)
+    assert policy.candidates == (16, 15)
+    assert [policy.fewer_for(x) for x in (0.0, 1.2, 1.4, 2.0, 3.1, 20.0)] == [15, 15, 14, 14, 13, 8]
+    assert ThreadPolicy.adaptive(2).fewer_for(5.0) == 1
+    cost = {16: 0.080, 15: 0.040, 14: 0.0035}  # per single-token step, two cores busy elsewhere
+    for _ in range(40):
+        n = policy.choose(1)
+        policy.record(1, n, cost[n])
+    assert policy.choose(1) == 15  # the lesser of two collapses
+    policy.follow(2.0)
+    assert policy.candidates == (16, 15)  # one reading is not enough
+    policy.follow(2.8)  # readings scatter: the milder of two that agree on the direction
+    assert policy.candidates == (16, 14)
+    policy.follow(2.9)
+    policy.follow(2.0)
+    assert policy.candidates == (16, 14)  # 13, then 14 again: no direction agreed
+    picks = []
+    for _ in range(200):
+        n = policy.choose(1)
+        picks.append(n)
+        policy.record(1, n, cost[n])
+    assert picks[-150:].count(14) > 140
+    policy.follow(0.1)
+    policy.follow(0.1)
+    assert policy.candidates == (16, 15)  # the busy spell is over

@@ -11,6 +11,7 @@ be read (not Linux), nothing is reported and the policy goes on timing steps alo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Callable
@@ -95,3 +96,85 @@ class IdleMeter:
         if total <= 0:
             return False
         return busy * len(self._cpus) / total < QUIET_BUSY_CORES
+
+
+def _read_own_threads() -> tuple[int, dict[int, tuple[str, int]]] | None:
+    """This process's CPU ticks (user + system, ended threads included), and each live
+    thread's name and ticks by thread id."""
+    threads: dict[int, tuple[str, int]] = {}
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            process = _ticks_of(fh.read())[1]
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+                threads[int(tid)] = _ticks_of(fh.read())
+    except (OSError, ValueError, IndexError):
+        return None
+    return process, threads
+
+
+def _ticks_of(stat: bytes) -> tuple[str, int]:
+    """The name and user + system ticks in a ``/proc/.../stat`` line."""
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode(errors="replace"), int(fields[11]) + int(fields[12])
+
+
+Threads = tuple[int, dict[int, tuple[str, int]]]
+"""The process's ticks, and each live thread's name and ticks (:func:`_read_own_threads`)."""
+
+
+class LoadMeter:
+    """How many of the worker's cores everything else keeps busy while it decodes.
+
+    "Everything else" is the machine's busy time on those cores (``/proc/stat``) less that
+    of the worker and ggml's threads, which it started and which inherit its name. Their
+    time is the process's (which keeps the ticks of threads that ended: ggml's pool
+    shrinks and grows with the thread count) less that of the process's other threads. The
+    server's own event loop and helper threads count as others, as other programs do. Each
+    :meth:`sample` covers the time since the last."""
+
+    def __init__(
+        self,
+        own_name: str,
+        read: Callable[[], bytes | None] = _read_proc_stat,
+        read_threads: Callable[[], Threads | None] = _read_own_threads,
+        cpus: frozenset[int] | None = None,
+    ) -> None:
+        self._own = own_name
+        self._read, self._read_threads = read, read_threads
+        self._cpus = cpus if cpus is not None else _affinity()
+        self._last: tuple[int, int, Threads] | None = None
+
+    def sample(self) -> float | None:
+        """Cores kept busy by others since the last sample (None: the first sample, or
+        counters that cannot be read)."""
+        data, threads = self._read(), self._read_threads()
+        ticks = busy_and_total(data, self._cpus) if data is not None else None
+        if ticks is None or threads is None:
+            self._last = None
+            return None
+        last, self._last = self._last, (ticks[0], ticks[1], threads)
+        if last is None or ticks[1] <= last[1]:
+            return None
+        before = last[2][1]
+        helpers = sum(
+            used - (before[tid][1] if tid in before else 0)
+            for tid, (name, used) in threads[1].items()
+            if name != self._own
+        )
+        own = threads[0] - last[2][0] - helpers
+        others = (ticks[0] - last[0]) - own
+        return max(0.0, others * len(self._cpus) / (ticks[1] - last[1]))
+
+
+WORKER_NAME = "epistula-ggml"
+"""The name the worker gives its OS thread (``PR_SET_NAME``), inherited by ggml's threads."""
+
+
+def name_this_thread(name: str = WORKER_NAME) -> bool:
+    """Name the calling OS thread (Linux), so the threads it starts are known by that name."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.prctl(15, name.encode()[:15], 0, 0, 0) == 0)  # PR_SET_NAME
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return False

@@ -60,6 +60,15 @@ the fewer). At one stream tries of one thread took 4.7 of every 128 steps, ~3% o
 tokens. A try is due by the steps since the last one (a multiple of an interval that moves
 with the averages came round more often than the interval said).
 
+The pair of counts is all cores and all but one: measured on an idle 16-core machine all
+cores win or tie at every shape, and with one core busy elsewhere 16 threads collapse
+(10-14 tok/s at one stream) while 15 hold (~285). With two busy cores 15 collapse too (42-90
+tok/s where 14 run ~300), so on machines of 3 cores and more the fewer count follows the
+load: once a second the worker reads how many of its cores everything but its own and
+ggml's threads keeps busy (:class:`.cpuload.LoadMeter`), and two readings in a row that ask
+for another fewer count (all but the busy ones, at least all but one, at most half given
+up) replace it (:meth:`ThreadPolicy.follow`).
+
 At start the worker warms up (:meth:`ThreadPolicy.warm_up`, as llama-server does before
 it listens): a few single-token decodes with each count. The first decodes of a fresh
 context pay one-time costs (weights paged in, ggml's worker thread started, compute
@@ -71,10 +80,12 @@ single-token averages, so the first request starts on the count that is faster n
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
 
+from epistula.engines.llamacpp.cpuload import WORKER_NAME, LoadMeter, name_this_thread
 from epistula.engines.llamacpp.native import NativeBatch, NativeContext
 
 ALPHA = 0.25
@@ -123,6 +134,11 @@ WARM_UP_COLLAPSE = 3.0
 fewest threads' average (a busy machine: the verdict is clear, and each step costs)."""
 LARGEST_BUCKET = 6
 """Steps are bucketed by the bit length of their token count; 32 tokens and more share one."""
+LOAD_EVERY = 1.0
+"""Seconds between two readings of how many cores other threads keep busy (:class:`.LoadMeter`)."""
+LOAD_MARGIN = 0.3
+"""Busy cores of others above a whole number that still count as that number (the event
+loop's bursts, a client's reads): 1.2 busy cores leave all but one core to ggml."""
 
 
 def _stale(elapsed: float, step_seconds: float) -> bool:
@@ -198,6 +214,12 @@ class ThreadPolicy:
     _busy: float = field(default=0.0, init=False)
     """Seconds spent decoding, all shapes (idle time does not make a loser due for a try)."""
 
+    _meter: LoadMeter | None = field(default=None, init=False)
+    """Reads how many cores others keep busy, where there is a fewer count below all but one."""
+    _load_at: float = field(default=0.0, init=False)
+    _proposed: int = field(default=0, init=False)
+    """The fewer count the last load reading asked for (0: none since the last change)."""
+
     _used: frozenset[int] = field(default=frozenset(), init=False)
     """Counts that ran before (a count's first step also starts its threads: never timed)."""
     _last: int = field(default=0, init=False)
@@ -229,7 +251,43 @@ class ThreadPolicy:
 
     def decode(self, ctx: NativeContext, batch: NativeBatch) -> int:
         """``llama_decode`` with the count chosen for this batch, timed for the policy."""
+        if self._meter is not None:
+            self._follow_load()
         return self._decode(ctx, batch, self.choose(batch.n_tokens))
+
+    def fewer_for(self, others: float) -> int:
+        """The fewer-threads candidate when others keep ``others`` cores busy: all but
+        those (at least all but one, at most half the cores given up)."""
+        n = self.max_threads
+        return max(n // 2, n - max(1, math.ceil(others - LOAD_MARGIN)), 1)
+
+    def follow(self, others: float) -> None:
+        """A load reading: when it and the one before both ask for another fewer count on
+        the same side of the current one, take the milder of the two.
+
+        All cores and all but one is the right pair on an idle machine and with one core
+        busy elsewhere (the event loop, one other program). With two busy, both collapse:
+        measured on 16 cores, 15 threads fell to 42-90 tok/s where 14 ran ~300. The new
+        count is then tried on every shape soon, as a new shape tries an unmeasured count.
+        Readings under steady load scatter (1.6 to 2.9 busy cores with two spinning
+        programs and a busy event loop), so two readings must agree on the direction only."""
+        current, asked = self.candidates[-1], self.fewer_for(others)
+        before, self._proposed = self._proposed, asked
+        if not before or (before - current) * (asked - current) <= 0:
+            return
+        self._proposed = 0
+        fewer = max(before, asked) if asked < current else min(before, asked)
+        self.candidates = (self.max_threads, fewer)
+        self._settled = False
+
+    def _follow_load(self) -> None:
+        now = time.perf_counter()
+        if now - self._load_at < LOAD_EVERY or self._meter is None:
+            return
+        self._load_at = now
+        others = self._meter.sample()
+        if others is not None:
+            self.follow(others)
 
     def _decode(self, ctx: NativeContext, batch: NativeBatch, n_threads: int) -> int:
         ctx.set_threads(n_threads)
@@ -242,7 +300,12 @@ class ThreadPolicy:
     def warm_up(self, ctx: NativeContext, batch: NativeBatch, token: int) -> None:
         """Decode ``token`` a few times on sequence 0 with each count, fewest first, then
         remove it: pays a fresh context's one-time costs before the first request and
-        seeds the single-token averages (the preferred count follows them)."""
+        seeds the single-token averages (the preferred count follows them). Where the
+        fewer count could go below all but one (3 cores and more), it also names the worker's
+        thread, whose ggml threads inherit the name, and starts reading the load of the
+        others (:meth:`follow`)."""
+        if len(self.candidates) > 1 and self.candidates[-1] > 1 and name_this_thread():
+            self._meter = LoadMeter(WORKER_NAME)
         pos = 0
         fewest = self.candidates[-1]
         seen = self._bucket(1).average  # single-token steps
