@@ -216,15 +216,18 @@ def test_warm_up_with_one_count_only_pays_the_one_time_costs(monkeypatch: pytest
     assert ctx.decoded == [3] * 4 and ctx.removed == [0]
 
 
-def _requests(policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: int, pause: float = 0.0) -> list[int]:
+def _requests(
+    policy: ThreadPolicy, cost: dict[int, dict[int, float]], count: int, pause: float = 0.0, shape: int = 10
+) -> list[int]:
     """``count`` one-stream requests (a 10-token prompt, then single-token steps); the
-    thread count of every prompt step. The client waits ``pause`` seconds between requests."""
+    thread count of every step of ``shape`` tokens (by default the prompt's). The client
+    waits ``pause`` seconds between requests."""
     picks = []
     for _ in range(count):
         for n_tokens, steps in ((10, 1), (1, 128)):
             for _ in range(steps):
                 n = policy.choose(n_tokens)
-                if n_tokens == 10:
+                if n_tokens == shape:
                     picks.append(n)
                 _Clock.now += cost[n_tokens][n]
                 policy.record(n_tokens, n, cost[n_tokens][n])
@@ -309,15 +312,7 @@ def test_one_stream_on_an_idle_machine_rarely_tries_fewer_threads(monkeypatch: p
     policy = ThreadPolicy.adaptive(2)
     policy.warm_up(_Context({2: 0.0071, 1: 0.0115}), _Batch(), token=1)  # type: ignore[arg-type]
     cost = {1: {2: 0.0071, 1: 0.0115}, 10: {2: 0.034, 1: 0.060}}
-    singles = []
-    for _ in range(40):
-        for n_tokens, steps in ((10, 1), (1, 128)):
-            for _ in range(steps):
-                n = policy.choose(n_tokens)
-                if n_tokens == 1:
-                    singles.append(n)
-                _Clock.now += cost[n_tokens][n]
-                policy.record(n_tokens, n, cost[n_tokens][n])
+    singles = _requests(policy, cost, 40, shape=1)
     assert 0 < singles[128:].count(1) <= 39 * 1.5  # still tried, about once a request at most
 
 

@@ -54,6 +54,12 @@ def busy_and_total(data: bytes, cpus: frozenset[int]) -> tuple[int, int] | None:
     return (busy, total) if seen else None
 
 
+def _cpu_ticks(read: Callable[[], bytes | None], cpus: frozenset[int]) -> tuple[int, int] | None:
+    """Busy and total ticks of ``cpus`` from what ``read`` returns (None: unreadable)."""
+    data = read()
+    return busy_and_total(data, cpus) if data is not None else None
+
+
 def _affinity() -> frozenset[int]:
     try:
         return frozenset(os.sched_getaffinity(0))
@@ -74,13 +80,9 @@ class IdleMeter:
         self._cpus = cpus if cpus is not None else _affinity()
         self._start: tuple[float, tuple[int, int]] | None = None
 
-    def _ticks(self) -> tuple[int, int] | None:
-        data = self._read()
-        return busy_and_total(data, self._cpus) if data is not None else None
-
     def idle(self) -> None:
         """The worker goes idle now."""
-        ticks = self._ticks()
+        ticks = _cpu_ticks(self._read, self._cpus)
         self._start = (self._clock(), ticks) if ticks is not None else None
 
     def quiet(self) -> bool:
@@ -89,7 +91,7 @@ class IdleMeter:
         start, self._start = self._start, None
         if start is None or self._clock() - start[0] < MIN_IDLE_SECONDS:
             return False
-        ticks = self._ticks()
+        ticks = _cpu_ticks(self._read, self._cpus)
         if ticks is None:
             return False
         busy, total = ticks[0] - start[1][0], ticks[1] - start[1][1]
@@ -148,23 +150,20 @@ class LoadMeter:
     def sample(self) -> float | None:
         """Cores kept busy by others since the last sample (None: the first sample, or
         counters that cannot be read)."""
-        data, threads = self._read(), self._read_threads()
-        ticks = busy_and_total(data, self._cpus) if data is not None else None
+        ticks, threads = _cpu_ticks(self._read, self._cpus), self._read_threads()
         if ticks is None or threads is None:
             self._last = None
             return None
         last, self._last = self._last, (ticks[0], ticks[1], threads)
         if last is None or ticks[1] <= last[1]:
             return None
-        before = last[2][1]
+        busy_before, total_before, (process_before, before) = last
+        process, live = threads
         helpers = sum(
-            used - (before[tid][1] if tid in before else 0)
-            for tid, (name, used) in threads[1].items()
-            if name != self._own
+            used - (before[tid][1] if tid in before else 0) for tid, (name, used) in live.items() if name != self._own
         )
-        own = threads[0] - last[2][0] - helpers
-        others = (ticks[0] - last[0]) - own
-        return max(0.0, others * len(self._cpus) / (ticks[1] - last[1]))
+        others = (ticks[0] - busy_before) - (process - process_before - helpers)
+        return max(0.0, others * len(self._cpus) / (ticks[1] - total_before))
 
 
 WORKER_NAME = "epistula-ggml"

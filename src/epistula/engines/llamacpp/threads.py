@@ -252,7 +252,7 @@ class ThreadPolicy:
     def decode(self, ctx: NativeContext, batch: NativeBatch) -> int:
         """``llama_decode`` with the count chosen for this batch, timed for the policy."""
         if self._meter is not None:
-            self._follow_load()
+            self._follow_load(self._meter)
         return self._decode(ctx, batch, self.choose(batch.n_tokens))
 
     def fewer_for(self, others: float) -> int:
@@ -280,12 +280,12 @@ class ThreadPolicy:
         self.candidates = (self.max_threads, fewer)
         self._settled = False
 
-    def _follow_load(self) -> None:
+    def _follow_load(self, meter: LoadMeter) -> None:
         now = time.perf_counter()
-        if now - self._load_at < LOAD_EVERY or self._meter is None:
+        if now - self._load_at < LOAD_EVERY:
             return
         self._load_at = now
-        others = self._meter.sample()
+        others = meter.sample()
         if others is not None:
             self.follow(others)
 
@@ -325,7 +325,8 @@ class ThreadPolicy:
         if len(seen) == len(self.candidates) > 1:
             bucket = self._bucket(1)
             self._preferred, self._interval = self._verdict(bucket)
-            bucket.best, bucket.tried_at, bucket.tried_total = self._preferred, bucket.busy, self._busy
+            bucket.best = self._preferred
+            self._loser_ran(bucket)
             other = next(n for n in self.candidates if n != bucket.best)
             self._loser = (bucket.average[other], self._busy)
             # A collapse is clear, and so is a loser with fewer threads; a close call for fewer is checked again.
@@ -377,7 +378,7 @@ class ThreadPolicy:
         changed, ended = best != bucket.best, bool(bucket.tried)
         if changed:  # the new loser was the winner a step ago: unless it has fewer threads, check it again soon
             bucket.best, bucket.settled = best, other < best
-            bucket.tried_step, bucket.tried_at, bucket.tried_total = bucket.steps, bucket.busy, self._busy
+            self._loser_ran(bucket)
         if changed or ended:
             bucket.verdict_at, self._latest = self._busy, (best, self._busy)
         if ended:  # a try just ended: settled if the tried count lost again (or has fewer threads now)
@@ -431,8 +432,12 @@ class ThreadPolicy:
     def _try(self, bucket: _Bucket, n_threads: int, n_tokens: int) -> int:
         """Start a try of ``n_threads`` on the shape of ``n_tokens``-token steps."""
         bucket.trying, bucket.tried, bucket.stale = self._run(bucket, n_tokens) - 1, n_threads, n_threads
-        bucket.tried_step, bucket.tried_at, bucket.tried_total = bucket.steps, bucket.busy, self._busy
+        self._loser_ran(bucket)
         return n_threads
+
+    def _loser_ran(self, bucket: _Bucket) -> None:
+        """The shape's losing count runs now: the clocks of its next try start over."""
+        bucket.tried_step, bucket.tried_at, bucket.tried_total = bucket.steps, bucket.busy, self._busy
 
     def record(self, n_tokens: int, n_threads: int, seconds: float) -> None:
         """Add a step's measured wall time (averaged per token)."""
