@@ -77,13 +77,18 @@ def _json_end(text: str, start: int) -> int | None:
     return None
 
 
+def _arguments(item: dict[str, Any]) -> Any:
+    """A call object's arguments, under whichever key the model used."""
+    return item.get("arguments", item.get("parameters", item.get("input", {})))
+
+
 def _as_calls(payload: Any, tools: set[str]) -> list[ToolCall] | None:
     items = payload if isinstance(payload, list) else [payload]
     calls: list[ToolCall] = []
     for item in items:
         if not isinstance(item, dict) or item.get("name") not in tools:
             return None
-        args = item.get("arguments", item.get("parameters", item.get("input", {})))
+        args = _arguments(item)
         if isinstance(args, str):
             try:
                 args = json.loads(args)
@@ -123,7 +128,7 @@ def _cut_calls(body: str, tools: set[str]) -> list[ToolCall] | None:
         return None
     if not isinstance(last, dict) or last.get("name") not in tools:
         return whole or None
-    args = last.get("arguments", last.get("parameters", last.get("input", {})))
+    args = _arguments(last)
     return [*whole, ToolCall(name=last["name"], input=args if isinstance(args, dict) else {}, complete=False)]
 
 
